@@ -1,0 +1,50 @@
+"""The Flask app: rider API, validator API, school pages and operator commands."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import swagger_ui_bundle
+from flask import Flask, Response, send_from_directory
+
+from api import cli, health, network, problems
+from api.config import load_settings
+from api.deps import EXTENSION, Backend
+from api.logs import configure_logging, install_request_id
+from api.smorest import ProblemApi
+from transit.db import make_engine, make_session_factory
+from transit.migrate import head_revision
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings, database handles, API, pages and commands."""
+    instance_path = (config or {}).get("INSTANCE_PATH")
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.config.from_mapping(load_settings(app.instance_path, config))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_JSON"])
+
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions[EXTENSION] = Backend(
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        head_revision=head_revision(),
+    )
+
+    install_request_id(app)
+    problems.register(app)
+    api = ProblemApi(app)
+    api.register_blueprint(network.blp)
+    app.register_blueprint(health.blp)
+    _serve_docs_assets(app)
+    cli.register(app)
+    return app
+
+
+def _serve_docs_assets(app: Flask) -> None:
+    # Swagger UI's files come from a pinned package, so /api/docs works with no internet.
+    @app.get("/api/docs-assets/<path:filename>")
+    def docs_assets(filename: str) -> Response:
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)

@@ -1,0 +1,242 @@
+"""Every error as application/problem+json (RFC 9457): a stable code, Vietnamese or English."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
+
+from transit.errors import DomainError
+
+PROBLEM_JSON = "application/problem+json"
+LANGUAGES = ("vi", "en")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A title and a detail text in both languages; details may name {params}."""
+
+    title_vi: str
+    title_en: str
+    detail_vi: str
+    detail_en: str
+
+
+# The codes are part of the API: apps translate and branch on them, so never rename one.
+MESSAGES: dict[str, Message] = {
+    "bad_request": Message(
+        "Yêu cầu không hợp lệ",
+        "Bad request",
+        "Máy chủ không hiểu yêu cầu này.",
+        "The server could not understand this request.",
+    ),
+    "malformed_json": Message(
+        "Nội dung JSON bị lỗi",
+        "Malformed JSON body",
+        "Nội dung yêu cầu không phải là JSON hợp lệ.",
+        "The request body is not valid JSON.",
+    ),
+    "validation_failed": Message(
+        "Dữ liệu không hợp lệ",
+        "Invalid input",
+        "Một số trường không hợp lệ; xem 'errors'.",
+        "Some fields are not valid; see 'errors'.",
+    ),
+    "unauthorized": Message(
+        "Chưa xác thực",
+        "Not authenticated",
+        "Cần đăng nhập để thực hiện yêu cầu này.",
+        "You need to sign in for this request.",
+    ),
+    "forbidden": Message(
+        "Không có quyền",
+        "Forbidden",
+        "Bạn không có quyền thực hiện yêu cầu này.",
+        "You are not allowed to make this request.",
+    ),
+    "not_found": Message(
+        "Không tìm thấy",
+        "Not found",
+        "Không có tài nguyên nào ở địa chỉ này.",
+        "There is nothing at this address.",
+    ),
+    "route_not_found": Message(
+        "Không tìm thấy tuyến",
+        "Route not found",
+        "Không có tuyến xe buýt mã '{route_id}'.",
+        "There is no bus route '{route_id}'.",
+    ),
+    "method_not_allowed": Message(
+        "Phương thức không được phép",
+        "Method not allowed",
+        "Địa chỉ này không nhận phương thức {method}.",
+        "This address does not accept {method}.",
+    ),
+    "not_acceptable": Message(
+        "Không thể trả về định dạng yêu cầu",
+        "Not acceptable",
+        "Máy chủ chỉ trả về JSON.",
+        "The server only answers in JSON.",
+    ),
+    "conflict": Message(
+        "Xung đột",
+        "Conflict",
+        "Yêu cầu xung đột với trạng thái hiện tại.",
+        "The request conflicts with the current state.",
+    ),
+    "payload_too_large": Message(
+        "Nội dung quá lớn",
+        "Payload too large",
+        "Nội dung yêu cầu vượt quá {limit} byte.",
+        "The request body is larger than {limit} bytes.",
+    ),
+    "unsupported_media_type": Message(
+        "Định dạng nội dung không được hỗ trợ",
+        "Unsupported media type",
+        "Hãy gửi nội dung dạng application/json.",
+        "Send the body as application/json.",
+    ),
+    "too_many_requests": Message(
+        "Quá nhiều yêu cầu",
+        "Too many requests",
+        "Vui lòng thử lại sau.",
+        "Please try again later.",
+    ),
+    "not_ready": Message(
+        "Dịch vụ chưa sẵn sàng",
+        "Service not ready",
+        "{reason_vi}",
+        "{reason_en}",
+    ),
+    "internal_error": Message(
+        "Lỗi máy chủ",
+        "Internal server error",
+        "Đã có lỗi xảy ra; yêu cầu của bạn không được thực hiện.",
+        "Something went wrong; your request was not carried out.",
+    ),
+    "service_unavailable": Message(
+        "Dịch vụ tạm thời không khả dụng",
+        "Service unavailable",
+        "Vui lòng thử lại sau.",
+        "Please try again later.",
+    ),
+}
+
+# The code for each HTTP status that has no more specific one.
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def language() -> str:
+    """The caller's language from Accept-Language: Vietnamese unless English is preferred."""
+    best = request.accept_languages.best_match(LANGUAGES)
+    return best or "vi"
+
+
+def problem(
+    code: str,
+    status: int,
+    *,
+    errors: Any = None,
+    headers: dict[str, str] | None = None,
+    **params: Any,
+) -> Response:
+    """Build a problem+json response for `code`, in the caller's language."""
+    message = MESSAGES.get(code) or MESSAGES[STATUS_CODES.get(status, "internal_error")]
+    english = language() == "en"
+    detail = message.detail_en if english else message.detail_vi
+    body: dict[str, Any] = {
+        "type": f"urn:problem-type:transit:{code}",
+        "title": message.title_en if english else message.title_vi,
+        "status": status,
+        "detail": detail.format_map(_Defaulting(params)),
+        "code": code,
+        "instance": request.path,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
+    response.headers["Content-Language"] = "en" if english else "vi"
+    response.vary.add("Accept-Language")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+class _Defaulting(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def http_exception_problem(error: HTTPException) -> Response:
+    """Turn any werkzeug/flask-smorest HTTP error into a problem response."""
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    headers: dict[str, str] = dict(data.get("headers") or {})
+    errors = data.get("errors") or data.get("messages")
+    code = STATUS_CODES.get(status, "internal_error" if status >= 500 else "bad_request")
+    params: dict[str, Any] = {}
+    if isinstance(errors, dict) and errors.get("json") == ["Invalid JSON body."]:
+        code, errors = "malformed_json", None
+    elif status == 405:
+        params["method"] = request.method
+        allowed = error.get_headers()
+        headers.update({k: v for k, v in allowed if k.lower() == "allow"})
+    elif status == 413:
+        params["limit"] = request.max_content_length
+    if status == 422 and errors is not None:
+        errors = _flatten_locations(errors)
+    return problem(code, status, errors=errors, headers=headers, **params)
+
+
+def _flatten_locations(errors: Any) -> Any:
+    # webargs nests messages under the location ("json", "query"); the app wants fields.
+    if isinstance(errors, dict) and len(errors) == 1:
+        (location,) = errors
+        if location in ("json", "query", "path", "form", "headers", "files", "cookies"):
+            return errors[location]
+    return errors
+
+
+def register(app: Flask) -> None:
+    """Install the handlers that make every error a problem response."""
+
+    @app.before_request
+    def _refuse_large_bodies() -> None:
+        # Refused before any view runs, whether or not the view would read the body.
+        limit = request.max_content_length
+        if limit is not None and (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge()
+
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError) -> Response:
+        return problem(error.code, error.status, **error.params)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        return http_exception_problem(error)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        if isinstance(error, HTTPException):
+            return http_exception_problem(error)
+        log.exception("unhandled error")
+        return http_exception_problem(InternalServerError())

@@ -1,0 +1,1 @@
+"""Helpers the tests share: services they start and factories they build with."""

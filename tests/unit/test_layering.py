@@ -1,0 +1,119 @@
+"""The import rules of DESIGN.md, checked by reading every module's imports."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STDLIB = set(sys.stdlib_module_names)
+
+# What each package must never import (top-level module names).
+FORBIDDEN = {
+    "fares": {
+        "flask",
+        "sqlalchemy",
+        "marshmallow",
+        "smartcard",
+        "cards",
+        "readers",
+        "transit",
+        "api",
+    },
+    "cards": {"flask", "sqlalchemy", "marshmallow", "smartcard", "readers", "transit", "api"},
+    "readers": {"flask", "sqlalchemy", "marshmallow", "transit", "api"},
+    "transit": {"flask", "marshmallow", "flask_smorest", "webargs", "smartcard", "readers", "api"},
+}
+# The pure packages may import the standard library, each other as DESIGN.md allows, and these.
+PURE = {
+    "fares": {"fares"},
+    "cards": {"cards", "fares", "cryptography"},
+}
+
+
+def imports_of(path: Path, root: Path) -> Iterator[tuple[int, str]]:
+    """(line, top-level module) for every import in a file; relative imports name the package."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = path.relative_to(root).parts[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                yield node.lineno, package
+            elif node.module:
+                yield node.lineno, node.module.split(".")[0]
+
+
+def violations(package: str, root: Path = ROOT) -> list[str]:
+    """Every import in `package` that breaks the rules, as file:line: reason."""
+    found = []
+    for path in sorted((root / package).rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        for line, module in imports_of(path, root):
+            where = f"{relative}:{line}"
+            if module in FORBIDDEN[package]:
+                found.append(f"{where}: {package}/ must not import {module}")
+            elif package in PURE and module not in STDLIB | PURE[package]:
+                found.append(f"{where}: {package}/ is pure and must not import {module}")
+            if module == "smartcard" and relative != "readers/pcsc.py":
+                found.append(f"{where}: only readers/pcsc.py may import smartcard")
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_keeps_to_its_layer(package: str) -> None:
+    assert violations(package) == []
+
+
+@pytest.mark.parametrize(
+    ("package", "source", "expected"),
+    [
+        ("fares", "import flask\n", "fares/bad.py:1: fares/ must not import flask"),
+        (
+            "fares",
+            "from sqlalchemy.orm import Session\n",
+            "fares/bad.py:1: fares/ must not import sqlalchemy",
+        ),
+        ("fares", "import numpy\n", "fares/bad.py:1: fares/ is pure and must not import numpy"),
+        (
+            "cards",
+            "\nfrom marshmallow import fields\n",
+            "cards/bad.py:2: cards/ must not import marshmallow",
+        ),
+        ("cards", "import smartcard.System\n", "cards/bad.py:1: cards/ must not import smartcard"),
+        (
+            "readers",
+            "from flask import Flask\n",
+            "readers/bad.py:1: readers/ must not import flask",
+        ),
+        (
+            "readers",
+            "import sqlalchemy as sa\n",
+            "readers/bad.py:1: readers/ must not import sqlalchemy",
+        ),
+        (
+            "readers",
+            "import smartcard\n",
+            "readers/bad.py:1: only readers/pcsc.py may import smartcard",
+        ),
+        ("transit", "from flask import g\n", "transit/bad.py:1: transit/ must not import flask"),
+    ],
+)
+def test_a_forbidden_import_is_reported(
+    tmp_path: Path, package: str, source: str, expected: str
+) -> None:
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "bad.py").write_text(source)
+    assert expected in violations(package, root=tmp_path)
+
+
+def test_pyscard_inside_the_pcsc_module_is_allowed(tmp_path: Path) -> None:
+    (tmp_path / "readers").mkdir()
+    (tmp_path / "readers" / "pcsc.py").write_text("from smartcard.System import readers\n")
+    assert violations("readers", root=tmp_path) == []

@@ -1,0 +1,113 @@
+"""Tables of the backend, as typed SQLAlchemy 2 models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from transit.db import Base
+
+# GTFS ids are public (printed on stops and buses), so the network keeps them as keys.
+GTFS_ID = 64
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+
+    agency_id: Mapped[str] = mapped_column(String(GTFS_ID), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(500))
+    timezone: Mapped[str] = mapped_column(String(64))
+    lang: Mapped[str | None] = mapped_column(String(16))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Route(Base):
+    __tablename__ = "routes"
+
+    route_id: Mapped[str] = mapped_column(String(GTFS_ID), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.agency_id"))
+    short_name: Mapped[str] = mapped_column(String(64))
+    long_name: Mapped[str] = mapped_column(String(300))
+    route_type: Mapped[int] = mapped_column(Integer)
+    color: Mapped[str | None] = mapped_column(String(6))
+    text_color: Mapped[str | None] = mapped_column(String(6))
+    description: Mapped[str | None] = mapped_column(Text)
+    # A route that left the feed stays, inactive, so past trips still name it.
+    active: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    agency: Mapped[Agency] = relationship(lazy="joined")
+    patterns: Mapped[list[RoutePattern]] = relationship(
+        back_populates="route",
+        order_by="RoutePattern.direction_id",
+        cascade="all, delete-orphan",
+    )
+
+
+class Stop(Base):
+    __tablename__ = "stops"
+    __table_args__ = (Index("ix_stops_lat_lon", "lat", "lon"),)
+
+    stop_id: Mapped[str] = mapped_column(String(GTFS_ID), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    code: Mapped[str | None] = mapped_column(String(64))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    location_type: Mapped[int] = mapped_column(Integer, default=0)
+    parent_station: Mapped[str | None] = mapped_column(String(GTFS_ID))
+    active: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RoutePattern(Base):
+    """One direction of a route: its headsign, its stops in order and its drawn line."""
+
+    __tablename__ = "route_patterns"
+
+    route_id: Mapped[str] = mapped_column(
+        ForeignKey("routes.route_id", ondelete="CASCADE"), primary_key=True
+    )
+    direction_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    headsign: Mapped[str | None] = mapped_column(String(300))
+    # [[lat, lon], ...] as JSON text; read as a whole, never queried inside.
+    shape: Mapped[str | None] = mapped_column(Text)
+    length_m: Mapped[int | None] = mapped_column(Integer)
+
+    route: Mapped[Route] = relationship(back_populates="patterns")
+    stops: Mapped[list[PatternStop]] = relationship(
+        order_by="PatternStop.sequence",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
+
+
+class PatternStop(Base):
+    __tablename__ = "pattern_stops"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["route_id", "direction_id"],
+            ["route_patterns.route_id", "route_patterns.direction_id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_pattern_stops_stop_id", "stop_id"),
+    )
+
+    route_id: Mapped[str] = mapped_column(String(GTFS_ID), primary_key=True)
+    direction_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stop_id: Mapped[str] = mapped_column(ForeignKey("stops.stop_id"))
+
+    stop: Mapped[Stop] = relationship(lazy="joined")

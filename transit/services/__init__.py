@@ -1,0 +1,1 @@
+"""Use cases: plain functions that take primitives and a unit of work."""
