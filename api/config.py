@@ -32,7 +32,6 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
     # Served from the app itself: riders' phones and offline demos reach no CDN.
     "OPENAPI_SWAGGER_UI_URL": "/api/docs-assets/",
-    "JSON_SORT_KEYS": False,
 }
 
 

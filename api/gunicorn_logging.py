@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
 import traceback
 from datetime import UTC, datetime
 from typing import Any
 
 from gunicorn.glogging import Logger
 
+from api.logs import JsonFormatter
+
 
 class JsonAccessLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints
+    """gunicorn's own messages and its access log, both as JSON lines like the app's."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+        for handler in self.access_log.handlers:
+            handler.setFormatter(logging.Formatter("%(message)s"))
+
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if not self.access_log_enabled:
             return

@@ -33,6 +33,10 @@ def test_routes_lists_the_demo_routes_in_number_order(demo: FlaskClient) -> None
     ]
 
 
+def test_vietnamese_text_is_sent_as_utf8_not_escapes(demo: FlaskClient) -> None:
+    assert "Giáp Bát".encode() in demo.get("/api/v1/routes/32").get_data()
+
+
 def test_a_route_has_its_stops_in_order_in_each_direction(demo: FlaskClient) -> None:
     route = demo.get("/api/v1/routes/32").get_json()
     assert route["short_name"] == "32"

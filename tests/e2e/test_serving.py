@@ -172,9 +172,8 @@ def test_the_access_log_is_json_lines_with_the_request_id(served: Served) -> Non
     request_id = headers["X-Request-Id"]
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        entries = [
-            json.loads(line) for line in served.log.read_text().splitlines() if line.startswith("{")
-        ]
+        # Every line, gunicorn's own messages included, is one JSON object.
+        entries = [json.loads(line) for line in served.log.read_text().splitlines() if line]
         mine = [e for e in entries if e.get("request_id") == request_id]
         if mine:
             break
@@ -183,3 +182,4 @@ def test_the_access_log_is_json_lines_with_the_request_id(served: Served) -> Non
     assert mine[0]["path"] == "/api/v1/routes"
     assert mine[0]["status"] == 200
     assert "secret" not in json.dumps(mine[0])
+    assert any("serving on http://" in e.get("message", "") for e in entries)
