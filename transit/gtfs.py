@@ -38,6 +38,8 @@ __all__ = [
 Progress = Callable[[str, int], None]
 
 PROGRESS_EVERY = 1000
+# A zip entry may claim any size; reading stops past this, so a zip bomb cannot fill memory.
+MAX_FILE_BYTES = 1 << 30
 
 AGENCY = "agency.txt"
 ROUTES = "routes.txt"
@@ -264,9 +266,13 @@ class _ZipSource:
 
     def read(self, name: str) -> bytes:
         try:
-            return self._archive.read(self._prefix + name)
+            with self._archive.open(self._prefix + name) as member:
+                data = member.read(MAX_FILE_BYTES + 1)
         except (zipfile.BadZipFile, zlib.error, OSError, NotImplementedError, RuntimeError) as e:
             raise _ReadFailed(f"cannot be read from the zip: {e}") from None
+        if len(data) > MAX_FILE_BYTES:
+            raise _ReadFailed(f"is larger than {MAX_FILE_BYTES:,} bytes once unzipped")
+        return data
 
 
 class _Table:

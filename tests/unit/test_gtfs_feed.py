@@ -628,3 +628,14 @@ def test_a_broken_feed_never_yields_a_partial_feed(tmp_path: Path) -> None:
         f"stop_times.txt:{len(stop_times.read_text(encoding='utf-8').splitlines())}:"
         " stop_id HN9999 is not in stops.txt"
     ]
+
+
+def test_a_zip_entry_that_unzips_past_the_limit_is_refused_without_reading_it_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_feed(tmp_path / "feed")
+    (folder / "stop_times.txt").write_text(BASE["stop_times"] + "\n" * 5000, encoding="utf-8")
+    archive = zip_folder(folder, tmp_path / "feed.zip")
+    monkeypatch.setattr("transit.gtfs.MAX_FILE_BYTES", 4096)
+
+    assert problems_of(archive) == ["stop_times.txt:0: is larger than 4,096 bytes once unzipped"]
