@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from api import create_app
+from tests.support.pcscd import VPCD_READER, PcscdUnavailable, start_pcscd, stop_pcscd
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_postgres
 from transit import migrate
 from transit.db import Base, make_engine
@@ -92,3 +93,18 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> Iterator[str]:
+    """pcscd running with the vpcd driver; yields the name of the virtual reader."""
+    try:
+        process = start_pcscd()
+    except PcscdUnavailable as error:
+        if IN_CI:
+            pytest.fail(f"pcscd with vpcd is needed in CI: {error}")
+        pytest.skip(str(error))
+    try:
+        yield VPCD_READER
+    finally:
+        stop_pcscd(process)
