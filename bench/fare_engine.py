@@ -1,0 +1,124 @@
+"""Fare engine throughput: price_tap decisions per second on one core.
+
+Run: .venv/bin/python bench/fare_engine.py [--taps N] [--repeat R]
+Prices a day of synthetic taps by many cards (random routes, rider categories and passes), carrying
+each card's state from tap to tap, as validators would. Reports the median of R runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fares import FareState, Tap, Tariff, issue_pass, load_hanoi_tariff, load_tariff, price_tap
+
+TARGET = 100_000
+LOCAL = timezone(timedelta(hours=7))
+RIVERTON = Path(__file__).resolve().parents[1] / "tests" / "unit" / "fares" / "tariffs" / "riverton"
+
+
+def workload(
+    tariff: Tariff, routes: list[str], stops: list[str], categories: dict[str, float], taps: int
+) -> tuple[list[FareState], list[tuple[int, Tap]]]:
+    """Cards with a category (some with a pass) and their taps over one day, in time order."""
+    rng = random.Random(20241101)
+    version = tariff.versions[-1]
+    start = datetime.combine(version.effective_from + timedelta(days=3), datetime.min.time())
+    day = start.replace(tzinfo=LOCAL)
+    cards = max(taps // 4, 1)
+    names = list(categories)
+    weights = list(categories.values())
+    states = []
+    for _ in range(cards):
+        category = rng.choices(names, weights)[0]
+        passes = ()
+        sellable = [p for p in version.pass_products.values() if category in p.prices]
+        if sellable and rng.random() < 0.2:
+            product = rng.choice(sellable)
+            route = rng.choice(routes) if product.coverage.value == "one_route" else None
+            try:
+                passes = (
+                    issue_pass(version, product.pass_product_id, category, day.date(), route),
+                )
+            except ValueError:
+                passes = ()
+        states.append(FareState.new(version.categories[category].code, date(2030, 5, 31), passes))
+    moments = sorted(rng.uniform(5 * 3600, 22 * 3600) for _ in range(taps))
+    stream = [
+        (
+            rng.randrange(cards),
+            Tap(day + timedelta(seconds=s), rng.choice(routes), rng.choice(stops), "bench"),
+        )
+        for s in moments
+    ]
+    return states, stream
+
+
+def run_once(tariff: Tariff, states: list[FareState], stream: list[tuple[int, Tap]]) -> float:
+    cards = list(states)
+    began = time.perf_counter()
+    for card, tap in stream:
+        cards[card] = price_tap(cards[card], tap, tariff).state
+    return len(stream) / (time.perf_counter() - began)
+
+
+def measure(name: str, tariff: Tariff, states: list[FareState], stream: list[tuple[int, Tap]],
+            repeat: int) -> float:  # fmt: skip
+    rates = [run_once(tariff, states, stream) for _ in range(repeat)]
+    median = statistics.median(rates)
+    print(
+        f"{name:<44} {median:>12,.0f} decisions/s  (min {min(rates):,.0f}, max {max(rates):,.0f}, "
+        f"{len(stream):,} taps x {repeat})"
+    )
+    return median
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--taps", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    print(f"python {platform.python_version()} ({platform.python_implementation()}) on "
+          f"{platform.system()} {platform.machine()}, {platform.processor() or 'cpu unknown'}, "
+          f"{os.cpu_count()} cpus, pinned to one core")  # fmt: skip
+    cpu = _cpu_model()
+    if cpu:
+        print(f"cpu: {cpu}")
+    hanoi = load_hanoi_tariff()
+    hanoi_mix = {"adult": 0.55, "student": 0.2, "worker": 0.05, "elderly": 0.15, "child": 0.05}
+    hanoi_routes = ["09", "BRT01", "32", "34", "01", "86", "107"]
+    states, stream = workload(hanoi, hanoi_routes, ["S1", "S2", "S3"], hanoi_mix, args.taps)
+    rate = measure("Hanoi tariff (bands, passes, free groups)", hanoi, states, stream, args.repeat)
+    if RIVERTON.is_dir():
+        riverton = load_tariff(RIVERTON)
+        mix = {"adult": 0.7, "student": 0.25, "senior": 0.05}
+        routes = ["B1", "B2", "X1", "F1", "F2"]
+        states, stream = workload(riverton, routes, ["S1", "S2", "AP1"], mix, args.taps)
+        measure("test tariff (transfers, caps, time of day)", riverton, states, stream, args.repeat)
+    print(f"target {TARGET:,}/s on the Hanoi tariff: {'met' if rate >= TARGET else 'NOT met'}")
+    return 0
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        return ""
+    return ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

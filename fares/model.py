@@ -1,0 +1,281 @@
+"""Values the fare engine takes and gives: taps, the card's fare state, passes, decisions.
+
+The values are `NamedTuple`s rather than frozen dataclasses: they are immutable and typed all
+the same, and a validator builds two of them per tap, where a frozen dataclass's `__init__`
+costs several times more.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import NamedTuple, Self
+
+# Times on the card are whole seconds since this instant, dates are whole days since its date.
+CARD_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+CARD_EPOCH_DATE = date(2020, 1, 1)
+CARD_EPOCH_UNIX = 1_577_836_800
+SECONDS_PER_DAY = 86_400
+MAX_CARD_SECONDS = 0xFFFF_FFFF
+NO_DATE = 0xFFFF  # a category or pass date that never ends
+MAX_CARD_DAY = NO_DATE - 1
+MAX_AMOUNT = 0xFFFF_FFFF
+
+FARE_RECORD_VERSION = 1
+MAX_CAP_SLOTS = 4
+MAX_PASSES = 4
+# version, category code, category valid-until, last boarding time, last route key,
+# last leg group key, last leg fare, run start, run transfer rule key, run transfers, run fare
+_FARE_HEAD_FORMAT = "BBHIIIIIIBI"
+_CAP_SLOT_FORMAT = "BHI"  # cap code, period start day, amount charged in the period
+FARE_RECORD_FORMAT = "<" + _FARE_HEAD_FORMAT + _CAP_SLOT_FORMAT * MAX_CAP_SLOTS + "3x"
+FARE_RECORD_SIZE = struct.calcsize(FARE_RECORD_FORMAT)
+# pass code, category code, valid from day, valid until day, route key, reserved
+PASS_RECORD_FORMAT = "<BBHHI6x"  # noqa: S105  a struct format, not a password
+PASS_RECORD_SIZE = struct.calcsize(PASS_RECORD_FORMAT)
+FARE_STATE_SIZE = FARE_RECORD_SIZE + MAX_PASSES * PASS_RECORD_SIZE
+_EMPTY_PASS = bytes(PASS_RECORD_SIZE)
+_FARE_RECORD = struct.Struct(FARE_RECORD_FORMAT)
+_PASS_RECORD = struct.Struct(PASS_RECORD_FORMAT)
+
+
+class RecordError(ValueError):
+    """Bytes that are not a fare state or pass record this code can read."""
+
+
+def key_of(identifier: str) -> int:
+    """The 32-bit key a card stores instead of a GTFS id (CRC-32 of its UTF-8 bytes)."""
+    return zlib.crc32(identifier.encode("utf-8"))
+
+
+def card_seconds(moment: datetime) -> int:
+    """Seconds since the card epoch for an aware datetime."""
+    if moment.tzinfo is None:
+        raise ValueError(f"a tap time needs a UTC offset: {moment.isoformat()}")
+    seconds = int(moment.timestamp()) - CARD_EPOCH_UNIX
+    if not 0 <= seconds <= MAX_CARD_SECONDS:
+        raise ValueError(f"{moment.isoformat()} is outside what a card can store")
+    return seconds
+
+
+def card_day(day: date) -> int:
+    """Days since the card epoch's date."""
+    return (day - CARD_EPOCH_DATE).days
+
+
+def date_of_card_day(day: int) -> date:
+    """The date of a card day number."""
+    return CARD_EPOCH_DATE + timedelta(days=day)
+
+
+def card_day_or_none(day: date | None) -> int:
+    """A card day for an optional end date (none means it never ends)."""
+    if day is None:
+        return NO_DATE
+    number = card_day(day)
+    if not 0 <= number <= MAX_CARD_DAY:
+        raise ValueError(f"{day.isoformat()} is outside what a card can store")
+    return number
+
+
+class PaidBy(StrEnum):
+    """What paid for a tap."""
+
+    STORED_VALUE = "stored_value"
+    PASS = "pass"  # noqa: S105  what paid, not a password
+    FREE_CATEGORY = "free_category"
+    TRANSFER = "transfer"
+    CAP = "cap"
+    FREE_FARE = "free_fare"
+    NOTHING = "nothing"  # the tap was refused
+
+
+class Denial(NamedTuple):
+    """Why a tap was refused: a stable code and a text a driver can read in both languages."""
+
+    code: str
+    text_vi: str
+    text_en: str
+
+
+PASSBACK = Denial(
+    "passback",
+    "Thẻ vừa được quẹt trên tuyến này",
+    "This card was just used on this route",
+)
+NO_TARIFF = Denial(
+    "no_tariff",
+    "Chưa có bảng giá vé cho thời điểm này",
+    "No tariff is in force at this time",
+)
+NO_FARE_RULE = Denial(
+    "no_fare_rule",
+    "Không có giá vé cho tuyến này",
+    "There is no fare for this route",
+)
+CATEGORY_NOT_ELIGIBLE = Denial(
+    "category_not_eligible",
+    "Đối tượng của thẻ không được dùng cho chuyến này",
+    "This card's rider category cannot pay for this ride",
+)
+# The engine does not see the purse; the validator refuses with this when the purse is short.
+INSUFFICIENT_BALANCE = Denial(
+    "insufficient_balance",
+    "Số dư trong thẻ không đủ",
+    "Not enough balance on the card",
+)
+DENIALS: dict[str, Denial] = {
+    denial.code: denial
+    for denial in (PASSBACK, NO_TARIFF, NO_FARE_RULE, CATEGORY_NOT_ELIGIBLE, INSUFFICIENT_BALANCE)
+}
+
+
+class Tap(NamedTuple):
+    """A card presented to a validator when boarding."""
+
+    time: datetime
+    route_id: str
+    stop_id: str = ""
+    device_id: str = ""
+
+
+class CapSlot(NamedTuple):
+    """What the card has paid towards one fare cap in its current period."""
+
+    cap_code: int
+    period_start: int  # card day on which the period began
+    amount: int
+
+
+class Pass(NamedTuple):
+    """A pass (contract) on the card: which product, for whom, on which days, on which route."""
+
+    pass_code: int
+    category_code: int
+    valid_from: int  # card day, inclusive
+    valid_until: int  # card day, inclusive
+    route_key: int = 0  # key_of(route_id) for a one-route pass, 0 otherwise
+
+    def pack(self) -> bytes:
+        """The 16-byte pass record."""
+        return _PASS_RECORD.pack(
+            self.pass_code, self.category_code, self.valid_from, self.valid_until, self.route_key
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Self:
+        """Read a 16-byte pass record."""
+        if len(data) != PASS_RECORD_SIZE:
+            raise RecordError(f"a pass record is {PASS_RECORD_SIZE} bytes, not {len(data)}")
+        code, category, valid_from, valid_until, route_key = _PASS_RECORD.unpack(data)
+        if code == 0:
+            raise RecordError("an empty pass slot is not a pass")
+        return cls(code, category, valid_from, valid_until, route_key)
+
+
+class FareState(NamedTuple):
+    """Everything the engine needs from the card, and gives back to be written to it."""
+
+    category_code: int
+    category_valid_until: int = NO_DATE  # card day, inclusive
+    last_boarding: int = 0  # card seconds of the last accepted boarding, 0 for none
+    last_route_key: int = 0
+    last_leg_group_key: int = 0
+    last_leg_fare: int = 0
+    run_start: int = 0  # card seconds of the first boarding of the current transfer run
+    run_rule_key: int = 0  # the transfer rule of the current run, 0 for none
+    run_transfers: int = 0
+    run_fare: int = 0  # fares of the legs in the current run, before caps
+    caps: tuple[CapSlot, ...] = ()
+    passes: tuple[Pass, ...] = ()
+
+    @classmethod
+    def new(
+        cls, category_code: int, valid_until: date | None = None, passes: tuple[Pass, ...] = ()
+    ) -> Self:
+        """A fresh card's state for a rider category, optionally ending on a date."""
+        return cls(category_code, card_day_or_none(valid_until), passes=passes)
+
+    def pack(self) -> bytes:
+        """The fixed-size record: 64 bytes of fare state, then 4 pass slots of 16 bytes."""
+        if len(self.caps) > MAX_CAP_SLOTS:
+            raise RecordError(f"a card holds at most {MAX_CAP_SLOTS} cap slots")
+        if len(self.passes) > MAX_PASSES:
+            raise RecordError(f"a card holds at most {MAX_PASSES} passes")
+        cap_fields: list[int] = []
+        for slot in self.caps:
+            cap_fields.extend(slot)
+        cap_fields.extend([0] * (3 * (MAX_CAP_SLOTS - len(self.caps))))
+        try:
+            head = _FARE_RECORD.pack(
+                FARE_RECORD_VERSION,
+                self.category_code,
+                self.category_valid_until,
+                self.last_boarding,
+                self.last_route_key,
+                self.last_leg_group_key,
+                min(self.last_leg_fare, MAX_AMOUNT),
+                self.run_start,
+                self.run_rule_key,
+                min(self.run_transfers, 0xFF),
+                min(self.run_fare, MAX_AMOUNT),
+                *cap_fields,
+            )
+        except struct.error as error:
+            raise RecordError(f"fare state does not fit its record: {error}") from error
+        passes = b"".join(entry.pack() for entry in self.passes)
+        return head + passes + _EMPTY_PASS * (MAX_PASSES - len(self.passes))
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Self:
+        """Read the record written by `pack`."""
+        if len(data) != FARE_STATE_SIZE:
+            raise RecordError(f"a fare state record is {FARE_STATE_SIZE} bytes, not {len(data)}")
+        fields = _FARE_RECORD.unpack(data[:FARE_RECORD_SIZE])
+        if fields[0] != FARE_RECORD_VERSION:
+            raise RecordError(f"unknown fare state record version {fields[0]}")
+        slots = fields[11:]
+        caps = tuple(
+            CapSlot(slots[i], slots[i + 1], slots[i + 2])
+            for i in range(0, 3 * MAX_CAP_SLOTS, 3)
+            if slots[i] != 0
+        )
+        passes = []
+        for offset in range(FARE_RECORD_SIZE, FARE_STATE_SIZE, PASS_RECORD_SIZE):
+            chunk = data[offset : offset + PASS_RECORD_SIZE]
+            if chunk[0] != 0:
+                passes.append(Pass.unpack(chunk))
+        return cls(
+            fields[1],
+            fields[2],
+            fields[3],
+            fields[4],
+            fields[5],
+            fields[6],
+            fields[7],
+            fields[8],
+            fields[9],
+            fields[10],
+            caps,
+            tuple(passes),
+        )
+
+
+class Decision(NamedTuple):
+    """The engine's answer to a tap: accept or deny, how much, why, and the card's new state."""
+
+    accepted: bool
+    amount: int
+    paid_by: PaidBy
+    state: FareState
+    explanation: str
+    denial: Denial | None = None
+    fare: int = 0  # the leg's fare after transfers, before caps, passes and free categories
+    category_id: str = ""  # the category the tap was priced for
+    tariff_version_id: str = ""
+    leg_rule: str = ""  # file:line of the leg rule, "" when none
+    transfer_rule: str = ""
+    cap_id: str = ""
+    pass_product_id: str = ""

@@ -1,0 +1,84 @@
+"""The fare state and pass records: fixed sizes, exact layout, round trips, refusals."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from fares import FARE_RECORD_SIZE, FARE_STATE_SIZE, PASS_RECORD_SIZE, CapSlot, FareState, Pass
+from fares.model import NO_DATE, RecordError
+
+
+def make_pass(code: int = 2, route_key: int = 0xDEADBEEF) -> Pass:
+    return Pass(code, 2, 1766, 1795, route_key)
+
+
+def make_state() -> FareState:
+    return FareState(
+        category_code=2,
+        category_valid_until=2_007,
+        last_boarding=152_000_000,
+        last_route_key=0x01020304,
+        last_leg_group_key=0x0A0B0C0D,
+        last_leg_fare=10_000,
+        run_start=151_999_000,
+        run_rule_key=0xCAFEF00D,
+        run_transfers=3,
+        run_fare=12_000,
+        caps=(CapSlot(1, 1_766, 30_000), CapSlot(2, 1_763, 90_000)),
+        passes=(make_pass(), make_pass(1, 0)),
+    )
+
+
+def test_the_records_have_their_documented_sizes() -> None:
+    assert (FARE_RECORD_SIZE, PASS_RECORD_SIZE, FARE_STATE_SIZE) == (64, 16, 128)
+    assert len(make_state().pack()) == len(FareState(1).pack()) == 128
+
+
+def test_a_fare_state_round_trips() -> None:
+    state = make_state()
+    assert FareState.unpack(state.pack()) == state
+
+
+def test_the_fare_record_layout_is_little_endian_at_fixed_offsets() -> None:
+    data = make_state().pack()
+    assert data[0:4] == bytes.fromhex("01 02 D7 07")  # version, category, valid-until 2007
+    assert data[8:12] == bytes.fromhex("04 03 02 01")  # last route key
+    assert data[33:40] == bytes.fromhex("01 E6 06 30 75 00 00")  # cap 1, day 1766, 30000
+    assert data[61:64] == bytes(3)
+    assert data[64:80] == make_pass().pack()
+    assert data[96:128] == bytes(32)
+
+
+def test_a_pass_record_round_trips() -> None:
+    held = make_pass()
+    assert held.pack() == bytes.fromhex("02 02 E6 06 03 07 EF BE AD DE 00 00 00 00 00 00")
+    assert Pass.unpack(held.pack()) == held
+
+
+def test_a_new_state_without_an_end_date_stores_no_date() -> None:
+    assert FareState.new(4).category_valid_until == NO_DATE
+    assert FareState.new(2, date(2020, 1, 31)).category_valid_until == 30
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (bytes(127), "128 bytes, not 127"),
+        (bytes([2]) + bytes(127), "unknown fare state record version 2"),
+    ],
+)
+def test_a_record_that_is_not_a_fare_state_is_refused(data: bytes, reason: str) -> None:
+    with pytest.raises(RecordError, match=reason):
+        FareState.unpack(data)
+
+
+def test_too_many_passes_do_not_fit() -> None:
+    with pytest.raises(RecordError, match="at most 4 passes"):
+        FareState(1, passes=(make_pass(),) * 5).pack()
+
+
+def test_an_empty_pass_slot_is_not_a_pass() -> None:
+    with pytest.raises(RecordError, match="empty pass slot"):
+        Pass.unpack(bytes(16))
