@@ -1,0 +1,197 @@
+"""The transit application on a virtual card: issue it, read it, charge it, tear it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+import pytest
+
+from cards.card import CardMemory, VirtualCard
+from cards.client import DesfireClient
+from cards.connection import AuthenticationError, CardRemoved, PermissionDenied
+from cards.desfire import CommMode
+from cards.transit import (
+    DEBIT,
+    LOG_RECORDS,
+    PURSE,
+    READ,
+    TRANSIT_AID,
+    CardState,
+    InsufficientBalance,
+    MasterKeys,
+    charge,
+    open_for_tap,
+    personalize,
+    read,
+)
+from fares import Tap, load_hanoi_tariff, price_tap
+
+UID = bytes.fromhex("04A1B2C3D4E5F6")
+MASTERS = MasterKeys(*(bytes([n]) * 16 for n in range(1, 7)))
+HANOI = load_hanoi_tariff()
+ADULT = 0
+
+
+def rng(seed: int) -> Callable[[int], bytes]:
+    return random.Random(seed).randbytes
+
+
+class Link:
+    """A connection straight to a VirtualCard that can tear after a number of APDUs."""
+
+    def __init__(self, card: VirtualCard, tear_after: int | None = None) -> None:
+        self.card = card
+        self.tear_after = tear_after
+        self.apdus = 0
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.apdus += 1
+        response = self.card.process(apdu)
+        if self.tear_after is not None and self.apdus >= self.tear_after:
+            self.card.reset()
+            raise CardRemoved("torn")
+        return response
+
+
+def issued_card(balance: int = 50_000) -> CardMemory:
+    card = VirtualCard(CardMemory.blank(UID), rng=rng(1))
+    client = DesfireClient(Link(card), rng=rng(2))
+    personalize(
+        client,
+        UID,
+        MASTERS,
+        card_number=9_704_000_000_001,
+        category_code=ADULT,
+        valid_until=None,
+        balance=balance,
+        issued=date(2026, 11, 28),
+    )
+    return card.memory
+
+
+def tap_session(memory: CardMemory, tear_after: int | None = None) -> DesfireClient:
+    return DesfireClient(Link(VirtualCard(memory, rng=rng(3)), tear_after), rng=rng(4))
+
+
+def read_card(memory: CardMemory) -> CardState:
+    client = tap_session(memory)
+    open_for_tap(client, UID, MASTERS)
+    return read(client, UID, with_log=True)
+
+
+def board(memory: CardMemory, when: datetime, route: str = "32", tear_after: int | None = None):  # type: ignore[no-untyped-def]
+    client = tap_session(memory, tear_after)
+    open_for_tap(client, UID, MASTERS)
+    state = read(client, UID)
+    tap = Tap(when, route, "HN0001")
+    decision = price_tap(state.fare, tap, HANOI)
+    assert decision.accepted
+    return charge(client, state, decision, tap), client.apdus
+
+
+def at(hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, 30, hour, minute, tzinfo=UTC)
+
+
+def test_a_new_card_reads_back_what_was_issued() -> None:
+    state = read_card(issued_card(balance=50_000))
+    assert state.balance == 50_000
+    assert state.profile.card_number == 9_704_000_000_001
+    assert state.profile.blocked is False
+    assert state.fare.category_code == ADULT
+    assert state.counters.transactions == 0
+    assert state.log == []
+
+
+def test_a_charge_debits_the_purse_and_logs_the_trip() -> None:
+    memory = issued_card(balance=50_000)
+    result, _ = board(memory, at(1))
+    assert result.record.amount == 10_000  # route 32 is in the 15-25 km band
+    after = read_card(memory)
+    assert after.balance == 40_000
+    assert after.counters.transactions == 1
+    assert after.fare == result.state.fare
+    assert [r.amount for r in after.log] == [10_000]
+    assert after.log[0].balance_after == 40_000
+
+
+def test_a_stored_value_tap_takes_few_apdus() -> None:
+    memory = issued_card()
+    _, apdus = board(memory, at(1))
+    # select, authenticate (2), ticket (2 frames), value, debit, write (2 frames), record, commit
+    assert apdus <= 11
+
+
+def test_the_log_keeps_the_last_eight_trips() -> None:
+    memory = issued_card(balance=200_000)
+    for n in range(10):
+        board(memory, at(1 + n))
+    log = read_card(memory).log
+    assert len(log) == LOG_RECORDS
+    assert [r.transaction for r in log] == list(range(10, 2, -1))  # newest first
+
+
+def test_a_charge_larger_than_the_balance_is_refused_and_changes_nothing() -> None:
+    memory = issued_card(balance=5_000)
+    before = read_card(memory)
+    with pytest.raises(InsufficientBalance):
+        board(memory, at(1))
+    assert read_card(memory) == before
+
+
+def test_the_purse_cannot_be_debited_below_zero_even_by_a_buggy_caller() -> None:
+    memory = issued_card(balance=5_000)
+    client = tap_session(memory)
+    open_for_tap(client, UID, MASTERS)
+    with pytest.raises(Exception, match="BOUNDARY"):
+        client.debit(PURSE, 6_000, mode=CommMode.MACED)
+    assert read_card(memory).balance == 5_000
+
+
+def test_the_read_key_cannot_debit() -> None:
+    memory = issued_card()
+    client = tap_session(memory)
+    client.select_application(TRANSIT_AID)
+    client.authenticate(READ, MASTERS.for_card(UID).app[READ])
+    with pytest.raises(PermissionDenied):
+        client.debit(PURSE, 1_000, mode=CommMode.MACED)
+
+
+def test_another_cards_keys_do_not_open_this_card() -> None:
+    memory = issued_card()
+    client = tap_session(memory)
+    client.select_application(TRANSIT_AID)
+    other = MASTERS.for_card(bytes.fromhex("04000000000001"))
+    with pytest.raises(AuthenticationError):
+        client.authenticate(DEBIT, other.app[DEBIT])
+
+
+def test_the_factory_key_no_longer_opens_an_issued_card() -> None:
+    memory = issued_card()
+    client = tap_session(memory)
+    client.select_application(0)
+    with pytest.raises(AuthenticationError):
+        client.authenticate(0, bytes(16))
+
+
+def count_charge_apdus() -> int:
+    _, apdus = board(issued_card(), at(1))
+    return apdus
+
+
+@pytest.mark.parametrize("tear_after", range(1, count_charge_apdus() + 1))
+def test_a_card_torn_at_any_apdu_keeps_its_whole_old_or_whole_new_state(tear_after: int) -> None:
+    memory = issued_card(balance=50_000)
+    board(memory, at(1))  # some history, so old and new differ in every file
+    old = read_card(memory)
+    with pytest.raises(CardRemoved):
+        board(memory, at(2), route="107", tear_after=tear_after)
+    now = read_card(memory)
+    if now == old:
+        return
+    assert now.balance == old.balance - 20_000
+    assert now.counters.transactions == old.counters.transactions + 1
+    assert now.log[0].amount == 20_000
+    assert now.fare.last_boarding != old.fare.last_boarding
