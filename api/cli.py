@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from api.deps import backend, unit_of_work
+from fares import card_seconds, load_hanoi_tariff
 from transit import gtfs, migrate
-from transit.services import network
+from transit.errors import DomainError
+from transit.keystore import KeyFileError, create_key_file, load_master_keys
+from transit.services import cards, network
 
 db_cli = AppGroup("db", help="The database schema.")
 network_cli = AppGroup("network", help="The bus network (GTFS).")
@@ -99,6 +103,101 @@ class _Progress:
         sys.stderr.flush()
 
 
+cards_cli = AppGroup("cards", help="Card keys and card issuing.")
+
+# The names the issue form uses, beside the tariff's own category ids.
+CATEGORY_ALIASES = {"disabled": "disability", "poor": "poor_household"}
+VIETNAM = timezone(timedelta(hours=7))
+
+
+@cards_cli.command("keygen")
+def cards_keygen() -> None:
+    """Create the master key file named by TRANSIT_CARD_KEYS_FILE (never overwrites one)."""
+    path = Path(current_app.config["CARD_KEYS_FILE"])
+    try:
+        create_key_file(path)
+    except FileExistsError:
+        raise click.ClickException(f"{path} exists; keys are never overwritten") from None
+    click.echo(f"wrote new master keys to {path} (mode 600); back it up in the key safe")
+
+
+@cards_cli.command("issue")
+@click.option("--reader", "reader_name", required=True, help="The reader's name, or part of it.")
+@click.option("--category", default="adult", show_default=True, help="Rider category id.")
+@click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the category.")
+@click.option("--balance", type=int, default=0, show_default=True, help="Initial balance, VND.")
+@click.option(
+    "--wait", type=float, default=30, show_default=True, help="Seconds to wait for a card."
+)
+def cards_issue(
+    reader_name: str, category: str, valid_until: datetime | None, balance: int, wait: float
+) -> None:
+    """Personalize the blank card in the reader and register it; prints JSON."""
+    now = datetime.now(UTC)
+    today = now.astimezone(VIETNAM).date()
+    until = valid_until.date() if valid_until else None
+    category_id = CATEGORY_ALIASES.get(category, category)
+    version = load_hanoi_tariff().version_at(card_seconds(now))
+    rider = version.categories.get(category_id) if version else None
+    if rider is None:
+        known = ", ".join(sorted(version.categories)) if version else "none"
+        raise click.BadParameter(
+            f"unknown category {category!r}; known: {known}", param_hint="--category"
+        )
+    if until is not None and until < today:
+        raise click.BadParameter(f"{until} is in the past", param_hint="--valid-until")
+    if not 0 <= balance <= cards.MAX_BALANCE:
+        raise click.BadParameter(f"must be 0 to {cards.MAX_BALANCE:,} VND", param_hint="--balance")
+    try:
+        masters = load_master_keys(Path(current_app.config["CARD_KEYS_FILE"]))
+    except KeyFileError as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        # The backend runs without pyscard; only an issuing station needs it.
+        from readers.pcsc import Pcsc, TransportError
+    except ImportError:
+        raise click.ClickException(
+            "issuing needs pyscard: pip install -r requirements-reader.txt"
+        ) from None
+
+    try:
+        with Pcsc() as context:
+            card = context.reader(reader_name).wait_for_card(timeout=wait)
+            if card is None:
+                raise click.ClickException(f"no card was put on the reader within {wait:g} s")
+            with card:
+                issued = cards.issue_card(
+                    card,
+                    masters,
+                    unit_of_work,
+                    category_id=category_id,
+                    category_code=rider.code,
+                    valid_until=until,
+                    balance=balance,
+                    prefix=current_app.config["CARD_NUMBER_PREFIX"],
+                    now=now,
+                    today=today,
+                )
+    except DomainError as error:
+        raise click.ClickException(error.detail or error.code) from None
+    except TransportError as error:
+        raise click.ClickException(f"reader: {error}") from None
+    click.echo(
+        json.dumps(
+            {
+                "card_id": issued.card_id,
+                "card_number": issued.card_number,
+                "check_code": issued.check_code,
+                "uid": issued.uid,
+                "category": category_id,
+                "valid_until": until.isoformat() if until else None,
+                "balance": balance,
+            }
+        )
+    )
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(network_cli)
+    app.cli.add_command(cards_cli)

@@ -14,6 +14,10 @@ DEFAULTS: dict[str, Any] = {
     # Empty means the embedded SQLite file in the instance folder.
     "DATABASE_URL": "",
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # Empty means card-keys.json in the instance folder (made by `flask cards keygen`).
+    "CARD_KEYS_FILE": "",
+    # Printed card numbers: this prefix, an 11-digit serial, a Luhn check digit.
+    "CARD_NUMBER_PREFIX": "8401",
     "LOG_LEVEL": "INFO",
     "LOG_JSON": True,
     "API_TITLE": "Hanoi bus card API",
@@ -47,6 +51,8 @@ def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None
             key = name.removeprefix(PREFIX)
             settings[key] = _coerce(key, raw, DEFAULTS.get(key))
     settings.update(overrides or {})
+    if not settings["CARD_KEYS_FILE"]:
+        settings["CARD_KEYS_FILE"] = str(Path(instance_path) / "card-keys.json")
     if not settings["DATABASE_URL"]:
         settings["DATABASE_URL"] = "sqlite:///" + str(Path(instance_path) / "transit.sqlite3")
     return settings

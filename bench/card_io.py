@@ -66,7 +66,7 @@ def main() -> None:
                 UID,
                 masters,
                 card_number=1,
-                category_code=0,
+                category_code=1,
                 valid_until=None,
                 balance=5_000_000,
                 issued=date(2026, 11, 28),

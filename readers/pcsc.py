@@ -13,7 +13,8 @@ from typing import Any, Self
 
 from smartcard import scard
 
-from cards.connection import CardRemoved, TransportError
+from cards.connection import CardRemoved
+from cards.connection import TransportError as TransportError
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -111,3 +113,21 @@ class PatternStop(Base):
     stop_id: Mapped[str] = mapped_column(ForeignKey("stops.stop_id"))
 
     stop: Mapped[Stop] = relationship(lazy="joined")
+
+
+class Card(Base):
+    """A card the issuer personalized: its chip UID, printed number and rider category."""
+
+    __tablename__ = "cards"
+
+    card_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    uid: Mapped[str] = mapped_column(String(20), unique=True)
+    serial: Mapped[int] = mapped_column(BigInteger, unique=True)
+    card_number: Mapped[str] = mapped_column(String(19), unique=True)
+    # Only a salted scrypt hash: the code printed on the sleeve proves possession of the card.
+    check_code_hash: Mapped[str] = mapped_column(String(200))
+    category_id: Mapped[str] = mapped_column(String(32))
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    initial_balance: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # issuing, active, void
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

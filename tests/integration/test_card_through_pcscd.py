@@ -68,7 +68,7 @@ def issue(reader: Reader, state: Path, balance: int = 500_000) -> None:
             uid,
             MASTERS,
             card_number=9_704_000_000_002,
-            category_code=0,
+            category_code=1,
             valid_until=None,
             balance=balance,
             issued=date(2026, 11, 28),

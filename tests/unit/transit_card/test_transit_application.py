@@ -31,7 +31,7 @@ from fares import Tap, load_hanoi_tariff, price_tap
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 MASTERS = MasterKeys(*(bytes([n]) * 16 for n in range(1, 7)))
 HANOI = load_hanoi_tariff()
-ADULT = 0
+ADULT = 1  # the Hanoi tariff's code for its default category
 
 
 def rng(seed: int) -> Callable[[int], bytes]:
