@@ -3,7 +3,7 @@
 One application holds everything an offline validator needs. Its files, keys and access rights
 are described in docs/card-layout.md; in short:
 
-    file 0x01 TICKET  backup data, 88 bytes: profile (16) | counters (8) | fare record (64)
+    file 0x01 TICKET  backup data, 92 bytes: profile (16) | counters (12) | fare record (64)
     file 0x02 PASSES  backup data, 64 bytes: four 16-byte pass slots (read only when any is set)
     file 0x03 PURSE   value file, 0 to MAX_BALANCE VND
     file 0x04 LOG     cyclic record file, 20-byte records, the last 8 events
@@ -63,7 +63,8 @@ KEY_NAMES = ("issuer", "read", "debit", "load", "profile")
 TICKET, PASSES, PURSE, LOG = 0x01, 0x02, 0x03, 0x04
 
 _PROFILE = struct.Struct("<BBQHB3x")  # layout version, flags, card number, issued day, passes
-_COUNTERS = struct.Struct("<II")  # last applied pending-load sequence, transaction counter
+# last applied pending-load sequence, transaction counter, the purse's value as last written
+_COUNTERS = struct.Struct("<IIi")
 _LOG_RECORD = struct.Struct("<IIIiHBB")
 PROFILE_SIZE = _PROFILE.size
 COUNTERS_SIZE = _COUNTERS.size
@@ -177,13 +178,20 @@ class Profile:
 
 @dataclass(frozen=True)
 class Counters:
-    """The last pending load applied (so none is applied twice) and the card's tap counter."""
+    """The last pending load applied (so none is applied twice), the card's tap counter, and a
+    mirror of the purse.
+
+    The mirror is rewritten in every transaction that changes the purse and committed with it,
+    so the two cannot part; it spares each tap a GetValue. The value file stays the authority:
+    the card itself refuses a debit below zero, whatever the mirror says.
+    """
 
     last_load_seq: int = 0
     transactions: int = 0
+    purse: int = 0
 
     def pack(self) -> bytes:
-        return _COUNTERS.pack(self.last_load_seq, self.transactions)
+        return _COUNTERS.pack(self.last_load_seq, self.transactions, self.purse)
 
     @classmethod
     def unpack(cls, data: bytes) -> Self:
@@ -265,7 +273,8 @@ def personalize(
             client.create_backup_data_file(file_no, settings)
     profile = Profile(card_number=card_number, issued_day=card_day_or_none(issued))
     fare = FareState.new(category_code, valid_until)
-    ticket = profile.pack() + Counters().pack() + fare.pack()[:FARE_RECORD_SIZE]
+    counters = Counters(purse=balance)
+    ticket = profile.pack() + counters.pack() + fare.pack()[:FARE_RECORD_SIZE]
     # The ticket's write right is the profile key's, still the factory zero key at this point.
     client.authenticate(PROFILE, ZERO_KEY)
     client.write_data(TICKET, 0, ticket, mode=_mode(TICKET, Operation.WRITE, PROFILE))
@@ -277,7 +286,7 @@ def personalize(
     client.select_application(PICC_AID)
     client.authenticate(0, picc_key)
     client.change_key(0, keys.picc, version=1)
-    return CardState(uid, profile, Counters(), fare, balance)
+    return CardState(uid, profile, counters, fare, balance)
 
 
 def open_for_tap(client: DesfireClient, uid: bytes, masters: MasterKeys) -> None:
@@ -289,8 +298,14 @@ def open_for_tap(client: DesfireClient, uid: bytes, masters: MasterKeys) -> None
     client.authenticate(DEBIT, masters.for_card(uid).app[DEBIT])
 
 
-def read(client: DesfireClient, uid: bytes, *, with_log: bool = False) -> CardState:
-    """Read profile, counters, fare state, passes and purse (after `open_for_tap`)."""
+def read(
+    client: DesfireClient, uid: bytes, *, with_log: bool = False, verify_purse: bool = False
+) -> CardState:
+    """Read profile, counters, fare state and passes (after `open_for_tap`).
+
+    The balance comes from the purse mirror; `verify_purse` also asks the value file (one more
+    APDU) and refuses a card whose mirror disagrees.
+    """
     ticket = client.read_data(TICKET, 0, TICKET_SIZE, mode=_mode(TICKET, Operation.READ, DEBIT))
     if len(ticket) != TICKET_SIZE:
         raise TransitCardError(f"the ticket file holds {len(ticket)} bytes, not {TICKET_SIZE}")
@@ -300,7 +315,11 @@ def read(client: DesfireClient, uid: bytes, *, with_log: bool = False) -> CardSt
     if profile.pass_count:
         passes = client.read_data(PASSES, 0, PASSES_SIZE, mode=_mode(PASSES, Operation.READ, DEBIT))
     fare = FareState.unpack(ticket[PROFILE_SIZE + COUNTERS_SIZE :] + passes)
-    balance = client.get_value(PURSE, mode=_mode(PURSE, Operation.VALUE_ACCESS, DEBIT))
+    balance = counters.purse
+    if verify_purse:
+        purse = _get_purse(client)
+        if purse != balance:
+            raise TransitCardError(f"purse holds {purse} VND but its mirror says {balance} VND")
     log: list[LogRecord] = []
     if with_log:
         raw = _read_log(client)
@@ -309,6 +328,10 @@ def read(client: DesfireClient, uid: bytes, *, with_log: bool = False) -> CardSt
             for i in range(0, len(raw), LOG_RECORD_SIZE)
         ]
     return CardState(uid, profile, counters, fare, balance, log)
+
+
+def _get_purse(client: DesfireClient) -> int:
+    return client.get_value(PURSE, mode=_mode(PURSE, Operation.VALUE_ACCESS, DEBIT))
 
 
 def _read_log(client: DesfireClient) -> bytes:
@@ -342,9 +365,17 @@ def charge(client: DesfireClient, state: CardState, decision: Decision, tap: Tap
         raise ValueError("a charge cannot be negative")
     if amount > state.balance:
         raise InsufficientBalance(f"balance {state.balance} VND is less than {amount} VND")
-    counters = replace(state.counters, transactions=state.counters.transactions + 1)
+    counters = replace(
+        state.counters,
+        transactions=state.counters.transactions + 1,
+        purse=state.balance - amount,
+    )
     if amount:
-        client.debit(PURSE, amount, mode=_mode(PURSE, Operation.VALUE_ACCESS, DEBIT))
+        try:
+            client.debit(PURSE, amount, mode=_mode(PURSE, Operation.VALUE_ACCESS, DEBIT))
+        except BoundaryError as error:
+            # Only a mirror that disagrees with the purse gets here; the card refused the debit.
+            raise InsufficientBalance(f"the card refused to debit {amount} VND") from error
     packed = new_fare.pack()
     body = counters.pack() + packed[:FARE_RECORD_SIZE]
     client.write_data(TICKET, PROFILE_SIZE, body, mode=_mode(TICKET, Operation.WRITE, DEBIT))

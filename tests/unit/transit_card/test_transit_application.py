@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -78,7 +79,8 @@ def tap_session(memory: CardMemory, tear_after: int | None = None) -> DesfireCli
 def read_card(memory: CardMemory) -> CardState:
     client = tap_session(memory)
     open_for_tap(client, UID, MASTERS)
-    return read(client, UID, with_log=True)
+    # Every read in these tests also checks the purse mirror against the value file.
+    return read(client, UID, with_log=True, verify_purse=True)
 
 
 def board(memory: CardMemory, when: datetime, route: str = "32", tear_after: int | None = None):  # type: ignore[no-untyped-def]
@@ -120,8 +122,8 @@ def test_a_charge_debits_the_purse_and_logs_the_trip() -> None:
 def test_a_stored_value_tap_takes_few_apdus() -> None:
     memory = issued_card()
     _, apdus = board(memory, at(1))
-    # select, authenticate (2), ticket (2 frames), value, debit, write (2 frames), record, commit
-    assert apdus <= 11
+    # select, authenticate (2), ticket (2 frames), debit, write (2 frames), record, commit
+    assert apdus == 10
 
 
 def test_the_log_keeps_the_last_eight_trips() -> None:
@@ -195,3 +197,19 @@ def test_a_card_torn_at_any_apdu_keeps_its_whole_old_or_whole_new_state(tear_aft
     assert now.counters.transactions == old.counters.transactions + 1
     assert now.log[0].amount == 20_000
     assert now.fare.last_boarding != old.fare.last_boarding
+
+
+def test_a_purse_mirror_that_disagrees_with_the_purse_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    memory = issued_card(balance=5_000)
+    client = tap_session(memory)
+    open_for_tap(client, UID, MASTERS)
+    state = read(client, UID)
+    # A mirror saying more than the purse holds: the card itself refuses the debit.
+    rich = dataclasses.replace(state, balance=50_000)
+    tap = Tap(at(1), "32", "HN0001")
+    decision = price_tap(rich.fare, tap, HANOI)
+    with pytest.raises(InsufficientBalance, match="refused"):
+        charge(client, rich, decision, tap)
+    assert read_card(memory).balance == 5_000
