@@ -85,10 +85,12 @@ PAID_BY_CODES = {
 }
 
 # Rights as (read, write, read&write, change). The validator's tap runs under the debit key
-# alone, so it must read everything it prices from and write what a tap changes.
+# alone, so it must read everything it prices from and write what a tap changes. A pending load
+# runs under the load key alone: the credit and the ticket's counters must commit together, and
+# a transaction does not survive a change of key.
 FILES: dict[int, DataFileSettings | ValueFileSettings | RecordFileSettings] = {
     TICKET: DataFileSettings(
-        CommMode.MACED, AccessRights(READ, PROFILE, DEBIT, ISSUER), TICKET_SIZE, backup=True
+        CommMode.MACED, AccessRights(READ, LOAD, DEBIT, ISSUER), TICKET_SIZE, backup=True
     ),
     PASSES: DataFileSettings(
         CommMode.MACED, AccessRights(READ, LOAD, DEBIT, ISSUER), PASSES_SIZE, backup=True
@@ -99,7 +101,7 @@ FILES: dict[int, DataFileSettings | ValueFileSettings | RecordFileSettings] = {
     ),
     LOG: RecordFileSettings(
         CommMode.MACED,
-        AccessRights(READ, DEBIT, DEBIT, ISSUER),
+        AccessRights(READ, LOAD, DEBIT, ISSUER),
         LOG_RECORD_SIZE,
         LOG_RECORDS + 1,  # a cyclic file holds one record fewer than it is created with
     ),
@@ -275,9 +277,9 @@ def personalize(
     fare = FareState.new(category_code, valid_until)
     counters = Counters(purse=balance)
     ticket = profile.pack() + counters.pack() + fare.pack()[:FARE_RECORD_SIZE]
-    # The ticket's write right is the profile key's, still the factory zero key at this point.
-    client.authenticate(PROFILE, ZERO_KEY)
-    client.write_data(TICKET, 0, ticket, mode=_mode(TICKET, Operation.WRITE, PROFILE))
+    # The ticket's write right is the load key's, still the factory zero key at this point.
+    client.authenticate(LOAD, ZERO_KEY)
+    client.write_data(TICKET, 0, ticket, mode=_mode(TICKET, Operation.WRITE, LOAD))
     client.commit_transaction()
     client.authenticate(ISSUER, ZERO_KEY)
     for key_no in (READ, DEBIT, LOAD, PROFILE):
@@ -404,3 +406,52 @@ def charge(client: DesfireClient, state: CardState, decision: Decision, tap: Tap
         balance=state.balance - amount,
     )
     return Charge(new_state, record)
+
+
+LOAD_KIND = 2
+
+
+def apply_credit(
+    client: DesfireClient,
+    state: CardState,
+    masters: MasterKeys,
+    *,
+    seq: int,
+    amount: int,
+    time: int,
+) -> CardState:
+    """Apply pending credit number `seq`: credit, counters and a log record in one transaction.
+
+    Runs under the load key and leaves the card authenticated with it; authenticate with the
+    debit key again before charging. A `seq` the card has already applied is refused, so a load
+    two validators both hold reaches the card once.
+    """
+    if seq <= state.counters.last_load_seq:
+        raise ValueError(
+            f"load {seq} was applied already (card is at {state.counters.last_load_seq})"
+        )
+    if not 0 < amount <= MAX_BALANCE - state.balance:
+        raise ValueError(f"a credit of {amount} VND does not fit the purse")
+    client.authenticate(LOAD, masters.for_card(state.uid).app[LOAD])
+    counters = replace(
+        state.counters,
+        last_load_seq=seq,
+        transactions=state.counters.transactions + 1,
+        purse=state.balance + amount,
+    )
+    client.credit(PURSE, amount, mode=_mode(PURSE, Operation.CREDIT, LOAD))
+    client.write_data(
+        TICKET, PROFILE_SIZE, counters.pack(), mode=_mode(TICKET, Operation.WRITE, LOAD)
+    )
+    record = LogRecord(
+        time=time,
+        route_key=0,
+        amount=amount,
+        balance_after=counters.purse,
+        transaction=counters.transactions,
+        paid_by=0,
+        kind=LOAD_KIND,
+    )
+    client.write_record(LOG, 0, record.pack(), mode=_mode(LOG, Operation.WRITE, LOAD))
+    client.commit_transaction()
+    return replace(state, counters=counters, balance=counters.purse)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from cards.transit import (
     CardState,
     InsufficientBalance,
     MasterKeys,
+    apply_credit,
     charge,
     open_for_tap,
     personalize,
@@ -213,3 +215,50 @@ def test_a_purse_mirror_that_disagrees_with_the_purse_is_caught(
     with pytest.raises(InsufficientBalance, match="refused"):
         charge(client, rich, decision, tap)
     assert read_card(memory).balance == 5_000
+
+
+def credit(memory: CardMemory, seq: int, amount: int, tear_after: int | None = None) -> int:
+    client = tap_session(memory, tear_after)
+    open_for_tap(client, UID, MASTERS)
+    state = read(client, UID)
+    apply_credit(client, state, MASTERS, seq=seq, amount=amount, time=0)
+    return client.apdus
+
+
+def test_a_pending_credit_reaches_the_purse_and_the_log_once() -> None:
+    memory = issued_card(balance=10_000)
+    credit(memory, seq=1, amount=50_000)
+    after = read_card(memory)
+    assert after.balance == 60_000
+    assert after.counters.last_load_seq == 1
+    assert after.log[0].kind == 2
+    assert after.log[0].amount == 50_000
+    # A second validator holding the same pending load finds it applied.
+    with pytest.raises(ValueError, match="applied already"):
+        credit(memory, seq=1, amount=50_000)
+    assert read_card(memory).balance == 60_000
+
+
+def test_a_charge_after_a_credit_in_the_same_tap_works() -> None:
+    memory = issued_card(balance=5_000)
+    client = tap_session(memory)
+    open_for_tap(client, UID, MASTERS)
+    state = apply_credit(client, read(client, UID), MASTERS, seq=1, amount=20_000, time=0)
+    open_for_tap(client, UID, MASTERS)
+    tap = Tap(at(1), "32", "HN0001")
+    decision = price_tap(state.fare, tap, HANOI)
+    charge(client, state, decision, tap)
+    assert read_card(memory).balance == 15_000
+
+
+def count_credit_apdus() -> int:
+    return credit(issued_card(balance=10_000), seq=1, amount=50_000)
+
+
+@pytest.mark.parametrize("tear_after", range(1, count_credit_apdus() + 1))
+def test_a_credit_torn_at_any_apdu_is_whole_or_absent(tear_after: int) -> None:
+    memory = issued_card(balance=10_000)
+    with contextlib.suppress(CardRemoved):
+        credit(memory, seq=1, amount=50_000, tear_after=tear_after)
+    after = read_card(memory)
+    assert (after.balance, after.counters.last_load_seq) in ((10_000, 0), (60_000, 1))
