@@ -14,6 +14,7 @@ a charge keeps either its whole old state or its whole new one.
 
 from __future__ import annotations
 
+import json
 import struct
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -59,6 +60,7 @@ ZERO_KEY = bytes(16)
 # Key numbers of the application.
 ISSUER, READ, DEBIT, LOAD, PROFILE = range(5)
 KEY_NAMES = ("issuer", "read", "debit", "load", "profile")
+KEY_FILE_NAMES = ("picc", *KEY_NAMES)
 
 TICKET, PASSES, PURSE, LOG = 0x01, 0x02, 0x03, 0x04
 
@@ -131,6 +133,25 @@ class MasterKeys:
 
     def __repr__(self) -> str:
         return "MasterKeys(<secret>)"
+
+    @classmethod
+    def from_json(cls, text: str) -> MasterKeys:
+        """Keys from the key file's JSON: {"picc": "<32 hex>", "issuer": ..., ...}."""
+        try:
+            raw = json.loads(text)
+        except ValueError as error:
+            raise ValueError(f"not a key file: {error}") from None
+        keys: dict[str, bytes] = {}
+        for name in KEY_FILE_NAMES:
+            value = raw.get(name) if isinstance(raw, dict) else None
+            try:
+                key = bytes.fromhex(value) if isinstance(value, str) else b""
+            except ValueError:
+                key = b""
+            if len(key) != 16:
+                raise ValueError(f"'{name}' must be 32 hex digits (an AES-128 key)")
+            keys[name] = key
+        return cls(**keys)
 
     def for_card(self, uid: bytes) -> CardKeys:
         """The keys of one card (NXP AN10922 diversification with its UID)."""

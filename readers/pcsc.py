@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -34,6 +35,10 @@ _REMOVED = {
     # A contactless transaction that fails mid-way is, in practice, the card leaving the field.
     scard.SCARD_E_NOT_TRANSACTED,
 }
+
+
+def _card_in_field(event: int) -> bool:
+    return bool(event & scard.SCARD_STATE_PRESENT) and not event & scard.SCARD_STATE_MUTE
 
 
 class ReaderNotFound(TransportError):
@@ -107,21 +112,15 @@ class Reader:
 
     def wait_for_card(self, timeout: float | None) -> Card | None:
         """Connect to the next card in the field; None if none came within `timeout` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        state = scard.SCARD_STATE_UNAWARE
-        while True:
-            remaining_ms = _POLL_MS
-            if deadline is not None:
-                remaining_ms = min(_POLL_MS, max(0, int((deadline - time.monotonic()) * 1000)))
-            event, _ = self._state(remaining_ms, state)
-            if event & scard.SCARD_STATE_PRESENT and not event & scard.SCARD_STATE_MUTE:
-                return self.connect()
-            state = event & ~scard.SCARD_STATE_CHANGED
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
+        if self._wait_for(_card_in_field, timeout):
+            return self.connect()
+        return None
 
     def wait_for_removal(self, timeout: float | None) -> bool:
         """True once the field is empty; False if a card is still there after `timeout`."""
+        return self._wait_for(lambda event: bool(event & scard.SCARD_STATE_EMPTY), timeout)
+
+    def _wait_for(self, condition: Callable[[int], bool], timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         state = scard.SCARD_STATE_UNAWARE
         while True:
@@ -129,7 +128,7 @@ class Reader:
             if deadline is not None:
                 remaining_ms = min(_POLL_MS, max(0, int((deadline - time.monotonic()) * 1000)))
             event, _ = self._state(remaining_ms, state)
-            if event & scard.SCARD_STATE_EMPTY:
+            if condition(event):
                 return True
             state = event & ~scard.SCARD_STATE_CHANGED
             if deadline is not None and time.monotonic() >= deadline:

@@ -11,9 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from cards.transit import KEY_NAMES, MasterKeys
-
-NAMES = ("picc", *KEY_NAMES)
+from cards.transit import KEY_FILE_NAMES, MasterKeys
 
 
 class KeyFileError(ValueError):
@@ -31,25 +29,14 @@ def load_master_keys(path: Path) -> MasterKeys:
     if mode & 0o077:
         raise KeyFileError(f"{path}: readable by others (mode {mode & 0o777:o}); chmod 600 it")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return MasterKeys.from_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise KeyFileError(f"{path}: not a key file: {error}") from None
-    keys: dict[str, bytes] = {}
-    for name in NAMES:
-        value = raw.get(name) if isinstance(raw, dict) else None
-        try:
-            key = bytes.fromhex(value) if isinstance(value, str) else b""
-        except ValueError:
-            key = b""
-        if len(key) != 16:
-            raise KeyFileError(f"{path}: '{name}' must be 32 hex digits (an AES-128 key)")
-        keys[name] = key
-    return MasterKeys(**keys)
+        raise KeyFileError(f"{path}: {error}") from None
 
 
 def create_key_file(path: Path) -> None:
     """Write fresh random master keys to a new file readable by its owner only."""
-    content = json.dumps({name: secrets.token_hex(16) for name in NAMES}, indent=1)
+    content = json.dumps({name: secrets.token_hex(16) for name in KEY_FILE_NAMES}, indent=1)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as sink:
         sink.write(content + "\n")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -15,21 +14,13 @@ from cards.connection import CardRemoved
 from cards.transit import MasterKeys, charge, open_for_tap, personalize, read
 from cards.vpcd import DESFIRE_EV1_ATR
 from fares import Tap, load_hanoi_tariff, price_tap
-from readers.pcsc import Card, Pcsc, Reader
+from readers.pcsc import Card, Reader
 from tests.support.pcscd import start_card_process
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 MASTERS = MasterKeys(*(bytes([0x20 + n]) * 16 for n in range(6)))
 HANOI = load_hanoi_tariff()
 START = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def reader(pcscd: str) -> Iterator[Reader]:
-    with Pcsc() as context:
-        reader = context.reader(pcscd)
-        assert reader.wait_for_removal(timeout=5)
-        yield reader
 
 
 class Tapped:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,15 +11,6 @@ from cards.vpcd import DESFIRE_EV1_ATR
 from readers.pcsc import Pcsc, Reader, ReaderNotFound
 from tests.support.fake_chip import UID
 from tests.support.pcscd import start_card_process
-
-
-@pytest.fixture
-def reader(pcscd: str) -> Iterator[Reader]:
-    with Pcsc() as context:
-        reader = context.reader(pcscd)
-        # A card left over from an earlier test must be gone before this one starts.
-        assert reader.wait_for_removal(timeout=5)
-        yield reader
 
 
 def tap(*args: str) -> subprocess.Popen[bytes]:
