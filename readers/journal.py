@@ -1,0 +1,240 @@
+"""The validator's journal: every tap on disk before the light turns green.
+
+Standard-library sqlite3 in WAL mode with synchronous=FULL, so a committed write survives a
+power cut or `kill -9` at any instant. Taps are append-only; what the server acknowledged is
+kept beside them, never by changing them. Intents record a charge about to be sent to a card,
+so that a commit whose answer was lost can be settled at the card's next tap.
+
+One Journal object per thread: sqlite3 connections are not shared across threads, and WAL lets
+the tap loop and the sync thread each open the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intents (
+    tap_id TEXT PRIMARY KEY,
+    card_uid TEXT NOT NULL,
+    card_tx_before INTEGER NOT NULL,
+    draft TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'open'  -- open, finished, dropped
+);
+CREATE INDEX IF NOT EXISTS intents_open ON intents (card_uid) WHERE state = 'open';
+CREATE TABLE IF NOT EXISTS taps (
+    device_seq INTEGER PRIMARY KEY,
+    tap_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS acks (
+    tap_id TEXT PRIMARY KEY REFERENCES taps (tap_id),
+    status TEXT NOT NULL,
+    reason TEXT
+);
+CREATE TABLE IF NOT EXISTS deny (card_uid TEXT PRIMARY KEY, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (
+    card_uid TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (card_uid, seq)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A charge sent to a card whose outcome the validator does not know."""
+
+    tap_id: str
+    card_uid: str
+    card_tx_before: int
+    draft: dict[str, Any]
+
+
+class Journal:
+    """The tap journal, the outbox, and the local copies of deny list and pending loads."""
+
+    def __init__(self, path: Path, *, backlog_warning: int = 5_000) -> None:
+        self.path = path
+        self.backlog_warning = backlog_warning
+        self._warned = False
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.executescript(SCHEMA)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- taps ------------------------------------------------------------------------------
+
+    def begin_tap(self, card_uid: str, card_tx_before: int, draft: dict[str, Any]) -> str:
+        """Durably note a charge about to be sent to the card; returns its tap id."""
+        tap_id = "tap_" + uuid.uuid4().hex
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO intents (tap_id, card_uid, card_tx_before, draft) VALUES (?,?,?,?)",
+                (tap_id, card_uid, card_tx_before, json.dumps(draft)),
+            )
+        return tap_id
+
+    def finish_tap(self, tap_id: str, tap: dict[str, Any]) -> int:
+        """Append the tap and close its intent, in one transaction; returns its device_seq."""
+        return self._append(tap_id, tap, "finished")
+
+    def open_intent(self, card_uid: str) -> Intent | None:
+        row = self._db.execute(
+            "SELECT tap_id, card_tx_before, draft FROM intents"
+            " WHERE card_uid = ? AND state = 'open' ORDER BY rowid DESC LIMIT 1",
+            (card_uid,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Intent(row[0], card_uid, row[1], json.loads(row[2]))
+
+    def resolve_intent(self, tap_id: str, tap: dict[str, Any] | None) -> int | None:
+        """Settle an open intent: the tap the card did commit, or None when it did not."""
+        if tap is not None:
+            return self._append(tap_id, tap, "finished")
+        with self._transaction():
+            self._db.execute(
+                "UPDATE intents SET state = 'dropped' WHERE tap_id = ? AND state = 'open'",
+                (tap_id,),
+            )
+        return None
+
+    def _append(self, tap_id: str, tap: dict[str, Any], state: str) -> int:
+        with self._transaction():
+            (last,) = self._db.execute("SELECT COALESCE(MAX(device_seq), 0) FROM taps").fetchone()
+            seq = int(last) + 1
+            body = dict(tap, tap_id=tap_id, device_seq=seq)
+            self._db.execute(
+                "INSERT INTO taps (device_seq, tap_id, body) VALUES (?,?,?)",
+                (seq, tap_id, json.dumps(body, ensure_ascii=False)),
+            )
+            self._db.execute("UPDATE intents SET state = ? WHERE tap_id = ?", (state, tap_id))
+        self.backlog()
+        return seq
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    def outbox(self, limit: int) -> list[dict[str, Any]]:
+        """Taps the server has not acknowledged, oldest first."""
+        rows = self._db.execute(
+            "SELECT t.body FROM taps t LEFT JOIN acks a ON a.tap_id = t.tap_id"
+            " WHERE a.tap_id IS NULL ORDER BY t.device_seq LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [json.loads(body) for (body,) in rows]
+
+    def acknowledge(
+        self, tap_ids: Iterable[str], status: str = "accepted", reason: str | None = None
+    ) -> None:
+        """The server has these taps (accepted, duplicate, or rejected with a reason)."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO acks (tap_id, status, reason) VALUES (?,?,?)",
+                [(tap_id, status, reason) for tap_id in tap_ids],
+            )
+
+    def backlog(self) -> int:
+        (count,) = self._db.execute(
+            "SELECT COUNT(*) FROM taps t LEFT JOIN acks a ON a.tap_id = t.tap_id"
+            " WHERE a.tap_id IS NULL"
+        ).fetchone()
+        if count > self.backlog_warning and not self._warned:
+            log.warning("%d taps wait for upload (warning above %d)", count, self.backlog_warning)
+            self._warned = True
+        elif count <= self.backlog_warning:
+            self._warned = False
+        return int(count)
+
+    # -- local copies from the server ------------------------------------------------------
+
+    def apply_snapshot(self, snapshot: dict[str, Any]) -> None:
+        """Merge a snapshot (or replace the copies when it says `full`)."""
+        with self._transaction():
+            if snapshot.get("full"):
+                self._db.execute("DELETE FROM deny")
+                self._db.execute("DELETE FROM pending")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO deny (card_uid, reason) VALUES (?,?)",
+                [(d["card_uid"], d["reason"]) for d in snapshot.get("deny", [])],
+            )
+            self._db.executemany(
+                "DELETE FROM deny WHERE card_uid = ?",
+                [(uid,) for uid in snapshot.get("allow", [])],
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO pending (card_uid, seq, body) VALUES (?,?,?)",
+                [
+                    (p["card_uid"], int(p["seq"]), json.dumps(p))
+                    for p in snapshot.get("pending", [])
+                ],
+            )
+            for key in ("version", "tariff_version"):
+                if key in snapshot:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)",
+                        (key, str(snapshot[key])),
+                    )
+
+    def snapshot_version(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def denied(self, card_uid: str) -> str | None:
+        row = self._db.execute("SELECT reason FROM deny WHERE card_uid = ?", (card_uid,)).fetchone()
+        return str(row[0]) if row else None
+
+    def pending_for(self, card_uid: str, after_seq: int) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT body FROM pending WHERE card_uid = ? AND seq > ? ORDER BY seq",
+            (card_uid, after_seq),
+        ).fetchall()
+        return [json.loads(body) for (body,) in rows]
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK when the block raises."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

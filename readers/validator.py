@@ -1,0 +1,398 @@
+"""The validator on the bus: one tap at a time, decided offline, journaled before the green light.
+
+    python -m readers.validator --config device.toml [--once] [--no-sync]
+
+A tap: read the UID, refuse a deny-listed card, authenticate, read the card, settle a tap whose
+commit answer was lost last time, apply pending loads for this card, price the tap with
+`fares`, write an intent to the journal, charge the card, journal the tap (fsync), and only then
+show green. Each tap prints one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cards.client import DesfireClient
+from cards.connection import CardConnection, CardError, CardRemoved
+from cards.transit import (
+    CardState,
+    MasterKeys,
+    TransitCardError,
+    apply_credit,
+    charge,
+    open_for_tap,
+    read,
+)
+from fares import Decision, PaidBy, Tap, Tariff, card_seconds, load_hanoi_tariff, price_tap
+from readers.display import AMBER, GREEN, RED, ConsoleDisplay, Display, Signal
+from readers.journal import Journal
+
+log = logging.getLogger(__name__)
+
+GET_UID = bytes.fromhex("FF CA 00 00 00")
+# A rider told "tap again" does so within seconds; a card settled later is boarding anew.
+RETAP_WINDOW = timedelta(minutes=2)
+VERSION = "0.1.0"
+
+_PAID_CODES = {
+    PaidBy.STORED_VALUE: "paid",
+    PaidBy.PASS: "pass",
+    PaidBy.FREE_CATEGORY: "free",
+    PaidBy.FREE_FARE: "free",
+    PaidBy.TRANSFER: "transfer",
+    PaidBy.CAP: "cap",
+}
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """device.toml: who the validator is, where it is, and where its files live."""
+
+    device_id: str
+    private_key: bytes
+    server_url: str
+    reader: str
+    route_id: str
+    stop_id: str
+    keys_file: Path
+    journal: Path
+    language: str = "vi"
+
+    def __post_init__(self) -> None:
+        if not self.server_url.startswith(("http://", "https://")):
+            raise ValueError(f"server_url must be http(s), not {self.server_url!r}")
+        if len(self.private_key) != 32:
+            raise ValueError("private_key must be 64 hex digits (the Ed25519 seed)")
+
+    def __repr__(self) -> str:
+        return f"DeviceConfig(device_id={self.device_id!r}, private_key=<secret>)"
+
+    @classmethod
+    def load(cls, path: Path) -> DeviceConfig:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ValueError(f"{path}: {error}") from None
+        try:
+            base = path.parent
+            return cls(
+                device_id=str(raw["device_id"]),
+                private_key=bytes.fromhex(str(raw["private_key"])),
+                server_url=str(raw["server_url"]).rstrip("/"),
+                reader=str(raw["reader"]),
+                route_id=str(raw["route_id"]),
+                stop_id=str(raw.get("stop_id", "")),
+                keys_file=base / str(raw["keys_file"]),
+                journal=base / str(raw["journal"]),
+                language=str(raw.get("language", "vi")),
+            )
+        except KeyError as missing:
+            raise ValueError(f"{path}: missing setting {missing}") from None
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one tap came to: the signal shown and the journal entry, if one was written."""
+
+    signal: Signal
+    card_number: str | None
+    paid_by: str | None
+    tap_id: str | None
+
+    def as_json(self) -> str:
+        number = self.card_number
+        masked = f"{'*' * (len(number) - 4)}{number[-4:]}" if number else None
+        return json.dumps(
+            {
+                "result": "accepted" if self.signal.colour == GREEN else "denied",
+                "reason": self.signal.code,
+                "amount": self.signal.amount or 0,
+                "balance": self.signal.balance,
+                "paid_by": self.paid_by,
+                "card": masked,
+                "tap_id": self.tap_id,
+            },
+            ensure_ascii=False,
+        )
+
+
+class Validator:
+    """Decides taps against one reader's cards, a journal, the tariff and the master keys."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        masters: MasterKeys,
+        tariff: Tariff,
+        *,
+        device_id: str,
+        route_id: str,
+        stop_id: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.journal = journal
+        self.masters = masters
+        self.tariff = tariff
+        self.device_id = device_id
+        self.route_id = route_id
+        self.stop_id = stop_id
+        self.clock = clock
+
+    def tap(self, card: CardConnection) -> Outcome:
+        """Handle the card now in the field. Never raises for a card's fault or its removal."""
+        now = self.clock()
+        try:
+            answer = card.transmit(GET_UID)
+        except CardError:
+            return self._signal(AMBER, "tap_again")
+        if answer[-2:] != b"\x90\x00":
+            return self._signal(RED, "not_a_transit_card")
+        uid = answer[:-2]
+        uid_hex = uid.hex().upper()
+        reason = self.journal.denied(uid_hex)
+        if reason is not None:
+            tap_id = self._record_denied(uid_hex, None, now, "denied_card", reason)
+            return Outcome(Signal(RED, "denied_card"), None, None, tap_id)
+        client = DesfireClient(card)
+        try:
+            open_for_tap(client, uid, self.masters)
+            state = read(client, uid)
+        except TransitCardError:
+            return self._signal(RED, "not_a_transit_card")
+        except CardError:
+            return self._signal(AMBER, "tap_again")
+        number = str(state.profile.card_number)
+        settled = self._settle_unknown_commit(uid_hex, state)
+        if settled is not None and now - datetime.fromisoformat(settled["time"]) < RETAP_WINDOW:
+            return Outcome(
+                Signal(GREEN, "already_paid", settled["amount"], state.balance),
+                number,
+                settled.get("paid_by"),
+                settled["tap_id"],
+            )
+        try:
+            state, applied = self._apply_loads(client, uid_hex, state, now)
+        except CardError:
+            return self._signal(AMBER, "tap_again")
+        return self._charge(client, state, uid_hex, number, applied, now)
+
+    def _settle_unknown_commit(self, uid_hex: str, state: CardState) -> dict[str, Any] | None:
+        # The last tap of this card lost the commit's answer: the card's counter says whether
+        # the commit happened, and the journal records exactly that, once.
+        intent = self.journal.open_intent(uid_hex)
+        if intent is None:
+            return None
+        if state.counters.transactions > intent.card_tx_before:
+            tap = dict(intent.draft, commit="recovered", tap_id=intent.tap_id)
+            self.journal.resolve_intent(intent.tap_id, tap)
+            return tap
+        self.journal.resolve_intent(intent.tap_id, None)
+        return None
+
+    def _apply_loads(
+        self, client: DesfireClient, uid_hex: str, state: CardState, now: datetime
+    ) -> tuple[CardState, list[int]]:
+        pending = self.journal.pending_for(uid_hex, 0)
+        # Loads the card already holds are confirmed again with this tap: a validator that
+        # applied one may have lost power before it could report it.
+        applied = [p["seq"] for p in pending if p["seq"] <= state.counters.last_load_seq]
+        fresh = [p for p in pending if p["seq"] > state.counters.last_load_seq]
+        for load in fresh:
+            if load.get("kind") != "credit":
+                log.warning("pending action of kind %r is not supported", load.get("kind"))
+                continue
+            state = apply_credit(
+                client,
+                state,
+                self.masters,
+                seq=int(load["seq"]),
+                amount=int(load["amount"]),
+                time=card_seconds(now),
+            )
+            applied.append(int(load["seq"]))
+        if fresh:
+            open_for_tap(client, state.uid, self.masters)
+        return state, applied
+
+    def _charge(
+        self,
+        client: DesfireClient,
+        state: CardState,
+        uid_hex: str,
+        number: str,
+        applied: list[int],
+        now: datetime,
+    ) -> Outcome:
+        tap = Tap(now, self.route_id, self.stop_id, self.device_id)
+        decision = price_tap(state.fare, tap, self.tariff)
+        if not decision.accepted:
+            code = decision.denial.code if decision.denial else "no_fare_rule"
+            tap_id = self._record_denied(uid_hex, number, now, code, decision.explanation, applied)
+            return Outcome(Signal(RED, code, None, state.balance), number, None, tap_id)
+        if decision.amount > state.balance:
+            tap_id = self._record_denied(
+                uid_hex, number, now, "insufficient_balance", decision.explanation, applied
+            )
+            return Outcome(
+                Signal(RED, "insufficient_balance", decision.amount, state.balance),
+                number,
+                None,
+                tap_id,
+            )
+        draft = self._tap_record(uid_hex, number, now, decision, state, applied)
+        tap_id = self.journal.begin_tap(uid_hex, state.counters.transactions, draft)
+        try:
+            result = charge(client, state, decision, tap)
+        except CardRemoved:
+            # The commit may or may not have happened: the intent stays open, and the card's
+            # counter settles it at its next tap.
+            return Outcome(Signal(AMBER, "tap_again"), number, None, None)
+        except CardError:
+            self.journal.resolve_intent(tap_id, None)
+            return Outcome(Signal(AMBER, "tap_again"), number, None, None)
+        final = dict(draft, commit="confirmed", card_tx=result.state.counters.transactions)
+        self.journal.finish_tap(tap_id, final)
+        paid_by = str(decision.paid_by)
+        code = _PAID_CODES.get(decision.paid_by, "paid")
+        return Outcome(
+            Signal(GREEN, code, decision.amount, result.state.balance), number, paid_by, tap_id
+        )
+
+    def _tap_record(
+        self,
+        uid_hex: str,
+        number: str,
+        now: datetime,
+        decision: Decision,
+        state: CardState,
+        applied: list[int],
+    ) -> dict[str, Any]:
+        return {
+            "time": now.isoformat(),
+            "card_uid": uid_hex,
+            "card_number": number,
+            "route_id": self.route_id,
+            "stop_id": self.stop_id,
+            "result": "accepted",
+            "reason": None,
+            "amount": decision.amount,
+            "paid_by": str(decision.paid_by),
+            "balance_after": state.balance - decision.amount,
+            "card_tx": state.counters.transactions + 1,
+            "applied_loads": applied,
+            "tariff_version": decision.tariff_version_id,
+            "explanation": decision.explanation,
+            "commit": "none",
+        }
+
+    def _record_denied(
+        self,
+        uid_hex: str,
+        number: str | None,
+        now: datetime,
+        code: str,
+        explanation: str,
+        applied: list[int] | None = None,
+    ) -> str:
+        tap = {
+            "time": now.isoformat(),
+            "card_uid": uid_hex,
+            "card_number": number,
+            "route_id": self.route_id,
+            "stop_id": self.stop_id,
+            "result": "denied",
+            "reason": code,
+            "amount": 0,
+            "paid_by": str(PaidBy.NOTHING),
+            "balance_after": None,
+            "card_tx": None,
+            "applied_loads": applied or [],
+            "tariff_version": None,
+            "explanation": explanation,
+            "commit": "none",
+        }
+        tap_id = self.journal.begin_tap(uid_hex, -1, tap)
+        self.journal.finish_tap(tap_id, tap)
+        return tap_id
+
+    @staticmethod
+    def _signal(colour: str, code: str) -> Outcome:
+        return Outcome(Signal(colour, code), None, None, None)
+
+
+def run(config: DeviceConfig, *, once: bool, sync: bool, display: Display) -> int:
+    """The validator's main loop: wait for a card, decide, show, wait for it to leave."""
+    from readers.pcsc import Pcsc  # pyscard stays out of everything that only decides taps
+    from readers.sync import SyncClient
+
+    masters = MasterKeys.from_json(config.keys_file.read_text(encoding="utf-8"))
+    stop = threading.Event()
+    syncer: threading.Thread | None = None
+    with Journal(config.journal) as journal, Pcsc() as context:
+        if sync:
+            client = SyncClient(
+                config.server_url, config.device_id, config.private_key, Journal(config.journal)
+            )
+            syncer = threading.Thread(target=client.run_forever, args=(stop,), daemon=True)
+            syncer.start()
+        validator = Validator(
+            journal,
+            masters,
+            load_hanoi_tariff(),
+            device_id=config.device_id,
+            route_id=config.route_id,
+            stop_id=config.stop_id,
+        )
+        reader = context.reader(config.reader)
+        try:
+            while True:
+                card = reader.wait_for_card(timeout=1.0)
+                if card is None:
+                    continue
+                with card:
+                    outcome = validator.tap(card)
+                display.show(outcome.signal)
+                display.beep(outcome.signal.colour)
+                print(outcome.as_json(), flush=True)
+                if once:
+                    return 0
+                reader.wait_for_removal(timeout=None)
+        finally:
+            stop.set()
+            if syncer is not None:
+                syncer.join(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m readers.validator")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--once", action="store_true", help="handle one tap and exit")
+    parser.add_argument("--no-sync", action="store_true", help="never talk to the server")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = DeviceConfig.load(args.config)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    display = ConsoleDisplay(language=config.language)
+    try:
+        return run(config, once=args.once, sync=not args.no_sync, display=display)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

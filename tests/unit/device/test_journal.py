@@ -1,0 +1,126 @@
+"""The validator's journal: append-only taps, intents, outbox, local copies, and kill -9."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from readers.journal import Journal
+
+UID = "04A1B2C3D4E5F6"
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_taps_get_consecutive_device_sequence_numbers(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        seqs = [journal.finish_tap(journal.begin_tap(UID, n, {}), {"n": n}) for n in range(5)]
+        assert seqs == [1, 2, 3, 4, 5]
+        assert [t["n"] for t in journal.outbox(10)] == [0, 1, 2, 3, 4]
+
+
+def test_an_acknowledged_tap_leaves_the_outbox_but_stays_in_the_journal(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        first = journal.begin_tap(UID, 0, {})
+        journal.finish_tap(first, {"n": 1})
+        second = journal.begin_tap(UID, 1, {})
+        journal.finish_tap(second, {"n": 2})
+        journal.acknowledge([first, first])
+        assert [t["tap_id"] for t in journal.outbox(10)] == [second]
+        assert journal.backlog() == 1
+
+
+def test_an_open_intent_is_found_until_it_is_settled(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        tap_id = journal.begin_tap(UID, 4, {"amount": 10_000})
+        intent = journal.open_intent(UID)
+        assert intent is not None
+        assert (intent.tap_id, intent.card_tx_before, intent.draft) == (
+            tap_id,
+            4,
+            {"amount": 10_000},
+        )
+        assert journal.outbox(10) == []
+        journal.resolve_intent(tap_id, None)
+        assert journal.open_intent(UID) is None
+        assert journal.outbox(10) == []
+
+
+def test_a_recovered_intent_becomes_a_tap(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        tap_id = journal.begin_tap(UID, 4, {"amount": 10_000})
+        assert journal.resolve_intent(tap_id, {"amount": 10_000, "commit": "recovered"}) == 1
+        assert journal.open_intent(UID) is None
+        assert journal.outbox(10)[0]["commit"] == "recovered"
+
+
+def test_snapshots_merge_and_a_full_one_replaces(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        journal.apply_snapshot(
+            {
+                "version": 3,
+                "deny": [{"card_uid": "A", "reason": "lost"}],
+                "allow": [],
+                "pending": [{"seq": 2, "card_uid": UID, "kind": "credit", "amount": 5}],
+            }
+        )
+        journal.apply_snapshot(
+            {
+                "version": 4,
+                "deny": [{"card_uid": "B", "reason": "suspected_clone"}],
+                "allow": ["A"],
+                "pending": [{"seq": 1, "card_uid": UID, "kind": "credit", "amount": 9}],
+            }
+        )
+        assert journal.snapshot_version() == 4
+        assert (journal.denied("A"), journal.denied("B")) == (None, "suspected_clone")
+        assert [p["seq"] for p in journal.pending_for(UID, 0)] == [1, 2]
+        assert [p["seq"] for p in journal.pending_for(UID, 1)] == [2]
+        journal.apply_snapshot({"version": 9, "full": True, "deny": [], "allow": [], "pending": []})
+        assert journal.denied("B") is None
+        assert journal.pending_for(UID, 0) == []
+
+
+def test_a_backlog_past_the_threshold_is_warned_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        Journal(tmp_path / "j.sqlite3", backlog_warning=2) as journal,
+        caplog.at_level(logging.WARNING),
+    ):
+        for n in range(5):
+            journal.finish_tap(journal.begin_tap(UID, n, {}), {})
+    assert len([r for r in caplog.records if "wait for upload" in r.message]) == 1
+
+
+def test_kill_9_at_random_moments_loses_no_finished_tap(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    printed: list[str] = []
+    chance = random.Random(5)
+    for _ in range(25):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.journal_writer", str(path)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        time.sleep(0.05 + chance.random() * 0.15)
+        child.send_signal(signal.SIGKILL)
+        out, _ = child.communicate()
+        printed += [line for line in out.decode().splitlines() if line.startswith("tap_")]
+    assert len(printed) > 25
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    seqs = [row[0] for row in db.execute("SELECT device_seq FROM taps ORDER BY device_seq")]
+    assert seqs == list(range(1, len(seqs) + 1))
+    stored = {row[0] for row in db.execute("SELECT tap_id FROM taps")}
+    assert set(printed) <= stored
+    db.close()
