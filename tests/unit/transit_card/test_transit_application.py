@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import random
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import pytest
 
-from cards.card import CardMemory, VirtualCard
+from cards.card import CardMemory
 from cards.client import DesfireClient
 from cards.connection import AuthenticationError, CardRemoved, PermissionDenied
 from cards.desfire import CommMode
@@ -30,6 +28,7 @@ from cards.transit import (
     read,
 )
 from fares import Tap, load_hanoi_tariff, price_tap
+from tests.support.virtual_card import Field, rng
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 MASTERS = MasterKeys(*(bytes([n]) * 16 for n in range(1, 7)))
@@ -37,30 +36,9 @@ HANOI = load_hanoi_tariff()
 ADULT = 1  # the Hanoi tariff's code for its default category
 
 
-def rng(seed: int) -> Callable[[int], bytes]:
-    return random.Random(seed).randbytes
-
-
-class Link:
-    """A connection straight to a VirtualCard that can tear after a number of APDUs."""
-
-    def __init__(self, card: VirtualCard, tear_after: int | None = None) -> None:
-        self.card = card
-        self.tear_after = tear_after
-        self.apdus = 0
-
-    def transmit(self, apdu: bytes) -> bytes:
-        self.apdus += 1
-        response = self.card.process(apdu)
-        if self.tear_after is not None and self.apdus >= self.tear_after:
-            self.card.reset()
-            raise CardRemoved("torn")
-        return response
-
-
 def issued_card(balance: int = 50_000) -> CardMemory:
-    card = VirtualCard(CardMemory.blank(UID), rng=rng(1))
-    client = DesfireClient(Link(card), rng=rng(2))
+    memory = CardMemory.blank(UID)
+    client = DesfireClient(Field(memory, seed=1), rng=rng(2))
     personalize(
         client,
         UID,
@@ -71,11 +49,11 @@ def issued_card(balance: int = 50_000) -> CardMemory:
         balance=balance,
         issued=date(2026, 11, 28),
     )
-    return card.memory
+    return memory
 
 
 def tap_session(memory: CardMemory, tear_after: int | None = None) -> DesfireClient:
-    return DesfireClient(Link(VirtualCard(memory, rng=rng(3)), tear_after), rng=rng(4))
+    return DesfireClient(Field(memory, tear_after, seed=3), rng=rng(4))
 
 
 def read_card(memory: CardMemory) -> CardState:

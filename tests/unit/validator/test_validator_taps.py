@@ -3,49 +3,27 @@
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cards.card import CardMemory, VirtualCard
+from cards.card import CardMemory
 from cards.client import DesfireClient
-from cards.connection import CardRemoved
 from cards.transit import MasterKeys, open_for_tap, personalize, read
 from fares import load_hanoi_tariff
 from readers.display import AMBER, GREEN, RED
 from readers.journal import Journal
 from readers.validator import DeviceConfig, Validator
+from tests.support.virtual_card import Field, rng
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 UID_HEX = UID.hex().upper()
 MASTERS = MasterKeys(*(bytes([0x40 + n]) * 16 for n in range(6)))
 HANOI = load_hanoi_tariff()
 MORNING = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)  # 07:30 in Hanoi
-
-
-def rng(seed: int) -> Callable[[int], bytes]:
-    return random.Random(seed).randbytes
-
-
-class Field:
-    """A card in the field, torn away after a number of APDUs if asked."""
-
-    def __init__(self, memory: CardMemory, tear_after: int | None = None) -> None:
-        self.card = VirtualCard(memory, rng=rng(7))
-        self.tear_after = tear_after
-        self.apdus = 0
-
-    def transmit(self, apdu: bytes) -> bytes:
-        self.apdus += 1
-        response = self.card.process(apdu)
-        if self.tear_after is not None and self.apdus >= self.tear_after:
-            self.card.reset()
-            raise CardRemoved("torn")
-        return response
 
 
 def issued(balance: int = 50_000) -> CardMemory:
