@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,7 +17,7 @@ from fares import card_seconds, load_hanoi_tariff
 from transit import gtfs, migrate
 from transit.errors import DomainError
 from transit.keystore import KeyFileError, create_key_file, load_master_keys
-from transit.services import cards, network
+from transit.services import cards, devices, network, sync
 
 db_cli = AppGroup("db", help="The database schema.")
 network_cli = AppGroup("network", help="The bus network (GTFS).")
@@ -197,7 +198,60 @@ def cards_issue(
     )
 
 
+devices_cli = AppGroup("devices", help="Validators on the buses.")
+
+
+@devices_cli.command("register")
+@click.option("--route", "route_id", required=True, help="The route the bus serves.")
+def devices_register(route_id: str) -> None:
+    """Create a validator; prints its id and private key once (only the public key is kept)."""
+    with unit_of_work() as uow:
+        registered = devices.register_device(route_id, datetime.now(UTC), uow)
+        uow.commit()
+    click.echo(json.dumps(registered.__dict__))
+
+
+@devices_cli.command("disable")
+@click.argument("device_id")
+def devices_disable(device_id: str) -> None:
+    """Refuse every further request from a validator (lost, stolen, retired)."""
+    with unit_of_work() as uow:
+        try:
+            devices.disable_device(device_id, uow)
+        except DomainError as error:
+            raise click.ClickException(f"no device {device_id}") from error
+        uow.commit()
+    click.echo(f"{device_id} disabled")
+
+
+@cards_cli.command("credit")
+@click.argument("card_number")
+@click.argument("amount", type=int)
+@click.option("--reason", required=True, help="Why, for the audit log.")
+def cards_credit(card_number: str, amount: int, reason: str) -> None:
+    """Add money to a card; it reaches the card at its next tap on any validator."""
+    actor = getpass.getuser()
+    with unit_of_work() as uow:
+        try:
+            action = sync.create_credit(card_number, amount, reason, actor, datetime.now(UTC), uow)
+        except DomainError as error:
+            raise click.ClickException(error.detail or error.code) from None
+        uow.commit()
+    click.echo(
+        json.dumps(
+            {
+                "card_uid": action.card_uid,
+                "seq": action.seq,
+                "amount": action.amount,
+                "reason": action.reason,
+                "created_by": action.created_by,
+            }
+        )
+    )
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(network_cli)
     app.cli.add_command(cards_cli)
+    app.cli.add_command(devices_cli)

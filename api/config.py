@@ -13,7 +13,8 @@ PREFIX = "TRANSIT_"
 DEFAULTS: dict[str, Any] = {
     # Empty means the embedded SQLite file in the instance folder.
     "DATABASE_URL": "",
-    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # A validator's batch of 1,000 taps is about 600 KB of JSON.
+    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     # Empty means card-keys.json in the instance folder (made by `flask cards keygen`).
     "CARD_KEYS_FILE": "",
     # Printed card numbers: this prefix, an 11-digit serial, a Luhn check digit.

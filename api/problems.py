@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, json, request
+from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 from transit.errors import DomainError
@@ -106,6 +107,18 @@ MESSAGES: dict[str, Message] = {
         "Too many requests",
         "Vui lòng thử lại sau.",
         "Please try again later.",
+    ),
+    "device_unauthorized": Message(
+        "Thiết bị không được xác thực",
+        "Device not authenticated",
+        "Chữ ký của yêu cầu không hợp lệ.",
+        "The request's signature is not valid.",
+    ),
+    "batch_too_large": Message(
+        "Lô quá lớn",
+        "Batch too large",
+        "Mỗi lần gửi tối đa 1.000 lượt chạm thẻ.",
+        "Send at most 1,000 taps at a time.",
     ),
     "not_ready": Message(
         "Dịch vụ chưa sẵn sàng",
@@ -229,6 +242,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> Response:
         return problem(error.code, error.status, **error.params)
+
+    @app.errorhandler(ValidationError)
+    def _invalid(error: ValidationError) -> Response:
+        return problem("validation_failed", 422, errors=error.messages)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:

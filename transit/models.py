@@ -131,3 +131,123 @@ class Card(Base):
     initial_balance: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))  # issuing, active, void
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Device(Base):
+    """A validator: only its Ed25519 public key is kept, so the database can forge nothing."""
+
+    __tablename__ = "devices"
+
+    device_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    route_id: Mapped[str] = mapped_column(String(GTFS_ID))
+    public_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # active, disabled
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_backlog: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[str | None] = mapped_column(String(64))
+
+
+class DeviceNonce(Base):
+    __tablename__ = "device_nonces"
+
+    device_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class TapRecord(Base):
+    """A tap as a validator journaled it; tap_id (made by the device) makes uploads idempotent."""
+
+    __tablename__ = "taps"
+    __table_args__ = (Index("ix_taps_card_uid_time", "card_uid", "time"),)
+
+    tap_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(40))
+    device_seq: Mapped[int] = mapped_column(BigInteger)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    card_uid: Mapped[str] = mapped_column(String(20))
+    card_number: Mapped[str | None] = mapped_column(String(19))
+    route_id: Mapped[str] = mapped_column(String(GTFS_ID))
+    stop_id: Mapped[str] = mapped_column(String(GTFS_ID))
+    result: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    paid_by: Mapped[str] = mapped_column(String(20))
+    balance_after: Mapped[int | None] = mapped_column(BigInteger)
+    card_tx: Mapped[int | None] = mapped_column(BigInteger)
+    tariff_version: Mapped[str | None] = mapped_column(String(40))
+    explanation: Mapped[str] = mapped_column(Text)
+    commit: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CardShadow(Base):
+    """The backend's running copy of a card's purse, from issuing, loads and uploaded taps."""
+
+    __tablename__ = "card_shadows"
+
+    card_uid: Mapped[str] = mapped_column(String(20), primary_key=True)
+    balance: Mapped[int] = mapped_column(BigInteger)
+    last_card_tx: Mapped[int] = mapped_column(BigInteger)
+    last_tap_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class PendingAction(Base):
+    """A load waiting to be written to a card by whichever validator sees it first."""
+
+    __tablename__ = "pending_actions"
+
+    card_uid: Mapped[str] = mapped_column(String(20), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # pending, confirmed
+    confirmed_by_tap: Mapped[str | None] = mapped_column(String(40))
+    changed_version: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class DenyEntry(Base):
+    __tablename__ = "deny_list"
+
+    card_uid: Mapped[str] = mapped_column(String(20), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_version: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Alert(Base):
+    """Something an operator must look at: a suspected clone, a balance that disagrees."""
+
+    __tablename__ = "alerts"
+
+    alert_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    card_uid: Mapped[str | None] = mapped_column(String(20))
+    device_id: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SyncVersion(Base):
+    """One row: the version of what validators download; bumped by every deny or load change."""
+
+    __tablename__ = "sync_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

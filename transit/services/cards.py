@@ -16,7 +16,7 @@ from cards.connection import CardConnection, CardError
 from cards.transit import MAX_BALANCE as MAX_BALANCE
 from cards.transit import MasterKeys, personalize
 from transit.errors import DomainError, NotFound
-from transit.models import Card
+from transit.models import Card, CardShadow
 from transit.uow import UnitOfWork
 
 # No 0/O, 1/I/L: the rider reads the code off a paper sleeve and types it into the app.
@@ -143,6 +143,8 @@ def finish_issuing(uow: UnitOfWork, card_id: str, *, personalized: bool) -> None
     if card is None or card.status != "issuing":
         raise CardNotFound(card_id=card_id)
     card.status = "active" if personalized else "void"
+    if personalized and uow.session.get(CardShadow, card.uid) is None:
+        uow.session.add(CardShadow(card_uid=card.uid, balance=card.initial_balance, last_card_tx=0))
 
 
 @dataclass(frozen=True)

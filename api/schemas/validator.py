@@ -1,0 +1,76 @@
+"""Schemas of the validator API (docs/validator-protocol.md)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from api.schemas.common import StrictSchema
+
+
+class SnapshotQuerySchema(StrictSchema):
+    since = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class DenySchema(Schema):
+    card_uid = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class PendingSchema(Schema):
+    seq = fields.Integer(required=True)
+    card_uid = fields.String(required=True)
+    kind = fields.String(required=True)
+    amount = fields.Integer(required=True)
+    expires = fields.String(allow_none=True)
+
+
+class SnapshotSchema(Schema):
+    version = fields.Integer(required=True)
+    full = fields.Boolean(required=True)
+    tariff_version = fields.String(required=True)
+    deny = fields.List(fields.Nested(DenySchema), required=True)
+    allow = fields.List(fields.String(), required=True)
+    pending = fields.List(fields.Nested(PendingSchema), required=True)
+
+
+class TapSchema(Schema):
+    """One journaled tap; fields a later device version adds are ignored, not refused."""
+
+    class Meta:
+        unknown = "exclude"
+
+    tap_id = fields.String(required=True, validate=validate.Regexp(r"^tap_[0-9a-f]{32}$"))
+    device_seq = fields.Integer(required=True, validate=validate.Range(min=1))
+    time = fields.AwareDateTime(required=True)
+    card_uid = fields.String(required=True, validate=validate.Regexp(r"^[0-9A-F]{8,20}$"))
+    card_number = fields.String(allow_none=True, validate=validate.Length(max=19))
+    route_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    stop_id = fields.String(load_default="", validate=validate.Length(max=64))
+    result = fields.String(required=True, validate=validate.OneOf(["accepted", "denied"]))
+    reason = fields.String(allow_none=True, validate=validate.Length(max=40))
+    amount = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000_000))
+    paid_by = fields.String(required=True, validate=validate.Length(max=20))
+    balance_after = fields.Integer(allow_none=True)
+    card_tx = fields.Integer(allow_none=True, validate=validate.Range(min=0))
+    applied_loads = fields.List(fields.Integer(), load_default=list)
+    tariff_version = fields.String(allow_none=True, validate=validate.Length(max=40))
+    explanation = fields.String(load_default="", validate=validate.Length(max=2000))
+    commit = fields.String(
+        load_default="none", validate=validate.OneOf(["confirmed", "recovered", "none"])
+    )
+
+
+class TapBatchSchema(StrictSchema):
+    taps = fields.List(
+        fields.Nested(TapSchema), required=True, validate=validate.Length(min=1, max=1000)
+    )
+
+
+class TapResultSchema(Schema):
+    tap_id = fields.String(required=True)
+    status = fields.String(required=True)
+    reason = fields.String(allow_none=True)
+
+
+class TapResultsSchema(Schema):
+    results = fields.List(fields.Nested(TapResultSchema), required=True)

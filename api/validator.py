@@ -1,0 +1,96 @@
+"""The validator API: a signed snapshot download and signed tap uploads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+
+from api.deps import unit_of_work
+from api.schemas.validator import (
+    SnapshotQuerySchema,
+    SnapshotSchema,
+    TapBatchSchema,
+    TapResultsSchema,
+)
+from api.smorest import Blueprint
+from transit.errors import DomainError
+from transit.models import Device
+from transit.services import devices, sync
+from transit.uow import UnitOfWork
+
+blp = Blueprint(
+    "validator",
+    __name__,
+    url_prefix="/api/v1/validator",
+    description="For validators on the buses; every request signed by the device",
+)
+
+
+class BatchTooLarge(DomainError):
+    code = "batch_too_large"
+    status = 413
+
+
+def _device(uow: UnitOfWork) -> Device:
+    # The signature covers the raw body and the path as sent, before anything parses them.
+    path = request.full_path.rstrip("?") if request.query_string else request.path
+    return devices.verify_request(
+        uow,
+        device_id=request.headers.get("X-Device-Id"),
+        method=request.method,
+        path_with_query=path,
+        timestamp=request.headers.get("X-Timestamp"),
+        nonce=request.headers.get("X-Nonce"),
+        signature=request.headers.get("X-Signature"),
+        body=request.get_data(cache=True),
+        user_agent=request.headers.get("User-Agent"),
+        now=datetime.now(UTC),
+    )
+
+
+@blp.route("/snapshot")
+class SnapshotView(MethodView):
+    @blp.arguments(SnapshotQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, SnapshotSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    def get(self, since: int) -> Any:
+        """Deny list and pending loads changed since a version."""
+        with unit_of_work() as uow:
+            _device(uow)
+            result = sync.snapshot(since, uow)
+            uow.commit()
+            return result
+
+
+@blp.route("/taps")
+class TapsView(MethodView):
+    @blp.response(200, TapResultsSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self) -> Any:
+        """A batch of up to 1,000 journaled taps; each gets its own result."""
+        with unit_of_work() as uow:
+            device = _device(uow)
+            uow.commit()  # the nonce is spent even if the batch is refused below
+            raw = request.get_json(silent=True)
+            if (
+                isinstance(raw, dict)
+                and isinstance(raw.get("taps"), list)
+                and len(raw["taps"]) > 1000
+            ):
+                raise BatchTooLarge()
+            batch = TapBatchSchema().load(raw if raw is not None else {})
+            backlog = request.headers.get("X-Backlog", "")
+            results = sync.ingest_taps(
+                device,
+                batch["taps"],
+                int(backlog) if backlog.isdigit() else None,
+                datetime.now(UTC),
+                uow,
+            )
+            uow.commit()
+            return {"results": results}
