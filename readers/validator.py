@@ -335,17 +335,13 @@ class Validator:
 def run(config: DeviceConfig, *, once: bool, sync: bool, display: Display) -> int:
     """The validator's main loop: wait for a card, decide, show, wait for it to leave."""
     from readers.pcsc import Pcsc  # pyscard stays out of everything that only decides taps
-    from readers.sync import SyncClient
 
     masters = MasterKeys.from_json(config.keys_file.read_text(encoding="utf-8"))
     stop = threading.Event()
     syncer: threading.Thread | None = None
     with Journal(config.journal) as journal, Pcsc() as context:
         if sync:
-            client = SyncClient(
-                config.server_url, config.device_id, config.private_key, Journal(config.journal)
-            )
-            syncer = threading.Thread(target=client.run_forever, args=(stop,), daemon=True)
+            syncer = threading.Thread(target=_sync, args=(config, stop), daemon=True)
             syncer.start()
         validator = Validator(
             journal,
@@ -373,6 +369,16 @@ def run(config: DeviceConfig, *, once: bool, sync: bool, display: Display) -> in
             stop.set()
             if syncer is not None:
                 syncer.join(timeout=5)
+
+
+def _sync(config: DeviceConfig, stop: threading.Event) -> None:
+    from readers.sync import SyncClient
+
+    # sqlite3 connections stay in the thread that made them: the sync thread opens its own.
+    with Journal(config.journal) as journal:
+        SyncClient(config.server_url, config.device_id, config.private_key, journal).run_forever(
+            stop
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
