@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from transit.errors import DomainError
 from transit.models import (
@@ -149,20 +149,41 @@ def ingest_taps(
             continue
         results[tap["tap_id"]] = TapResult(tap["tap_id"], "accepted")
         fresh.append(tap)
-    session.add_all(_record(device, tap, now) for tap in fresh)
+    if fresh:
+        # Core bulk insert: one statement for the batch, not an ORM object per tap.
+        session.execute(insert(TapRecord), [_row(device, tap, now) for tap in fresh])
     by_card: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for tap in fresh:
         by_card[tap["card_uid"]].append(tap)
+    shadows = {
+        shadow.card_uid: shadow
+        for shadow in session.scalars(
+            select(CardShadow).where(CardShadow.card_uid.in_(by_card)).with_for_update()
+        )
+    }
+    loading = {
+        uid for uid, card_taps in by_card.items() if any(t.get("applied_loads") for t in card_taps)
+    }
+    actions: dict[str, list[PendingAction]] = defaultdict(list)
+    if loading:
+        for action in session.scalars(
+            select(PendingAction).where(
+                PendingAction.card_uid.in_(loading), PendingAction.status == "pending"
+            )
+        ):
+            actions[action.card_uid].append(action)
     for card_uid, card_taps in by_card.items():
-        _settle_card(card_uid, card_taps, device, now, uow)
+        _settle_card(
+            card_uid, card_taps, shadows.get(card_uid), actions[card_uid], device, now, uow
+        )
     device.last_seen_at = now
     if backlog is not None:
         device.last_backlog = backlog
     return [results[tap_id] for tap_id in ids]
 
 
-def _record(device: Device, tap: dict[str, Any], now: datetime) -> TapRecord:
-    return TapRecord(
+def _row(device: Device, tap: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return dict(
         tap_id=tap["tap_id"],
         device_id=device.device_id,
         device_seq=tap["device_seq"],
@@ -185,17 +206,19 @@ def _record(device: Device, tap: dict[str, Any], now: datetime) -> TapRecord:
 
 
 def _settle_card(
-    card_uid: str, taps: list[dict[str, Any]], device: Device, now: datetime, uow: UnitOfWork
+    card_uid: str,
+    taps: list[dict[str, Any]],
+    shadow: CardShadow | None,
+    pending: list[PendingAction],
+    device: Device,
+    now: datetime,
+    uow: UnitOfWork,
 ) -> None:
     session = uow.session
-    shadow = session.get(CardShadow, card_uid, with_for_update=True)
-    for action in session.scalars(
-        select(PendingAction).where(
-            PendingAction.card_uid == card_uid,
-            PendingAction.status == "pending",
-            PendingAction.seq.in_({s for t in taps for s in t.get("applied_loads") or []}),
-        )
-    ):
+    reported = {seq for t in taps for seq in t.get("applied_loads") or []}
+    for action in pending:
+        if action.seq not in reported:
+            continue
         # Confirmed once, whichever validator reports it first; later reports change nothing.
         action.status = "confirmed"
         action.confirmed_by_tap = next(
