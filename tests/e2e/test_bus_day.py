@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
@@ -14,9 +16,12 @@ from typing import Any
 
 import pytest
 
+from cards.client import DesfireClient
+from cards.transit import open_for_tap, read
 from readers.pcsc import Pcsc
 from tests.e2e.test_serving import free_port, get
 from tests.support.pcscd import VPCD_READER, start_card_process
+from transit.keystore import load_master_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -157,3 +162,101 @@ def test_ten_taps_on_two_buses_agree_to_the_dong(backend: Backend) -> None:
     assert backend.query("SELECT kind FROM alerts") == []
     # The card itself, read once more by a validator, says the same.
     assert lines[-1]["balance"] == shadow
+
+
+FARES = {
+    "01": 12_000,
+    "09": 8_000,
+    "32": 10_000,
+    "34": 10_000,
+    "86": 15_000,
+    "107": 20_000,
+    "BRT01": 8_000,
+}
+
+
+def tap_once(validator: subprocess.Popen[str], state: Path) -> dict[str, Any]:
+    card = card_in_field(state)
+    try:
+        assert validator.stdout is not None
+        return dict(json.loads(validator.stdout.readline()))
+    finally:
+        card.terminate()
+        card.communicate(timeout=10)
+        wait_until_field_is_empty()
+
+
+def test_validators_killed_at_random_moments_lose_and_double_nothing(backend: Backend) -> None:
+    state = backend.home / "card.json"
+    card = card_in_field(state)
+    backend.flask("cards", "issue", "--reader", VPCD_READER, "--balance", "500000")
+    card.terminate()
+    card.communicate(timeout=10)
+    wait_until_field_is_empty()
+    chance = random.Random(11)
+    for route in FARES:
+        validator = start_validator(backend, f"bus{route}", route)
+        time.sleep(1.5)  # booted, waiting for a card
+        card = card_in_field(state)
+        time.sleep(chance.random() * 1.0)  # pcscd notices a card within ~0.4 s
+        validator.send_signal(signal.SIGKILL)  # the bus loses power, mid-tap or just after
+        validator.communicate(timeout=10)
+        card.terminate()
+        card.communicate(timeout=10)
+        wait_until_field_is_empty()
+        # Power is back: the same validator, the same journal; the rider taps again.
+        validator = restart_validator(backend, f"bus{route}")
+        try:
+            line = tap_once(validator, state)
+            assert line["result"] == "accepted" or line["reason"] == "passback", line
+            deadline = time.monotonic() + 30
+            while (
+                time.monotonic() < deadline
+                and backend.query(
+                    f"SELECT COUNT(*) FROM taps WHERE route_id = '{route}'"  # noqa: S608
+                )[0][0]
+                < 1
+            ):
+                time.sleep(0.2)
+        finally:
+            validator.terminate()
+            validator.communicate(timeout=10)
+
+    charged = backend.query("SELECT route_id, amount FROM taps WHERE result = 'accepted'")
+    assert sorted(charged) == sorted(FARES.items())  # one charge per bus, none lost or doubled
+    [(shadow,)] = backend.query(f"SELECT balance FROM card_shadows WHERE card_uid = '{UID}'")  # noqa: S608
+    assert shadow == 500_000 - sum(FARES.values())
+    assert backend.query("SELECT kind FROM alerts") == []
+    # The card itself agrees with the ledger, read without charging it.
+    masters = load_master_keys(backend.home / "keys.json")
+    card = card_in_field(state)
+    try:
+        with Pcsc() as context:
+            connection = context.reader(VPCD_READER).wait_for_card(timeout=10)
+            assert connection is not None
+            with connection:
+                client = DesfireClient(connection)
+                open_for_tap(client, bytes.fromhex(UID), masters)
+                on_card = read(client, bytes.fromhex(UID), verify_purse=True)
+    finally:
+        card.terminate()
+        card.communicate(timeout=10)
+    assert on_card.balance == shadow
+    assert on_card.counters.transactions == len(FARES)
+
+
+def restart_validator(backend: Backend, name: str) -> subprocess.Popen[str]:
+    with (backend.home / f"{name}.log").open("a") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "readers.validator",
+                "--config",
+                str(backend.home / f"{name}.toml"),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
