@@ -194,6 +194,11 @@ class Validator:
         intent = self.journal.open_intent(uid_hex)
         if intent is None:
             return None
+        if intent.draft.get("result") == "denied":
+            # A refusal cut short by a power loss: record it as it was, and never let it pass
+            # for a paid tap below.
+            self.journal.resolve_intent(intent.tap_id, intent.draft)
+            return None
         if state.counters.transactions > intent.card_tx_before:
             tap = dict(intent.draft, commit="recovered", tap_id=intent.tap_id)
             self.journal.resolve_intent(intent.tap_id, tap)
