@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
+from marshmallow import ValidationError
 
 from api.deps import unit_of_work
 from api.schemas.validator import (
@@ -14,6 +15,7 @@ from api.schemas.validator import (
     SnapshotSchema,
     TapBatchSchema,
     TapResultsSchema,
+    TapSchema,
 )
 from api.smorest import Blueprint
 from transit.errors import DomainError
@@ -32,6 +34,15 @@ blp = Blueprint(
 class BatchTooLarge(DomainError):
     code = "batch_too_large"
     status = 413
+
+
+def _rejected(item: Any, error: ValidationError) -> sync.TapResult:
+    tap_id = item.get("tap_id") if isinstance(item, dict) else None
+    messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+    fields = ", ".join(sorted(str(name) for name in messages))
+    return sync.TapResult(
+        tap_id if isinstance(tap_id, str) else "", "rejected", f"invalid: {fields}"
+    )
 
 
 def _device(uow: UnitOfWork) -> Device:
@@ -60,7 +71,7 @@ class SnapshotView(MethodView):
         """Deny list and pending loads changed since a version."""
         with unit_of_work() as uow:
             _device(uow)
-            result = sync.snapshot(since, uow)
+            result = sync.snapshot(since, datetime.now(UTC), uow)
             uow.commit()
             return result
 
@@ -83,14 +94,27 @@ class TapsView(MethodView):
                 and len(raw["taps"]) > 1000
             ):
                 raise BatchTooLarge()
-            batch = TapBatchSchema().load(raw if raw is not None else {})
+            if not (isinstance(raw, dict) and isinstance(raw.get("taps"), list) and raw["taps"]):
+                TapBatchSchema().load(raw if raw is not None else {})
+                raise AssertionError("the batch schema refuses what is not a batch")
+            # Each tap is checked on its own: one a server cannot read is rejected with its
+            # reason, and the rest of the batch goes in, so one bad tap never stalls an outbox.
+            items: list[dict[str, Any] | sync.TapResult] = []
+            for item in raw["taps"]:
+                try:
+                    items.append(TapSchema().load(item))
+                except ValidationError as error:
+                    items.append(_rejected(item, error))
             backlog = request.headers.get("X-Backlog", "")
-            results = sync.ingest_taps(
-                device,
-                batch["taps"],
-                int(backlog) if backlog.isdigit() else None,
-                datetime.now(UTC),
-                uow,
+            taken = iter(
+                sync.ingest_taps(
+                    device,
+                    [i for i in items if isinstance(i, dict)],
+                    int(backlog) if backlog.isdigit() else None,
+                    datetime.now(UTC),
+                    uow,
+                )
             )
+            results = [i if isinstance(i, sync.TapResult) else next(taken) for i in items]
             uow.commit()
             return {"results": results}

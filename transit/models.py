@@ -7,7 +7,6 @@ from datetime import date, datetime
 from sqlalchemy import (
     BigInteger,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     ForeignKeyConstraint,
@@ -18,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from transit.db import Base
+from transit.db import Base, UtcDateTime
 
 # GTFS ids are public (printed on stops and buses), so the network keeps them as keys.
 GTFS_ID = 64
@@ -33,7 +32,7 @@ class Agency(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     lang: Mapped[str | None] = mapped_column(String(16))
     phone: Mapped[str | None] = mapped_column(String(64))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Route(Base):
@@ -49,7 +48,7 @@ class Route(Base):
     description: Mapped[str | None] = mapped_column(Text)
     # A route that left the feed stays, inactive, so past trips still name it.
     active: Mapped[bool] = mapped_column(default=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     agency: Mapped[Agency] = relationship(lazy="joined")
     patterns: Mapped[list[RoutePattern]] = relationship(
@@ -71,7 +70,7 @@ class Stop(Base):
     location_type: Mapped[int] = mapped_column(Integer, default=0)
     parent_station: Mapped[str | None] = mapped_column(String(GTFS_ID))
     active: Mapped[bool] = mapped_column(default=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class RoutePattern(Base):
@@ -130,7 +129,7 @@ class Card(Base):
     valid_until: Mapped[date | None] = mapped_column(Date)
     initial_balance: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))  # issuing, active, void
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Device(Base):
@@ -142,8 +141,8 @@ class Device(Base):
     route_id: Mapped[str] = mapped_column(String(GTFS_ID))
     public_key: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # active, disabled
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_backlog: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[str | None] = mapped_column(String(64))
 
@@ -153,19 +152,22 @@ class DeviceNonce(Base):
 
     device_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
-    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 class TapRecord(Base):
     """A tap as a validator journaled it; tap_id (made by the device) makes uploads idempotent."""
 
     __tablename__ = "taps"
-    __table_args__ = (Index("ix_taps_card_uid_time", "card_uid", "time"),)
+    __table_args__ = (
+        Index("ix_taps_card_uid_time", "card_uid", "time"),
+        Index("ix_taps_card_uid_card_tx", "card_uid", "card_tx"),
+    )
 
     tap_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(40))
     device_seq: Mapped[int] = mapped_column(BigInteger)
-    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    time: Mapped[datetime] = mapped_column(UtcDateTime())
     card_uid: Mapped[str] = mapped_column(String(20))
     card_number: Mapped[str | None] = mapped_column(String(19))
     route_id: Mapped[str] = mapped_column(String(GTFS_ID))
@@ -179,7 +181,7 @@ class TapRecord(Base):
     tariff_version: Mapped[str | None] = mapped_column(String(40))
     explanation: Mapped[str] = mapped_column(Text)
     commit: Mapped[str] = mapped_column(String(16))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class CardShadow(Base):
@@ -191,6 +193,9 @@ class CardShadow(Base):
     balance: Mapped[int] = mapped_column(BigInteger)
     last_card_tx: Mapped[int] = mapped_column(BigInteger)
     last_tap_id: Mapped[str | None] = mapped_column(String(40))
+    # When the card's newest known transaction happened: a lower counter seen later than this
+    # means the card was rolled back.
+    last_tap_time: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class PendingAction(Base):
@@ -204,7 +209,7 @@ class PendingAction(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     status: Mapped[str] = mapped_column(String(16))  # pending, confirmed
     confirmed_by_tap: Mapped[str | None] = mapped_column(String(40))
     changed_version: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -216,7 +221,7 @@ class DenyEntry(Base):
     card_uid: Mapped[str] = mapped_column(String(20), primary_key=True)
     reason: Mapped[str] = mapped_column(String(40))
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     changed_version: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
@@ -230,7 +235,7 @@ class Alert(Base):
     card_uid: Mapped[str | None] = mapped_column(String(20))
     device_id: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class AuditEntry(Base):
@@ -241,7 +246,7 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(String(100))
     detail: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class SyncVersion(Base):

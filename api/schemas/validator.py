@@ -50,9 +50,11 @@ class TapSchema(Schema):
     reason = fields.String(allow_none=True, validate=validate.Length(max=40))
     amount = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000_000))
     paid_by = fields.String(required=True, validate=validate.Length(max=20))
-    balance_after = fields.Integer(allow_none=True)
+    balance_after = fields.Integer(allow_none=True, validate=validate.Range(min=0))
     card_tx = fields.Integer(allow_none=True, validate=validate.Range(min=0))
-    applied_loads = fields.List(fields.Integer(), load_default=list)
+    # Loads the card holds, reported (again) by this tap; `loaded` are those this tap wrote.
+    applied_loads = fields.List(fields.Integer(validate=validate.Range(min=1)), load_default=list)
+    loaded = fields.List(fields.Integer(validate=validate.Range(min=1)), load_default=list)
     tariff_version = fields.String(allow_none=True, validate=validate.Length(max=40))
     explanation = fields.String(load_default="", validate=validate.Length(max=2000))
     commit = fields.String(

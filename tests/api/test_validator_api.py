@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -14,11 +15,13 @@ from sqlalchemy import select
 
 from api.deps import unit_of_work
 from readers.signing import sign
-from transit.models import Alert, AuditEntry, CardShadow, PendingAction
+from transit.models import Alert, AuditEntry, CardShadow, PendingAction, TapRecord
 from transit.services import cards, devices
 
 UID = "04A1B2C3D4E5F6"
-TIME = "2026-12-01T07:30:00+07:00"
+HANOI = timezone(timedelta(hours=7))
+# An hour ago: taps are uploaded after they happen (a tap dated in the future raises an alert).
+TIME = (datetime.now(UTC) - timedelta(hours=1)).astimezone(HANOI).isoformat(timespec="seconds")
 
 
 class Device:
@@ -112,6 +115,27 @@ def shadow(app: Flask) -> tuple[int, int]:
         found = uow.session.get(CardShadow, UID)
         assert found is not None
         return found.balance, found.last_card_tx
+
+
+def at(minutes: int) -> str:
+    """TIME plus some minutes, as a validator writes it."""
+    return (datetime.fromisoformat(TIME) + timedelta(minutes=minutes)).isoformat()
+
+
+def stored_taps(app: Flask) -> list[str]:
+    with app.app_context(), unit_of_work() as uow:
+        return list(uow.session.scalars(select(TapRecord.tap_id).order_by(TapRecord.device_seq)))
+
+
+def denied(device: Device) -> list[dict[str, str]]:
+    return list(device.request("GET", "/api/v1/validator/snapshot?since=0").get_json()["deny"])
+
+
+def credit(app: Flask, card: str, amount: int) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["cards", "credit", card, str(amount), "--reason", "goodwill"]
+    )
+    assert result.exit_code == 0, result.output
 
 
 def alerts(app: Flask) -> list[str]:
@@ -235,8 +259,8 @@ def test_a_pending_credit_is_offered_until_a_tap_confirms_it_once(
         {"seq": 1, "card_uid": UID, "kind": "credit", "amount": 20_000, "expires": None}
     ]
     # The card got the credit (transaction 1) and paid a fare (transaction 2).
-    device.upload(device.tap(card_tx=2, balance_after=60_000, applied_loads=[1]))
-    device.upload(device.tap(card_tx=3, balance_after=50_000, applied_loads=[1]))
+    device.upload(device.tap(card_tx=2, balance_after=60_000, applied_loads=[1], loaded=[1]))
+    device.upload(device.tap(card_tx=3, balance_after=50_000, applied_loads=[1], time=at(30)))
     assert shadow(app)[0] == 50_000
     assert alerts(app) == []
     assert device.request("GET", "/api/v1/validator/snapshot?since=0").get_json()["pending"] == []
@@ -278,10 +302,141 @@ def test_more_than_a_thousand_taps_is_413(device: Device) -> None:
     assert response.get_json(force=True)["code"] == "batch_too_large"
 
 
-def test_a_batch_that_is_not_a_batch_is_422(device: Device) -> None:
-    response = device.request("POST", "/api/v1/validator/taps", {"taps": [{"tap_id": "x"}]})
+@pytest.mark.parametrize("payload", [{"taps": "x"}, {"taps": []}, {}, [], "taps"])
+def test_a_batch_that_is_not_a_batch_is_422(device: Device, payload: Any) -> None:
+    response = device.request("POST", "/api/v1/validator/taps", payload)
     assert response.status_code == 422
     assert response.get_json(force=True)["code"] == "validation_failed"
+
+
+def test_one_unreadable_tap_is_rejected_and_the_rest_go_in(
+    app: Flask, device: Device, card: str
+) -> None:
+    good = device.tap(card_tx=1, balance_after=40_000)
+    bad = device.tap(card_tx=2, amount=-5, balance_after=None, time="yesterday")
+    later = device.tap(card_tx=2, balance_after=30_000, time=at(1))
+    answer = device.upload(good, bad, later)
+    assert answer.status_code == 200
+    results = answer.get_json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"]
+    assert results[1] == {
+        "tap_id": bad["tap_id"],
+        "status": "rejected",
+        "reason": "invalid: amount, time",
+    }
+    assert shadow(app) == (30_000, 2)
+    assert stored_taps(app) == [good["tap_id"], later["tap_id"]]
+
+
+def test_the_same_tap_twice_in_one_batch_is_stored_once(
+    app: Flask, device: Device, card: str
+) -> None:
+    tap = device.tap(card_tx=1, balance_after=40_000)
+    statuses = [r["status"] for r in device.upload(tap, tap).get_json()["results"]]
+    assert statuses == ["accepted", "duplicate"]
+    assert shadow(app) == (40_000, 1)
+    assert alerts(app) == []
+
+
+def test_taps_from_three_buses_arriving_in_any_order_raise_no_alarm(
+    app: Flask, device: Device, card: str
+) -> None:
+    one = device.tap(card_tx=1, balance_after=40_000, time=at(0))
+    two = device.tap(card_tx=2, balance_after=30_000, time=at(20))
+    three = device.tap(card_tx=3, balance_after=20_000, time=at(45))
+    device.upload(three)
+    device.upload(one)
+    device.upload(two)
+    assert alerts(app) == []
+    assert shadow(app) == (20_000, 3)
+
+
+def test_a_gap_is_taken_on_the_cards_word_and_checked_when_it_directly_follows(
+    app: Flask, device: Device, card: str
+) -> None:
+    # Transaction 2 is still on a bus without signal; 3 cannot be checked, 4 can.
+    device.upload(device.tap(card_tx=1, balance_after=40_000, time=at(0)))
+    device.upload(device.tap(card_tx=3, balance_after=22_000, time=at(30)))
+    assert alerts(app) == []
+    assert shadow(app) == (22_000, 3)
+    device.upload(device.tap(card_tx=4, balance_after=15_000, time=at(40)))
+    assert alerts(app) == ["balance_mismatch"]  # 22,000 - 10,000 is 12,000, not 15,000
+    device.upload(device.tap(card_tx=2, balance_after=32_000, amount=8_000, time=at(10)))
+    assert alerts(app) == ["balance_mismatch"]
+    assert shadow(app) == (15_000, 4)
+
+
+def test_a_counter_that_goes_back_in_time_is_a_rolled_back_card(
+    app: Flask, device: Device, card: str
+) -> None:
+    device.upload(device.tap(card_tx=5, balance_after=40_000, time=at(0)))
+    device.upload(device.tap(card_tx=3, balance_after=45_000, time=at(50)))
+    assert alerts(app) == ["suspected_clone"]
+    assert denied(device) == [{"card_uid": UID, "reason": "suspected_clone"}]
+
+
+def test_the_same_charge_under_two_tap_ids_is_flagged_but_not_denied(
+    app: Flask, device: Device, card: str
+) -> None:
+    device.upload(device.tap(card_tx=1, balance_after=40_000))
+    device.upload(device.tap(card_tx=1, balance_after=40_000))
+    assert alerts(app) == ["duplicate_transaction"]
+    assert denied(device) == []
+    assert shadow(app) == (40_000, 1)
+
+
+def test_a_load_applied_in_a_tap_is_part_of_the_check(
+    app: Flask, device: Device, card: str
+) -> None:
+    credit(app, card, 20_000)
+    # The credit is transaction 1 and the fare transaction 2, both in this tap.
+    device.upload(device.tap(card_tx=2, balance_after=60_000, applied_loads=[1], loaded=[1]))
+    assert alerts(app) == []
+    credit(app, card, 5_000)
+    device.upload(
+        device.tap(card_tx=4, balance_after=70_000, applied_loads=[1, 2], loaded=[2], time=at(30))
+    )
+    assert alerts(app) == ["balance_mismatch"]  # 60,000 + 5,000 - 10,000 is 55,000
+    assert shadow(app) == (70_000, 4)
+
+
+def test_a_tap_dated_in_the_future_is_kept_and_the_clock_reported(
+    app: Flask, device: Device, card: str
+) -> None:
+    future = (datetime.now(UTC) + timedelta(hours=3)).astimezone(HANOI).isoformat()
+    answer = device.upload(device.tap(card_tx=1, balance_after=40_000, time=future))
+    assert answer.get_json()["results"][0]["status"] == "accepted"
+    assert alerts(app) == ["device_clock"]
+
+
+def test_two_uploads_of_the_same_batch_at_once_store_each_tap_once(
+    app: Flask, device: Device, card: str
+) -> None:
+    batch = [
+        device.tap(card_tx=n, balance_after=50_000 - 1_000 * n, amount=1_000, time=at(n))
+        for n in range(1, 51)
+    ]
+    barrier = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def upload() -> None:
+        barrier.wait()
+        answers.append(device.upload(*batch))
+
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [a.status_code for a in answers] == [200, 200]
+    statuses = [
+        sorted(r["status"] for r in pair)
+        for pair in zip(*(a.get_json()["results"] for a in answers), strict=True)
+    ]
+    assert statuses == [["accepted", "duplicate"]] * 50
+    assert len(stored_taps(app)) == 50
+    assert shadow(app) == (0, 50)
+    assert alerts(app) == []
 
 
 def test_the_devices_register_command_prints_the_key_once(app: Flask) -> None:

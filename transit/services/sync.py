@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
+from fares import Tariff, card_seconds, load_hanoi_tariff
 from transit.errors import DomainError
 from transit.models import (
     Alert,
@@ -25,7 +30,10 @@ from transit.services.cards import CardNotFound
 from transit.uow import UnitOfWork
 
 MAX_CREDIT = 2_000_000
-TARIFF_VERSION = "hanoi-2024-11"
+# Validators keep time within the signature window; a card counter seen going backwards across
+# more than this much time is a rolled-back card, not two clocks that disagree.
+CLOCK_SLACK = timedelta(minutes=10)
+FUTURE_SLACK = timedelta(minutes=5)
 
 
 class InvalidCredit(DomainError):
@@ -65,14 +73,26 @@ def current_version(uow: UnitOfWork) -> int:
     return row.version if row else 0
 
 
-def snapshot(since: int, uow: UnitOfWork) -> Snapshot:
+@cache
+def _tariff() -> Tariff:
+    return load_hanoi_tariff()
+
+
+def tariff_version(now: datetime) -> str:
+    """The id of the tariff version in force at `now` (the first one before it starts)."""
+    tariff = _tariff()
+    version = tariff.version_at(card_seconds(now))
+    return (version or tariff.versions[0]).version_id
+
+
+def snapshot(since: int, now: datetime, uow: UnitOfWork) -> Snapshot:
     """What changed after `since`; everything when `since` is 0. Unconfirmed loads always."""
     session = uow.session
     full = since <= 0
     deny_rows = session.scalars(
         select(DenyEntry).where(DenyEntry.changed_version > (0 if full else since))
     )
-    result = Snapshot(version=current_version(uow), full=full, tariff_version=TARIFF_VERSION)
+    result = Snapshot(version=current_version(uow), full=full, tariff_version=tariff_version(now))
     for row in deny_rows:
         if row.active:
             result.deny.append({"card_uid": row.card_uid, "reason": row.reason})
@@ -137,49 +157,121 @@ def create_credit(
 def ingest_taps(
     device: Device, taps: list[dict[str, Any]], backlog: int | None, now: datetime, uow: UnitOfWork
 ) -> list[TapResult]:
-    """Store a batch of taps in one transaction: idempotent by tap_id, in any order."""
+    """Store a batch of taps in one transaction: idempotent by tap_id, in any order.
+
+    The first copy of a tap_id is stored; a later copy, in this batch or any other, is answered
+    "duplicate". Two batches racing with the same tap store it once: the insert skips a tap_id
+    that is already there, and what it skipped is answered "duplicate".
+    """
     session = uow.session
-    ids = [t["tap_id"] for t in taps]
-    known = set(session.scalars(select(TapRecord.tap_id).where(TapRecord.tap_id.in_(ids))))
-    results: dict[str, TapResult] = {}
-    fresh: list[dict[str, Any]] = []
+    results: list[TapResult] = []
+    first: dict[str, dict[str, Any]] = {}
     for tap in taps:
-        if tap["tap_id"] in known or tap["tap_id"] in results:
-            results[tap["tap_id"]] = TapResult(tap["tap_id"], "duplicate")
-            continue
-        results[tap["tap_id"]] = TapResult(tap["tap_id"], "accepted")
-        fresh.append(tap)
-    if fresh:
-        # Core bulk insert: one statement for the batch, not an ORM object per tap.
-        session.execute(insert(TapRecord), [_row(device, tap, now) for tap in fresh])
+        if tap["tap_id"] in first:
+            results.append(TapResult(tap["tap_id"], "duplicate"))
+        else:
+            first[tap["tap_id"]] = tap
+            results.append(TapResult(tap["tap_id"], "accepted"))
+    stored = _insert_new(session, [_row(device, tap, now) for tap in first.values()])
+    fresh = [tap for tap_id, tap in first.items() if tap_id in stored]
+    results = [
+        TapResult(r.tap_id, "duplicate") if r.status == "accepted" and r.tap_id not in stored else r
+        for r in results
+    ]
     by_card: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for tap in fresh:
         by_card[tap["card_uid"]].append(tap)
+    # Row locks in one order (card uid), so two batches touching the same cards cannot deadlock;
+    # a second batch for a card waits here until the first has committed.
     shadows = {
         shadow.card_uid: shadow
         for shadow in session.scalars(
-            select(CardShadow).where(CardShadow.card_uid.in_(by_card)).with_for_update()
+            select(CardShadow)
+            .where(CardShadow.card_uid.in_(sorted(by_card)))
+            .order_by(CardShadow.card_uid)
+            .with_for_update()
         )
     }
-    loading = {
-        uid for uid, card_taps in by_card.items() if any(t.get("applied_loads") for t in card_taps)
-    }
-    actions: dict[str, list[PendingAction]] = defaultdict(list)
+    actions: dict[str, dict[int, PendingAction]] = defaultdict(dict)
+    loading = sorted(
+        uid
+        for uid, card_taps in by_card.items()
+        if any(t.get("applied_loads") or t.get("loaded") for t in card_taps)
+    )
     if loading:
         for action in session.scalars(
-            select(PendingAction).where(
-                PendingAction.card_uid.in_(loading), PendingAction.status == "pending"
-            )
+            select(PendingAction)
+            .where(PendingAction.card_uid.in_(loading))
+            .order_by(PendingAction.card_uid, PendingAction.seq)
+            .with_for_update()
         ):
-            actions[action.card_uid].append(action)
+            actions[action.card_uid][action.seq] = action
+    known = _transactions_on_record(session, fresh, stored)
     for card_uid, card_taps in by_card.items():
         _settle_card(
-            card_uid, card_taps, shadows.get(card_uid), actions[card_uid], device, now, uow
+            card_uid,
+            card_taps,
+            shadows.get(card_uid),
+            actions[card_uid],
+            known[card_uid],
+            device,
+            now,
+            uow,
         )
+    for tap in fresh:
+        if tap["time"] > now + FUTURE_SLACK:
+            _alert(
+                uow,
+                "device_clock",
+                tap["card_uid"],
+                device,
+                now,
+                f"tap {tap['tap_id']} is dated {tap['time'].isoformat()}, in the future",
+            )
     device.last_seen_at = now
     if backlog is not None:
         device.last_backlog = backlog
-    return [results[tap_id] for tap_id in ids]
+    return results
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose tap_id is new; returns the tap_ids actually inserted."""
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    table = TapRecord.__table__
+    assert isinstance(table, Table)
+    statement: Any
+    if dialect == "postgresql":
+        statement = pg_insert(table).on_conflict_do_nothing(index_elements=["tap_id"])
+    elif dialect == "sqlite":
+        statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=["tap_id"])
+    else:  # pragma: no cover - the project runs on PostgreSQL and SQLite only
+        raise NotImplementedError(f"tap ingestion does not support {dialect}")
+    # One multi-row statement per chunk (insertmanyvalues), not one per tap.
+    inserted = session.execute(statement.returning(table.c.tap_id), rows)
+    return set(inserted.scalars())
+
+
+def _transactions_on_record(
+    session: Session, fresh: list[dict[str, Any]], stored: set[str]
+) -> dict[str, dict[int, TapRecord]]:
+    """Accepted taps already stored (before this batch) for the card transactions in it."""
+    pairs = {(t["card_uid"], t["card_tx"]) for t in fresh if t.get("card_tx") is not None}
+    known: dict[str, dict[int, TapRecord]] = defaultdict(dict)
+    if not pairs:
+        return known
+    rows = session.scalars(
+        select(TapRecord).where(
+            tuple_(TapRecord.card_uid, TapRecord.card_tx).in_(sorted(pairs)),
+            TapRecord.result == "accepted",
+            TapRecord.tap_id.not_in(stored),
+        )
+    )
+    for row in rows:
+        if row.card_tx is not None:
+            known[row.card_uid][row.card_tx] = row
+    return known
 
 
 def _row(device: Device, tap: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -209,65 +301,132 @@ def _settle_card(
     card_uid: str,
     taps: list[dict[str, Any]],
     shadow: CardShadow | None,
-    pending: list[PendingAction],
+    actions: dict[int, PendingAction],
+    known: dict[int, TapRecord],
     device: Device,
     now: datetime,
     uow: UnitOfWork,
 ) -> None:
-    session = uow.session
-    reported = {seq for t in taps for seq in t.get("applied_loads") or []}
-    for action in pending:
-        if action.seq not in reported:
-            continue
-        # Confirmed once, whichever validator reports it first; later reports change nothing.
-        action.status = "confirmed"
-        action.confirmed_by_tap = next(
-            t["tap_id"] for t in taps if action.seq in (t.get("applied_loads") or [])
-        )
-        action.changed_version = bump_version(uow)
-        if shadow is not None:
-            shadow.balance += action.amount
+    """Confirm the loads these taps report, then follow the card's transactions in order.
+
+    The shadow holds the balance the card reported at its newest known transaction. A tap that
+    directly follows it is checked: the shadow, plus the loads applied in the tap, minus the
+    fare must be what the card says. A tap after a gap (one still on its way from another bus)
+    is not checked but taken as the card's word; a tap older than the newest is history.
+    """
+    for tap in sorted(taps, key=lambda t: t["time"]):
+        for seq in {*(tap.get("applied_loads") or []), *(tap.get("loaded") or [])}:
+            action = actions.get(seq)
+            if action is not None and action.status == "pending":
+                # Confirmed once, whichever validator reports it first.
+                action.status = "confirmed"
+                action.confirmed_by_tap = tap["tap_id"]
+                action.changed_version = bump_version(uow)
     charged = sorted(
         (t for t in taps if t["result"] == "accepted" and t.get("card_tx") is not None),
         key=lambda t: t["card_tx"],
     )
     for tap in charged:
-        if shadow is None:
-            shadow = CardShadow(
-                card_uid=card_uid, balance=tap["balance_after"] + tap["amount"], last_card_tx=0
-            )
-            session.add(shadow)
-            _alert(uow, "unknown_card", card_uid, device, now, f"tap {tap['tap_id']}")
-        if tap["card_tx"] <= shadow.last_card_tx:
-            _suspect_clone(uow, card_uid, device, now, tap, shadow.last_card_tx)
+        card_tx = tap["card_tx"]
+        earlier = known.get(card_tx)
+        if earlier is not None:
+            _repeated_transaction(uow, card_uid, device, now, tap, earlier)
             continue
-        shadow.balance -= tap["amount"]
-        shadow.last_card_tx = tap["card_tx"]
-        shadow.last_tap_id = tap["tap_id"]
-        if tap.get("balance_after") is not None and tap["balance_after"] != shadow.balance:
-            _alert(
-                uow,
-                "balance_mismatch",
-                card_uid,
-                device,
-                now,
-                f"card says {tap['balance_after']} VND, ledger {shadow.balance} VND "
-                f"after tap {tap['tap_id']}",
-            )
-            shadow.balance = tap["balance_after"]
+        known[card_tx] = _as_record(tap)
+        if shadow is None:
+            shadow = CardShadow(card_uid=card_uid, balance=0, last_card_tx=0)
+            uow.session.add(shadow)
+            _alert(uow, "unknown_card", card_uid, device, now, f"tap {tap['tap_id']}")
+            _adopt(shadow, tap)
+            continue
+        if card_tx <= shadow.last_card_tx:
+            newest = shadow.last_tap_time
+            if newest is not None and tap["time"] > newest + CLOCK_SLACK:
+                _suspect_clone(
+                    uow,
+                    card_uid,
+                    device,
+                    now,
+                    f"transaction {card_tx} at {tap['time'].isoformat()} comes after "
+                    f"transaction {shadow.last_card_tx} at {newest.isoformat()} "
+                    f"(tap {tap['tap_id']}): the card was rolled back",
+                )
+            continue
+        loaded = [int(seq) for seq in tap.get("loaded") or []]
+        if (
+            card_tx == shadow.last_card_tx + len(loaded) + 1
+            and tap.get("balance_after") is not None
+        ):
+            credited = sum(actions[seq].amount for seq in loaded if seq in actions)
+            unknown = [seq for seq in loaded if seq not in actions]
+            expected = shadow.balance + credited - tap["amount"]
+            if unknown:
+                _alert(
+                    uow,
+                    "unknown_load",
+                    card_uid,
+                    device,
+                    now,
+                    f"tap {tap['tap_id']} applied loads {unknown} that were never issued",
+                )
+            elif tap["balance_after"] != expected:
+                _alert(
+                    uow,
+                    "balance_mismatch",
+                    card_uid,
+                    device,
+                    now,
+                    f"card says {tap['balance_after']} VND, ledger {expected} VND "
+                    f"after tap {tap['tap_id']}",
+                )
+        _adopt(shadow, tap)
+
+
+def _adopt(shadow: CardShadow, tap: dict[str, Any]) -> None:
+    if tap.get("balance_after") is not None:
+        shadow.balance = tap["balance_after"]
+    shadow.last_card_tx = tap["card_tx"]
+    shadow.last_tap_id = tap["tap_id"]
+    shadow.last_tap_time = tap["time"]
+
+
+def _as_record(tap: dict[str, Any]) -> TapRecord:
+    return TapRecord(
+        tap_id=tap["tap_id"],
+        time=tap["time"],
+        route_id=tap["route_id"],
+        amount=tap["amount"],
+        balance_after=tap.get("balance_after"),
+        card_tx=tap["card_tx"],
+    )
+
+
+def _repeated_transaction(
+    uow: UnitOfWork,
+    card_uid: str,
+    device: Device,
+    now: datetime,
+    tap: dict[str, Any],
+    earlier: TapRecord,
+) -> None:
+    same = (
+        tap["time"] == earlier.time
+        and tap["route_id"] == earlier.route_id
+        and tap["amount"] == earlier.amount
+        and tap.get("balance_after") == earlier.balance_after
+    )
+    detail = f"transaction {tap['card_tx']} in tap {tap['tap_id']} and tap {earlier.tap_id}"
+    if same:
+        # The same charge under two ids is a validator's fault, not the card's.
+        _alert(uow, "duplicate_transaction", card_uid, device, now, detail)
+    else:
+        _suspect_clone(uow, card_uid, device, now, detail + ", with different content")
 
 
 def _suspect_clone(
-    uow: UnitOfWork, card_uid: str, device: Device, now: datetime, tap: dict[str, Any], last: int
+    uow: UnitOfWork, card_uid: str, device: Device, now: datetime, detail: str
 ) -> None:
-    _alert(
-        uow,
-        "suspected_clone",
-        card_uid,
-        device,
-        now,
-        f"transaction {tap['card_tx']} after {last} (tap {tap['tap_id']})",
-    )
+    _alert(uow, "suspected_clone", card_uid, device, now, detail)
     entry = uow.session.get(DenyEntry, card_uid)
     version = bump_version(uow)
     if entry is None:
