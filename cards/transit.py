@@ -221,6 +221,10 @@ class Counters:
         return cls(*_COUNTERS.unpack(data))
 
 
+BOARDING_KIND = 1
+LOAD_KIND = 2
+
+
 @dataclass(frozen=True)
 class LogRecord:
     """One event in the card's own trip log."""
@@ -231,7 +235,7 @@ class LogRecord:
     balance_after: int
     transaction: int
     paid_by: int
-    kind: int = 1  # 1 boarding, 2 load
+    kind: int = BOARDING_KIND  # or LOAD_KIND
 
     def pack(self) -> bytes:
         return _LOG_RECORD.pack(
@@ -427,9 +431,6 @@ def charge(client: DesfireClient, state: CardState, decision: Decision, tap: Tap
         balance=state.balance - amount,
     )
     return Charge(new_state, record)
-
-
-LOAD_KIND = 2
 
 
 def apply_credit(

@@ -75,6 +75,11 @@ class Journal:
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA foreign_keys = ON")
         self._db.executescript(SCHEMA)
+        with self._transaction():
+            # How many taps the server holds, kept beside the acks so the backlog is one read.
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) SELECT 'acked', COUNT(*) FROM acks"
+            )
 
     def __enter__(self) -> Self:
         return self
@@ -100,6 +105,12 @@ class Journal:
                 "INSERT INTO intents (tap_id, card_uid, card_tx_before, draft) VALUES (?,?,?,?)",
                 (tap_id, card_uid, card_tx_before, json.dumps(draft)),
             )
+        return tap_id
+
+    def record_tap(self, tap: dict[str, Any]) -> str:
+        """Append a tap that charged nothing (a refusal) in one transaction; returns its id."""
+        tap_id = "tap_" + uuid.uuid4().hex
+        self._append(tap_id, tap, "finished")
         return tap_id
 
     def finish_tap(self, tap_id: str, tap: dict[str, Any]) -> int:
@@ -154,17 +165,28 @@ class Journal:
     def acknowledge(
         self, tap_ids: Iterable[str], status: str = "accepted", reason: str | None = None
     ) -> None:
-        """The server has these taps (accepted, duplicate, or rejected with a reason)."""
+        """The server has these taps (accepted, duplicate, or rejected with a reason).
+
+        An id the journal never wrote (a server's answer gone wrong) is ignored, not an error
+        that would stop every later upload.
+        """
         with self._transaction():
-            self._db.executemany(
-                "INSERT OR IGNORE INTO acks (tap_id, status, reason) VALUES (?,?,?)",
-                [(tap_id, status, reason) for tap_id in tap_ids],
+            cursor = self._db.executemany(
+                "INSERT OR IGNORE INTO acks (tap_id, status, reason)"
+                " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM taps WHERE tap_id = ?)",
+                [(tap_id, status, reason, tap_id) for tap_id in tap_ids],
             )
+            if cursor.rowcount > 0:
+                self._db.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'acked'",
+                    (cursor.rowcount,),
+                )
 
     def backlog(self) -> int:
+        """Taps written and not yet acknowledged; warns once when past the threshold."""
         (count,) = self._db.execute(
-            "SELECT COUNT(*) FROM taps t LEFT JOIN acks a ON a.tap_id = t.tap_id"
-            " WHERE a.tap_id IS NULL"
+            "SELECT COALESCE((SELECT MAX(device_seq) FROM taps), 0)"
+            " - (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'acked')"
         ).fetchone()
         if count > self.backlog_warning and not self._warned:
             log.warning("%d taps wait for upload (warning above %d)", count, self.backlog_warning)

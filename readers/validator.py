@@ -25,6 +25,7 @@ from typing import Any
 from cards.client import DesfireClient
 from cards.connection import CardConnection, CardError, CardRemoved
 from cards.transit import (
+    BOARDING_KIND,
     CardState,
     MasterKeys,
     TransitCardError,
@@ -174,7 +175,10 @@ class Validator:
         except CardError:
             return self._signal(AMBER, "tap_again")
         number = str(state.profile.card_number)
-        settled = self._settle_unknown_commit(uid_hex, state)
+        try:
+            settled = self._settle_unknown_commit(client, uid_hex, state)
+        except CardError:
+            return self._signal(AMBER, "tap_again")
         if settled is not None and now - datetime.fromisoformat(settled["time"]) < RETAP_WINDOW:
             return Outcome(
                 Signal(GREEN, "already_paid", settled["amount"], state.balance),
@@ -183,23 +187,42 @@ class Validator:
                 settled["tap_id"],
             )
         try:
-            state, applied = self._apply_loads(client, uid_hex, state, now)
+            state, applied, loaded = self._apply_loads(client, uid_hex, state, now)
         except CardError:
             return self._signal(AMBER, "tap_again")
-        return self._charge(client, state, uid_hex, number, applied, now)
+        return self._charge(client, state, uid_hex, number, applied, loaded, now)
 
-    def _settle_unknown_commit(self, uid_hex: str, state: CardState) -> dict[str, Any] | None:
-        # The last tap of this card lost the commit's answer: the card's counter says whether
-        # the commit happened, and the journal records exactly that, once.
+    def _settle_unknown_commit(
+        self, client: DesfireClient, uid_hex: str, state: CardState
+    ) -> dict[str, Any] | None:
+        """Settle the last charge of this card whose commit answer was lost, from the card.
+
+        The charge happened if the card's log holds it: its transaction number, time and amount.
+        A higher counter alone is not proof, since another bus may have charged the card since.
+        The journal records the outcome exactly once.
+        """
         intent = self.journal.open_intent(uid_hex)
         if intent is None:
             return None
-        if intent.draft.get("result") == "denied":
-            # A refusal cut short by a power loss: record it as it was, and never let it pass
-            # for a paid tap below.
-            self.journal.resolve_intent(intent.tap_id, intent.draft)
-            return None
+        committed = False
         if state.counters.transactions > intent.card_tx_before:
+            wanted = intent.card_tx_before + 1
+            with_log = read(client, state.uid, with_log=True)
+            committed = any(
+                record.kind == BOARDING_KIND
+                and record.transaction == wanted & 0xFFFF
+                and record.amount == intent.draft["amount"]
+                and record.time == card_seconds(datetime.fromisoformat(intent.draft["time"]))
+                for record in with_log.log
+            )
+            if not committed and with_log.log and min(r.transaction for r in with_log.log) > wanted:
+                log.warning(
+                    "tap %s: the card's log no longer reaches transaction %d; counted as not "
+                    "charged",
+                    intent.tap_id,
+                    wanted,
+                )
+        if committed:
             tap = dict(intent.draft, commit="recovered", tap_id=intent.tap_id)
             self.journal.resolve_intent(intent.tap_id, tap)
             return tap
@@ -208,12 +231,14 @@ class Validator:
 
     def _apply_loads(
         self, client: DesfireClient, uid_hex: str, state: CardState, now: datetime
-    ) -> tuple[CardState, list[int]]:
+    ) -> tuple[CardState, list[int], list[int]]:
+        """Write this card's pending loads; returns the state, all loads it holds, those written."""
         pending = self.journal.pending_for(uid_hex, 0)
         # Loads the card already holds are confirmed again with this tap: a validator that
         # applied one may have lost power before it could report it.
         applied = [p["seq"] for p in pending if p["seq"] <= state.counters.last_load_seq]
         fresh = [p for p in pending if p["seq"] > state.counters.last_load_seq]
+        loaded: list[int] = []
         for load in fresh:
             if load.get("kind") != "credit":
                 log.warning("pending action of kind %r is not supported", load.get("kind"))
@@ -226,10 +251,10 @@ class Validator:
                 amount=int(load["amount"]),
                 time=card_seconds(now),
             )
-            applied.append(int(load["seq"]))
-        if fresh:
+            loaded.append(int(load["seq"]))
+        if loaded:
             open_for_tap(client, state.uid, self.masters)
-        return state, applied
+        return state, applied + loaded, loaded
 
     def _charge(
         self,
@@ -238,17 +263,20 @@ class Validator:
         uid_hex: str,
         number: str,
         applied: list[int],
+        loaded: list[int],
         now: datetime,
     ) -> Outcome:
         tap = Tap(now, self.route_id, self.stop_id, self.device_id)
         decision = price_tap(state.fare, tap, self.tariff)
         if not decision.accepted:
             code = decision.denial.code if decision.denial else "no_fare_rule"
-            tap_id = self._record_denied(uid_hex, number, now, code, decision.explanation, applied)
+            tap_id = self._record_denied(
+                uid_hex, number, now, code, decision.explanation, applied, loaded
+            )
             return Outcome(Signal(RED, code, None, state.balance), number, None, tap_id)
         if decision.amount > state.balance:
             tap_id = self._record_denied(
-                uid_hex, number, now, "insufficient_balance", decision.explanation, applied
+                uid_hex, number, now, "insufficient_balance", decision.explanation, applied, loaded
             )
             return Outcome(
                 Signal(RED, "insufficient_balance", decision.amount, state.balance),
@@ -256,7 +284,7 @@ class Validator:
                 None,
                 tap_id,
             )
-        draft = self._tap_record(uid_hex, number, now, decision, state, applied)
+        draft = self._tap_record(uid_hex, number, now, decision, state, applied, loaded)
         tap_id = self.journal.begin_tap(uid_hex, state.counters.transactions, draft)
         try:
             result = charge(client, state, decision, tap)
@@ -283,6 +311,7 @@ class Validator:
         decision: Decision,
         state: CardState,
         applied: list[int],
+        loaded: list[int],
     ) -> dict[str, Any]:
         return {
             "time": now.isoformat(),
@@ -297,6 +326,7 @@ class Validator:
             "balance_after": state.balance - decision.amount,
             "card_tx": state.counters.transactions + 1,
             "applied_loads": applied,
+            "loaded": loaded,
             "tariff_version": decision.tariff_version_id,
             "explanation": decision.explanation,
             "commit": "none",
@@ -310,6 +340,7 @@ class Validator:
         code: str,
         explanation: str,
         applied: list[int] | None = None,
+        loaded: list[int] | None = None,
     ) -> str:
         tap = {
             "time": now.isoformat(),
@@ -324,13 +355,12 @@ class Validator:
             "balance_after": None,
             "card_tx": None,
             "applied_loads": applied or [],
+            "loaded": loaded or [],
             "tariff_version": None,
             "explanation": explanation,
             "commit": "none",
         }
-        tap_id = self.journal.begin_tap(uid_hex, -1, tap)
-        self.journal.finish_tap(tap_id, tap)
-        return tap_id
+        return self.journal.record_tap(tap)
 
     @staticmethod
     def _signal(colour: str, code: str) -> Outcome:

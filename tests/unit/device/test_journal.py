@@ -89,6 +89,30 @@ def test_snapshots_merge_and_a_full_one_replaces(tmp_path: Path) -> None:
         assert journal.pending_for(UID, 0) == []
 
 
+def test_an_acknowledgement_for_a_tap_it_never_wrote_is_ignored(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        kept = journal.record_tap({"result": "denied"})
+        journal.acknowledge(["tap_" + "0" * 32, "", kept], "rejected", "invalid: time")
+        assert journal.outbox(10) == []
+        assert journal.backlog() == 0
+
+
+def test_the_backlog_counts_what_the_server_has_not_got_across_reopenings(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.sqlite3"
+    with Journal(path) as journal:
+        ids = [journal.record_tap({"n": n}) for n in range(6)]
+        journal.acknowledge(ids[:2])
+        journal.acknowledge(ids[1:3], "duplicate")  # the second copy of ids[1] counts once
+        assert journal.backlog() == 3
+    with Journal(path) as again, Journal(path) as other_thread:
+        assert again.backlog() == 3
+        other_thread.acknowledge(ids[3:])
+        assert again.backlog() == 0
+        assert again.outbox(10) == []
+
+
 def test_a_backlog_past_the_threshold_is_warned_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

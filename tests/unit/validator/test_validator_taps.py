@@ -180,6 +180,37 @@ def test_a_lost_commit_settled_hours_later_does_not_excuse_the_new_boarding(
     assert [t["commit"] for t in finished(journal)] == ["recovered", "confirmed"]
 
 
+def test_a_lost_commit_the_card_never_made_is_not_taken_from_another_buss_charge(
+    tmp_path: Path,
+) -> None:
+    memory = issued(50_000)
+    with Journal(tmp_path / "a.sqlite3") as bus_a, Journal(tmp_path / "b.sqlite3") as bus_b:
+        # Bus A loses the card before its commit ran: the charge never happened.
+        torn = validator(bus_a).tap(Field(memory, tear_after=10))
+        assert torn.signal.code == "tap_again"
+        assert bus_a.open_intent(UID_HEX) is not None
+        # The rider boards bus B instead, which charges the card (its counter moves on).
+        other = validator(bus_b, route="09", at=MORNING + timedelta(minutes=1)).tap(Field(memory))
+        assert other.signal.code == "paid"
+        # Back on bus A an hour later: the counter moved, but the card's log shows it was bus B,
+        # so A records no charge of its own for the torn tap.
+        back = validator(bus_a, at=MORNING + timedelta(hours=1)).tap(Field(memory))
+        assert (back.signal.colour, back.signal.code) == (GREEN, "paid")
+        assert bus_a.open_intent(UID_HEX) is None
+        assert [(t["route_id"], t["commit"]) for t in finished(bus_a)] == [("32", "confirmed")]
+        assert balance_of(memory) == 50_000 - 8_000 - 10_000
+
+
+def test_a_tap_that_writes_a_load_says_so(journal: Journal) -> None:
+    memory = issued(5_000)
+    journal.apply_snapshot(pending_credit(1, 20_000))
+    validator(journal).tap(Field(memory))
+    validator(journal, route="09", at=MORNING + timedelta(hours=1)).tap(Field(memory))
+    first, second = finished(journal)
+    assert (first["applied_loads"], first["loaded"], first["card_tx"]) == ([1], [1], 2)
+    assert (second["applied_loads"], second["loaded"], second["card_tx"]) == ([1], [], 3)
+
+
 def write_config(tmp_path: Path, **changes: str) -> Path:
     settings = {
         "device_id": "dev_1",
