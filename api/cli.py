@@ -250,6 +250,21 @@ def cards_credit(card_number: str, amount: int, reason: str) -> None:
     )
 
 
+@cards_cli.command("block")
+@click.argument("card_number")
+@click.option("--reason", required=True, type=click.Choice(sync.BLOCK_REASONS))
+def cards_block(card_number: str, reason: str) -> None:
+    """Block a card: every validator refuses it from its next sync, showing the reason."""
+    actor = getpass.getuser()
+    with unit_of_work() as uow:
+        try:
+            entry = sync.block_card(card_number, reason, actor, datetime.now(UTC), uow)
+        except DomainError as error:
+            raise click.ClickException(error.detail or error.code) from None
+        uow.commit()
+    click.echo(json.dumps({"card_uid": entry.card_uid, "reason": entry.reason}))
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(network_cli)

@@ -30,6 +30,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "no_fare_rule": ("Không có giá vé cho tuyến này", "No fare for this route"),
     "no_tariff": ("Chưa có bảng giá", "No tariff in force"),
     "category_not_eligible": ("Loại thẻ không hợp lệ", "Card type not accepted"),
+    # Why a card is on the deny list, shown under "Card blocked".
+    "lost": ("Thẻ đã báo mất", "Reported lost"),
+    "stolen": ("Thẻ đã báo bị đánh cắp", "Reported stolen"),
+    "damaged": ("Thẻ đã được thay", "Card replaced"),
+    "fraud": ("Vui lòng liên hệ tổng đài", "Please call customer service"),
+    "suspected_clone": ("Vui lòng liên hệ tổng đài", "Please call customer service"),
 }
 
 
@@ -39,6 +45,7 @@ class Signal:
     code: str
     amount: int | None = None
     balance: int | None = None
+    detail: str | None = None  # a second code, such as why a card is blocked
 
 
 class Display(Protocol):
@@ -68,6 +75,8 @@ class ConsoleDisplay:
 
     def show(self, signal: Signal) -> None:
         parts = [text(signal.code, self.language)]
+        if signal.detail:
+            parts.append(text(signal.detail, self.language))
         if signal.amount:
             parts.append(("-" if signal.colour == GREEN else "") + money(signal.amount))
         if signal.balance is not None:

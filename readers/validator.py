@@ -119,6 +119,7 @@ class Outcome:
             {
                 "result": "accepted" if self.signal.colour == GREEN else "denied",
                 "reason": self.signal.code,
+                "detail": self.signal.detail,
                 "amount": self.signal.amount or 0,
                 "balance": self.signal.balance,
                 "paid_by": self.paid_by,
@@ -165,7 +166,7 @@ class Validator:
         reason = self.journal.denied(uid_hex)
         if reason is not None:
             tap_id = self._record_denied(uid_hex, None, now, "denied_card", reason)
-            return Outcome(Signal(RED, "denied_card"), None, None, tap_id)
+            return Outcome(Signal(RED, "denied_card", detail=reason), None, None, tap_id)
         client = DesfireClient(card)
         try:
             open_for_tap(client, uid, self.masters)

@@ -128,7 +128,7 @@ class Card(Base):
     category_id: Mapped[str] = mapped_column(String(32))
     valid_until: Mapped[date | None] = mapped_column(Date)
     initial_balance: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16))  # issuing, active, void
+    status: Mapped[str] = mapped_column(String(16))  # issuing, active, blocked, void
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

@@ -271,6 +271,22 @@ def test_a_pending_credit_is_offered_until_a_tap_confirms_it_once(
         assert (audit.action, audit.subject) == ("credit", card)
 
 
+def test_a_blocked_card_reaches_the_deny_list_with_its_reason_and_is_audited(
+    app: Flask, device: Device, card: str
+) -> None:
+    version = device.request("GET", "/api/v1/validator/snapshot?since=0").get_json()["version"]
+    result = app.test_cli_runner().invoke(args=["cards", "block", card, "--reason", "lost"])
+    assert result.exit_code == 0, result.output
+    delta = device.request("GET", f"/api/v1/validator/snapshot?since={version}").get_json()
+    assert delta["deny"] == [{"card_uid": UID, "reason": "lost"}]
+    with app.app_context(), unit_of_work() as uow:
+        audit = uow.session.scalars(select(AuditEntry)).one()
+        assert (audit.action, audit.subject, audit.detail) == ("block", card, "lost")
+    refused = app.test_cli_runner().invoke(args=["cards", "block", card, "--reason", "bored"])
+    assert refused.exit_code == 2
+    assert "bored" in refused.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

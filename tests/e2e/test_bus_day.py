@@ -58,6 +58,32 @@ class Backend:
         with sqlite3.connect(self.home / "transit.sqlite3") as db:
             return db.execute(sql).fetchall()
 
+    def start(self) -> None:
+        self.server = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            try:
+                if get(self.url + "/readyz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("the backend did not come up within 10 s")
+
+    def stop(self) -> None:
+        self.server.terminate()
+        self.server.wait(timeout=30)
+
+    def wait_for(self, sql: str, expected: Any, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while (found := self.query(sql)[0][0]) != expected:
+            assert time.monotonic() < deadline, f"{sql}: {found!r}, not {expected!r}"
+            time.sleep(0.2)
+
 
 @pytest.fixture
 def backend(tmp_path: Path, pcscd: str) -> Iterator[Backend]:
@@ -65,41 +91,37 @@ def backend(tmp_path: Path, pcscd: str) -> Iterator[Backend]:
     backend.flask("db", "upgrade")
     backend.flask("network", "import", "data/demo-network")
     backend.flask("cards", "keygen")
-    server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT,
-        env=backend.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    backend.start()
     try:
-        for _ in range(100):
-            try:
-                if get(backend.url + "/readyz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
         yield backend
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        if backend.server.poll() is None:
+            backend.stop()
 
 
-def card_in_field(state: Path) -> subprocess.Popen[bytes]:
-    return start_card_process("cards.emulator", ["--uid", UID, "--state", str(state)])
+# A second reader slot, for a second bus running at the same time.
+SECOND_READER, SECOND_PORT = "Virtual PCD 00 01", 35964
 
 
-def wait_until_field_is_empty() -> None:
+def card_in_field(state: Path, port: int = 35963) -> subprocess.Popen[bytes]:
+    return start_card_process(
+        "cards.emulator", ["--uid", UID, "--state", str(state), "--port", str(port)]
+    )
+
+
+def wait_until_field_is_empty(reader: str = VPCD_READER) -> None:
     with Pcsc() as context:
-        assert context.reader(VPCD_READER).wait_for_removal(timeout=10)
+        assert context.reader(reader).wait_for_removal(timeout=10)
 
 
-def start_validator(backend: Backend, name: str, route: str) -> subprocess.Popen[str]:
+def start_validator(
+    backend: Backend, name: str, route: str, reader: str = VPCD_READER
+) -> subprocess.Popen[str]:
     device = json.loads(backend.flask("devices", "register", "--route", route))
     config = backend.home / f"{name}.toml"
     config.write_text(
         f'device_id = "{device["device_id"]}"\nprivate_key = "{device["private_key"]}"\n'
-        f'server_url = "{backend.url}"\nreader = "{VPCD_READER}"\nroute_id = "{route}"\n'
+        f'server_url = "{backend.url}"\nreader = "{reader}"\nroute_id = "{route}"\n'
         f'stop_id = "HN0001"\nkeys_file = "keys.json"\njournal = "{name}.sqlite3"\n'
     )
     with (backend.home / f"{name}.log").open("w") as log:
@@ -175,15 +197,167 @@ FARES = {
 }
 
 
-def tap_once(validator: subprocess.Popen[str], state: Path) -> dict[str, Any]:
-    card = card_in_field(state)
+def tap_once(
+    validator: subprocess.Popen[str], state: Path, reader: str = VPCD_READER, port: int = 35963
+) -> dict[str, Any]:
+    card = card_in_field(state, port)
     try:
         assert validator.stdout is not None
         return dict(json.loads(validator.stdout.readline()))
     finally:
         card.terminate()
         card.communicate(timeout=10)
+        wait_until_field_is_empty(reader)
+
+
+def journal_count(backend: Backend, name: str, sql: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(backend.home / f"{name}.sqlite3") as db:
+        try:
+            return int(db.execute(sql).fetchone()[0])
+        except sqlite3.OperationalError:  # the validator has not made its tables yet
+            return -1
+
+
+def wait_for_journal(backend: Backend, name: str, sql: str, expected: int) -> None:
+    deadline = time.monotonic() + 60
+    while journal_count(backend, name, sql) != expected:
+        assert time.monotonic() < deadline, f"{name}: {sql} never gave {expected}"
+        time.sleep(0.2)
+
+
+def issue_card(backend: Backend, state: Path, balance: int) -> dict[str, Any]:
+    card = card_in_field(state)
+    issued = json.loads(
+        backend.flask("cards", "issue", "--reader", VPCD_READER, "--balance", str(balance))
+    )
+    card.terminate()
+    card.communicate(timeout=10)
+    wait_until_field_is_empty()
+    return dict(issued)
+
+
+def read_card(backend: Backend, state: Path) -> Any:
+    masters = load_master_keys(backend.home / "keys.json")
+    card = card_in_field(state)
+    try:
+        with Pcsc() as context:
+            connection = context.reader(VPCD_READER).wait_for_card(timeout=10)
+            assert connection is not None
+            with connection:
+                client = DesfireClient(connection)
+                open_for_tap(client, bytes.fromhex(UID), masters)
+                return read(client, bytes.fromhex(UID), verify_purse=True)
+    finally:
+        card.terminate()
+        card.communicate(timeout=10)
         wait_until_field_is_empty()
+
+
+def stop(validator: subprocess.Popen[str]) -> None:
+    validator.terminate()
+    validator.communicate(timeout=10)
+
+
+def test_a_load_held_by_two_buses_an_outage_and_a_blocked_card(backend: Backend) -> None:
+    state = backend.home / "card.json"
+    issued = issue_card(backend, state, 50_000)
+    backend.flask("cards", "credit", issued["card_number"], "20000", "--reason", "refund")
+    bus32 = start_validator(backend, "bus32", "32")
+    bus09 = start_validator(backend, "bus09", "09", SECOND_READER)
+    try:
+        for name in ("bus32", "bus09"):
+            wait_for_journal(backend, name, "SELECT COUNT(*) FROM pending", 1)
+        backend.stop()  # the server is down for the rest of the morning's taps
+
+        first = tap_once(bus32, state)
+        second = tap_once(bus09, state, SECOND_READER, SECOND_PORT)
+        # The load reached the card once, on the first bus; both buses charged their fare.
+        assert (first["reason"], first["amount"], first["balance"]) == ("paid", 10_000, 60_000)
+        assert (second["reason"], second["amount"], second["balance"]) == ("paid", 8_000, 52_000)
+        for name in ("bus32", "bus09"):
+            assert journal_count(backend, name, "SELECT COUNT(*) FROM taps") == 1
+
+        backend.start()  # back: the taps made while it was away go up
+        backend.wait_for("SELECT COUNT(*) FROM taps", 2)
+        backend.wait_for("SELECT status FROM pending_actions", "confirmed")
+        backend.wait_for(f"SELECT balance FROM card_shadows WHERE card_uid = '{UID}'", 52_000)  # noqa: S608
+        assert backend.query("SELECT kind FROM alerts") == []
+
+        backend.flask("cards", "block", issued["card_number"], "--reason", "lost")
+        wait_for_journal(backend, "bus09", "SELECT COUNT(*) FROM deny", 1)
+        refused = tap_once(bus09, state, SECOND_READER, SECOND_PORT)
+        assert (refused["result"], refused["reason"], refused["detail"]) == (
+            "denied",
+            "denied_card",
+            "lost",
+        )
+        backend.wait_for("SELECT COUNT(*) FROM taps WHERE result = 'denied'", 1)
+    finally:
+        stop(bus32)
+        stop(bus09)
+    assert backend.query("SELECT route_id, amount FROM taps WHERE result = 'accepted'") in (
+        [("32", 10_000), ("09", 8_000)],
+        [("09", 8_000), ("32", 10_000)],
+    )
+    on_card = read_card(backend, state)
+    assert (on_card.balance, on_card.counters.transactions) == (52_000, 3)  # load, two fares
+
+
+@pytest.mark.parametrize(
+    ("command", "when", "nth", "pending", "retap"),
+    [
+        # Power lost as the validator sent the debit: the card never charged.
+        ("DC", "before", 1, False, "paid"),
+        # The card committed the charge, and the validator died before the answer came.
+        ("C7", "after", 1, False, "already_paid"),
+        # The card committed a pending load, and the validator died before charging the fare.
+        ("C7", "after", 1, True, "paid"),
+    ],
+)
+def test_a_validator_killed_at_an_exact_command_loses_and_doubles_nothing(
+    backend: Backend, command: str, when: str, nth: int, pending: bool, retap: str
+) -> None:
+    state = backend.home / "card.json"
+    issued = issue_card(backend, state, 50_000)
+    if pending:
+        backend.flask("cards", "credit", issued["card_number"], "20000", "--reason", "refund")
+    validator = start_validator(backend, "bus32", "32")
+    if pending:
+        wait_for_journal(backend, "bus32", "SELECT COUNT(*) FROM pending", 1)
+    else:
+        time.sleep(1.5)  # booted, waiting for a card
+    killer = start_card_process(
+        "tests.support.killer_card",
+        ["--uid", UID, "--state", str(state), "--kill", str(validator.pid)]
+        + ["--command", command, "--when", when, "--nth", str(nth)],
+    )
+    assert validator.wait(timeout=20) == -signal.SIGKILL
+    validator.communicate(timeout=10)
+    killer.terminate()
+    killer.communicate(timeout=10)
+    wait_until_field_is_empty()
+
+    validator = restart_validator(backend, "bus32")
+    try:
+        line = tap_once(validator, state)
+        assert (line["result"], line["reason"]) == ("accepted", retap)
+        backend.wait_for("SELECT COUNT(*) FROM taps", 1)
+        if pending:
+            backend.wait_for("SELECT status FROM pending_actions", "confirmed")
+    finally:
+        stop(validator)
+    loaded = 20_000 if pending else 0
+    assert backend.query("SELECT amount FROM taps WHERE result = 'accepted'") == [(10_000,)]
+    on_card = read_card(backend, state)
+    assert on_card.balance == 50_000 + loaded - 10_000
+    assert on_card.counters.transactions == (2 if pending else 1)
+    backend.wait_for(
+        f"SELECT balance FROM card_shadows WHERE card_uid = '{UID}'",  # noqa: S608
+        on_card.balance,
+    )
+    assert backend.query("SELECT kind FROM alerts") == []
 
 
 def test_validators_killed_at_random_moments_lose_and_double_nothing(backend: Backend) -> None:

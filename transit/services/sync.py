@@ -154,6 +154,40 @@ def create_credit(
     return action
 
 
+BLOCK_REASONS = ("lost", "stolen", "damaged", "fraud")
+
+
+class InvalidBlock(DomainError):
+    code = "invalid_block"
+    status = 422
+
+
+def block_card(
+    card_number: str, reason: str, actor: str, now: datetime, uow: UnitOfWork
+) -> DenyEntry:
+    """Put a card on every validator's deny list (from their next sync), with its reason."""
+    if reason not in BLOCK_REASONS:
+        raise InvalidBlock(f"the reason is one of {', '.join(BLOCK_REASONS)}")
+    session = uow.session
+    card = session.scalar(select(Card).where(Card.card_number == card_number))
+    if card is None or card.status not in ("active", "blocked"):
+        raise CardNotFound(f"no active card {card_number}", card_id=card_number)
+    card.status = "blocked"
+    version = bump_version(uow)
+    entry = session.get(DenyEntry, card.uid)
+    if entry is None:
+        entry = DenyEntry(
+            card_uid=card.uid, reason=reason, active=True, created_at=now, changed_version=version
+        )
+        session.add(entry)
+    else:
+        entry.active, entry.reason, entry.changed_version = True, reason, version
+    session.add(
+        AuditEntry(actor=actor, action="block", subject=card.card_number, detail=reason, at=now)
+    )
+    return entry
+
+
 def ingest_taps(
     device: Device, taps: list[dict[str, Any]], backlog: int | None, now: datetime, uow: UnitOfWork
 ) -> list[TapResult]:

@@ -88,7 +88,7 @@ def test_a_deny_listed_card_is_red_and_untouched(journal: Journal) -> None:
     journal.apply_snapshot(
         {
             "version": 1,
-            "deny": [{"card_uid": UID_HEX, "reason": "reported_lost"}],
+            "deny": [{"card_uid": UID_HEX, "reason": "lost"}],
             "allow": [],
             "pending": [],
             "full": True,
@@ -97,6 +97,7 @@ def test_a_deny_listed_card_is_red_and_untouched(journal: Journal) -> None:
     )
     outcome = validator(journal).tap(Field(memory))
     assert (outcome.signal.colour, outcome.signal.code) == (RED, "denied_card")
+    assert json.loads(outcome.as_json())["detail"] == "lost"
     assert balance_of(memory) == 50_000
     assert [t["reason"] for t in finished(journal)] == ["denied_card"]
 
