@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,17 @@ DEFAULTS: dict[str, Any] = {
     "CARD_KEYS_FILE": "",
     # Printed card numbers: this prefix, an 11-digit serial, a Luhn check digit.
     "CARD_NUMBER_PREFIX": "8401",
+    # development or production: production refuses development stand-ins (SMS to the log,
+    # payments that complete by themselves) and a missing SECRET_KEY.
+    "ENV": "development",
+    # Signs access tokens and cursors, keys the hashes of one-time codes. Empty means a random
+    # key kept in the instance folder (made on first start).
+    "SECRET_KEY": "",
+    # Where one-time codes go: "log" writes them to the log (development only).
+    "SMS_SENDER": "log",
+    # Rate limits shared by all gunicorn workers: redis://host:port in production.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "ACCESS_TOKEN_MINUTES": 15,
     "LOG_LEVEL": "INFO",
     "LOG_JSON": True,
     "API_TITLE": "Hanoi bus card API",
@@ -56,7 +69,39 @@ def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None
         settings["CARD_KEYS_FILE"] = str(Path(instance_path) / "card-keys.json")
     if not settings["DATABASE_URL"]:
         settings["DATABASE_URL"] = "sqlite:///" + str(Path(instance_path) / "transit.sqlite3")
+    production = settings["ENV"] == "production"
+    if settings["ENV"] not in ("development", "production"):
+        raise ConfigError(f"{PREFIX}ENV: development or production, not {settings['ENV']!r}")
+    if not settings["SECRET_KEY"]:
+        if production:
+            raise ConfigError(f"{PREFIX}SECRET_KEY must be set in production")
+        settings["SECRET_KEY"] = _instance_secret(Path(instance_path) / "secret-key")
+    if len(settings["SECRET_KEY"]) < 32:
+        raise ConfigError(f"{PREFIX}SECRET_KEY needs at least 32 characters")
+    if production and settings["SMS_SENDER"] == "log":
+        raise ConfigError(f"{PREFIX}SMS_SENDER=log writes codes to the log: not in production")
+    if production and settings["RATELIMIT_STORAGE_URI"].startswith("memory"):
+        raise ConfigError(
+            f"{PREFIX}RATELIMIT_STORAGE_URI: memory:// is per worker; use redis:// in production"
+        )
     return settings
+
+
+def _instance_secret(path: Path) -> str:
+    """The development secret: made once, readable by this user only; workers race safely."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            text = path.read_text(encoding="ascii").strip()
+            if text:
+                return text
+            time.sleep(0.02)  # another worker is writing it
+        raise ConfigError(f"{path} is empty: delete it to make a new key") from None
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(secrets.token_hex(32) + "\n")
+    return path.read_text(encoding="ascii").strip()
 
 
 def _coerce(key: str, raw: str, default: Any) -> Any:

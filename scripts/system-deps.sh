@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests use, when they are missing: PostgreSQL for the database
 # tests, pcscd and the virtual reader driver for the card tests, swig and the PC/SC headers to
-# build pyscard, Chromium for the web pages.
+# build pyscard, Chromium for the web pages, redis-server for the shared rate limits.
 set -euo pipefail
 
-packages=(postgresql pcscd vsmartcard-vpcd swig libpcsclite-dev chromium)
+packages=(postgresql pcscd vsmartcard-vpcd swig libpcsclite-dev chromium redis-server)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

@@ -76,14 +76,39 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     engine.dispose()
 
 
+class SmsOutbox:
+    """The SMS gateway, at the edge of the world: messages are kept for the test to read."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, phone: str, text: str) -> None:
+        self.sent.append((phone, text))
+
+    def last_code(self, phone: str) -> str:
+        import re
+
+        for to, message in reversed(self.sent):
+            found = re.search(r"\b(\d{6})\b", message)
+            if to == phone and found:
+                return found.group(1)
+        raise AssertionError(f"no code was sent to {phone}")
+
+
 @pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+def sms() -> SmsOutbox:
+    return SmsOutbox()
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, sms: SmsOutbox) -> Iterator[Flask]:
     flask_app = create_app(
         {
             "DATABASE_URL": database_url,
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "TESTING": True,
             "LOG_JSON": False,
+            "SMS_SENDER_OBJECT": sms,
         }
     )
     yield flask_app

@@ -130,6 +130,10 @@ class Card(Base):
     initial_balance: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))  # issuing, active, blocked, void
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The rider who linked the card with its number and check code, if any.
+    rider_id: Mapped[str | None] = mapped_column(ForeignKey("riders.rider_id"), index=True)
+    linked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    blocked_reason: Mapped[str | None] = mapped_column(String(16))
 
 
 class Device(Base):
@@ -256,3 +260,53 @@ class SyncVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class Rider(Base):
+    """A rider's account. Deleting it erases phone and password; their trips stay, unlinked."""
+
+    __tablename__ = "riders"
+
+    rider_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # E.164 (+84...); NULL once the account is deleted.
+    phone: Mapped[str | None] = mapped_column(String(16), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # unverified, active, deleted
+    language: Mapped[str] = mapped_column(String(2))
+    # Decree 13/2023/ND-CP: what the rider agreed to, and when.
+    consent_version: Mapped[str] = mapped_column(String(20))
+    consent_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class OneTimeCode(Base):
+    """A code sent by SMS: only its keyed hash is kept, it expires, and it tolerates few tries."""
+
+    __tablename__ = "one_time_codes"
+    __table_args__ = (Index("ix_one_time_codes_phone_purpose", "phone", "purpose"),)
+
+    code_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    phone: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(16))  # verify, reset
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class RefreshToken(Base):
+    """One refresh token of a login's family; kept as a hash, used once, reuse revokes all."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[str] = mapped_column(String(40), index=True)
+    rider_id: Mapped[str] = mapped_column(ForeignKey("riders.rider_id"), index=True)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -1,0 +1,239 @@
+"""The rider's account: register with a phone number, verify it, sign in, and own the data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, current_app, jsonify
+from flask.views import MethodView
+
+from api.auth import current_rider, derived_key, issue_access_token, tokens_for
+from api.deps import unit_of_work
+from api.limits import (
+    CODE_CHECKS_PER_PHONE,
+    CODE_REQUESTS_PER_CLIENT,
+    CODE_REQUESTS_PER_PHONE,
+    LOGINS_PER_CLIENT,
+    LOGINS_PER_PHONE,
+    limiter,
+    phone_key,
+)
+from api.schemas.riders import (
+    AcceptedSchema,
+    ChangePasswordSchema,
+    DeleteAccountSchema,
+    LoginSchema,
+    PhoneSchema,
+    RefreshSchema,
+    RegisterSchema,
+    ResetSchema,
+    RiderSchema,
+    TokensSchema,
+    VerifySchema,
+)
+from api.smorest import Blueprint
+from api.sms import sender
+from transit.services import riders
+
+blp = Blueprint(
+    "riders",
+    __name__,
+    url_prefix="/api/v1",
+    description="Riders' accounts: phone number, one-time code, password, tokens, own data",
+)
+
+# Whatever happened, a code request answers the same: the caller learns nothing of the number.
+CODE_SENT = {"status": "code_sent_if_possible"}
+
+
+def _codes() -> riders.Codes:
+    return riders.Codes(key=derived_key("one-time-codes"), sms=sender(current_app))
+
+
+def _limited(per_phone: str, per_client: str) -> Any:
+    def decorate(view: Any) -> Any:
+        return limiter.limit(per_client)(limiter.limit(per_phone, key_func=phone_key)(view))
+
+    return decorate
+
+
+@blp.route("/auth/register")
+class RegisterView(MethodView):
+    @_limited(CODE_REQUESTS_PER_PHONE, CODE_REQUESTS_PER_CLIENT)
+    @blp.arguments(RegisterSchema)
+    @blp.response(202, AcceptedSchema)
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Start registering: a 6-digit code goes to the phone by SMS."""
+        with unit_of_work() as uow:
+            riders.request_registration(
+                body["phone"],
+                body["password"],
+                consent=body["consent"],
+                language=body["language"],
+                now=datetime.now(UTC),
+                uow=uow,
+                codes=_codes(),
+            )
+            uow.commit()
+        return CODE_SENT
+
+
+@blp.route("/auth/verify")
+class VerifyView(MethodView):
+    @_limited(CODE_CHECKS_PER_PHONE, LOGINS_PER_CLIENT)
+    @blp.arguments(VerifySchema)
+    @blp.response(200, TokensSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Confirm the phone number with its code; the answer signs the rider in."""
+        with unit_of_work() as uow:
+            rider = riders.verify_phone(
+                body["phone"], body["code"], datetime.now(UTC), uow, _codes()
+            )
+            tokens = tokens_for(rider, uow)
+            uow.commit()
+        return tokens
+
+
+@blp.route("/auth/login")
+class LoginView(MethodView):
+    @_limited(LOGINS_PER_PHONE, LOGINS_PER_CLIENT)
+    @blp.arguments(LoginSchema)
+    @blp.response(200, TokensSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Sign in with phone number and password."""
+        with unit_of_work() as uow:
+            rider = riders.login(body["phone"], body["password"], uow)
+            tokens = tokens_for(rider, uow)
+            uow.commit()
+        return tokens
+
+
+@blp.route("/auth/refresh")
+class RefreshView(MethodView):
+    @blp.arguments(RefreshSchema)
+    @blp.response(200, TokensSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Trade a refresh token (once) for a new pair; a token used twice ends its login."""
+        with unit_of_work() as uow:
+            rider, refresh = riders.rotate_refresh_token(
+                body["refresh_token"], datetime.now(UTC), uow
+            )
+            access, lifetime = issue_access_token(rider, datetime.now(UTC))
+            uow.commit()
+        return {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "refresh_token": refresh,
+        }
+
+
+@blp.route("/auth/logout")
+class LogoutView(MethodView):
+    @blp.arguments(RefreshSchema)
+    @blp.response(204)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Sign this device out: its refresh token stops working."""
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            riders.revoke_family(body["refresh_token"], datetime.now(UTC), uow, rider.rider_id)
+            uow.commit()
+        return None
+
+
+@blp.route("/auth/password-reset")
+class ResetRequestView(MethodView):
+    @_limited(CODE_REQUESTS_PER_PHONE, CODE_REQUESTS_PER_CLIENT)
+    @blp.arguments(PhoneSchema)
+    @blp.response(202, AcceptedSchema)
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Forgotten password: a code goes to the phone if it has an account."""
+        with unit_of_work() as uow:
+            riders.request_password_reset(body["phone"], datetime.now(UTC), uow, _codes())
+            uow.commit()
+        return CODE_SENT
+
+
+@blp.route("/auth/password-reset/confirm")
+class ResetConfirmView(MethodView):
+    @_limited(CODE_CHECKS_PER_PHONE, LOGINS_PER_CLIENT)
+    @blp.arguments(ResetSchema)
+    @blp.response(200, TokensSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    def post(self, body: dict[str, Any]) -> Any:
+        """A new password with the code; every other device is signed out."""
+        with unit_of_work() as uow:
+            rider = riders.reset_password(
+                body["phone"], body["code"], body["new_password"], datetime.now(UTC), uow, _codes()
+            )
+            tokens = tokens_for(rider, uow)
+            uow.commit()
+        return tokens
+
+
+@blp.route("/me")
+class MeView(MethodView):
+    @blp.response(200, RiderSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    def get(self) -> Any:
+        """The signed-in rider's account."""
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            # Read here: leaving the unit of work expires what the session loaded.
+            return {name: getattr(rider, name) for name in RiderSchema().fields}
+
+    @blp.arguments(DeleteAccountSchema)
+    @blp.response(204)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    def delete(self, body: dict[str, Any]) -> Any:
+        """Delete the account: phone and password erased; cards and their trips stay, unlinked."""
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            riders.delete_account(rider, body["password"], datetime.now(UTC), uow)
+            uow.commit()
+        return None
+
+
+@blp.route("/me/password")
+class PasswordView(MethodView):
+    @blp.arguments(ChangePasswordSchema)
+    @blp.response(204)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Change the password; every device, this one too, signs in again."""
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            riders.change_password(
+                rider, body["current_password"], body["new_password"], datetime.now(UTC), uow
+            )
+            uow.commit()
+        return None
+
+
+@blp.route("/me/export")
+class ExportView(MethodView):
+    @blp.response(200)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    def get(self) -> Any:
+        """Everything kept about the rider, as one JSON document to download."""
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            data = riders.export_data(rider, uow)
+        response: Response = jsonify(data)
+        response.headers["Content-Disposition"] = 'attachment; filename="my-data.json"'
+        response.headers["Cache-Control"] = "no-store"
+        return response
