@@ -212,6 +212,10 @@ class Journal:
                 [(uid,) for uid in snapshot.get("allow", [])],
             )
             self._db.executemany(
+                "DELETE FROM pending WHERE card_uid = ? AND seq = ?",
+                [(w["card_uid"], int(w["seq"])) for w in snapshot.get("withdrawn", [])],
+            )
+            self._db.executemany(
                 "INSERT OR REPLACE INTO pending (card_uid, seq, body) VALUES (?,?,?)",
                 [
                     (p["card_uid"], int(p["seq"]), json.dumps(p))

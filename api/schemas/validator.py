@@ -24,6 +24,11 @@ class PendingSchema(Schema):
     expires = fields.String(allow_none=True)
 
 
+class WithdrawnSchema(Schema):
+    card_uid = fields.String(required=True)
+    seq = fields.Integer(required=True)
+
+
 class SnapshotSchema(Schema):
     version = fields.Integer(required=True)
     full = fields.Boolean(required=True)
@@ -31,6 +36,7 @@ class SnapshotSchema(Schema):
     deny = fields.List(fields.Nested(DenySchema), required=True)
     allow = fields.List(fields.String(), required=True)
     pending = fields.List(fields.Nested(PendingSchema), required=True)
+    withdrawn = fields.List(fields.Nested(WithdrawnSchema), required=True)
 
 
 class TapSchema(Schema):

@@ -55,6 +55,8 @@ class Snapshot:
     deny: list[dict[str, str]] = field(default_factory=list)
     allow: list[str] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
+    # Loads no validator should write any more: confirmed by a tap, or withdrawn.
+    withdrawn: list[dict[str, Any]] = field(default_factory=list)
 
 
 def bump_version(uow: UnitOfWork) -> int:
@@ -97,6 +99,15 @@ def snapshot(since: int, now: datetime, uow: UnitOfWork) -> Snapshot:
             result.deny.append({"card_uid": row.card_uid, "reason": row.reason})
         elif not full:
             result.allow.append(row.card_uid)
+    if not full:
+        result.withdrawn = [
+            {"card_uid": uid, "seq": seq}
+            for uid, seq in session.execute(
+                select(PendingAction.card_uid, PendingAction.seq)
+                .where(PendingAction.changed_version > since, PendingAction.status != "pending")
+                .order_by(PendingAction.card_uid, PendingAction.seq)
+            )
+        ]
     for action in session.scalars(
         select(PendingAction)
         .where(PendingAction.status == "pending")

@@ -84,6 +84,16 @@ def test_snapshots_merge_and_a_full_one_replaces(tmp_path: Path) -> None:
         assert (journal.denied("A"), journal.denied("B")) == (None, "suspected_clone")
         assert [p["seq"] for p in journal.pending_for(UID, 0)] == [1, 2]
         assert [p["seq"] for p in journal.pending_for(UID, 1)] == [2]
+        journal.apply_snapshot(
+            {
+                "version": 5,
+                "deny": [],
+                "allow": [],
+                "pending": [],
+                "withdrawn": [{"card_uid": UID, "seq": 1}],
+            }
+        )
+        assert [p["seq"] for p in journal.pending_for(UID, 0)] == [2]
         journal.apply_snapshot({"version": 9, "full": True, "deny": [], "allow": [], "pending": []})
         assert journal.denied("B") is None
         assert journal.pending_for(UID, 0) == []

@@ -1,0 +1,62 @@
+"""Schemas of the rider's cards."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from api.schemas.common import StrictSchema
+from transit.services.wallet import RIDER_BLOCK_REASONS
+
+
+class LinkCardSchema(StrictSchema):
+    card_number = fields.String(
+        required=True,
+        validate=validate.Length(min=16, max=24),
+        metadata={"example": "8401 0000 0000 0017"},
+    )
+    check_code = fields.String(
+        required=True, validate=validate.Length(min=4, max=16), metadata={"example": "ZQMM-KYKU"}
+    )
+
+
+class BlockCardSchema(StrictSchema):
+    reason = fields.String(required=True, validate=validate.OneOf(RIDER_BLOCK_REASONS))
+
+
+class PendingLoadSchema(Schema):
+    seq = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    amount = fields.Integer(required=True, metadata={"description": "VND"})
+    created_at = fields.DateTime(required=True)
+
+
+class CardSchema(Schema):
+    card_id = fields.String(required=True)
+    card_number = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "active, blocked or replaced"})
+    blocked_reason = fields.String(allow_none=True)
+    category = fields.String(required=True, metadata={"example": "adult"})
+    valid_until = fields.Date(allow_none=True)
+    balance = fields.Integer(
+        required=True, metadata={"description": "VND on the card at its last known tap"}
+    )
+    balance_at = fields.DateTime(
+        allow_none=True, metadata={"description": "when that tap was; null before the first"}
+    )
+    pending = fields.List(
+        fields.Nested(PendingLoadSchema),
+        required=True,
+        metadata={"description": "paid for, written to the card at its next tap"},
+    )
+    pending_total = fields.Integer(required=True)
+
+
+class CardListSchema(Schema):
+    data = fields.List(fields.Nested(CardSchema), required=True)
+
+
+class ReplacementSchema(Schema):
+    card = fields.Nested(CardSchema, required=True)
+    moved = fields.Integer(
+        required=True, metadata={"description": "VND moved to the new card as a pending load"}
+    )

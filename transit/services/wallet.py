@@ -1,0 +1,241 @@
+"""A rider's cards: linking one by its number and check code, what it holds, losing it.
+
+Every lookup is by the rider and the card together, in the query: another rider's card is
+"not found", never "forbidden", so the API does not even confirm that it exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from transit.errors import DomainError
+from transit.models import AuditEntry, Card, CardShadow, PendingAction, Rider
+from transit.services import sync
+from transit.services.cards import MAX_BALANCE, CardNotFound, check_code_matches
+from transit.uow import UnitOfWork
+
+RIDER_BLOCK_REASONS = ("lost", "stolen", "damaged")
+
+
+class CardAlreadyLinked(DomainError):
+    code = "card_already_linked"
+    status = 409
+
+
+class CardNotActive(DomainError):
+    code = "card_not_active"
+    status = 409
+
+
+class TransferTooLarge(DomainError):
+    code = "transfer_too_large"
+    status = 409
+
+
+@dataclass(frozen=True)
+class PendingLoad:
+    seq: int
+    kind: str
+    amount: int
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CardView:
+    """What the app shows of a card: the balance the card had at its last tap, and loads
+    that are paid for but not yet written to the card (they are, at its next tap)."""
+
+    card_id: str
+    card_number: str
+    status: str
+    blocked_reason: str | None
+    category_id: str
+    valid_until: date | None
+    balance: int
+    balance_at: datetime | None
+    pending: list[PendingLoad] = field(default_factory=list)
+
+    @property
+    def pending_total(self) -> int:
+        return sum(load.amount for load in self.pending if load.kind == "credit")
+
+
+def _digits(card_number: str) -> str:
+    return "".join(ch for ch in card_number if ch.isdigit())
+
+
+def owned_card(rider: Rider, card_id: str, uow: UnitOfWork) -> Card:
+    """The rider's card with this id, or CardNotFound (also for someone else's card)."""
+    card = uow.session.scalar(
+        select(Card).where(Card.card_id == card_id, Card.rider_id == rider.rider_id)
+    )
+    if card is None:
+        raise CardNotFound(card_id=card_id)
+    return card
+
+
+def link_card(
+    rider: Rider, card_number: str, check_code: str, now: datetime, uow: UnitOfWork
+) -> Card:
+    """Link a card the rider holds: its printed number and the check code on its sleeve."""
+    card = uow.session.scalar(select(Card).where(Card.card_number == _digits(card_number)))
+    if card is None or not check_code_matches(check_code, card.check_code_hash):
+        raise CardNotFound("no card with this number and check code")
+    if card.rider_id == rider.rider_id:
+        return card  # linking twice is not an error: the app may retry
+    if card.rider_id is not None:
+        raise CardAlreadyLinked()
+    if card.status != "active":
+        raise CardNotActive()
+    card.rider_id = rider.rider_id
+    card.linked_at = now
+    return card
+
+
+def cards_of(rider: Rider, uow: UnitOfWork) -> list[CardView]:
+    cards = uow.session.scalars(
+        select(Card).where(Card.rider_id == rider.rider_id).order_by(Card.linked_at, Card.card_id)
+    )
+    return [view(card, uow) for card in cards]
+
+
+def view(card: Card, uow: UnitOfWork) -> CardView:
+    session = uow.session
+    shadow = session.get(CardShadow, card.uid)
+    pending = [
+        PendingLoad(a.seq, a.kind, a.amount, a.reason, a.created_at)
+        for a in session.scalars(
+            select(PendingAction)
+            .where(PendingAction.card_uid == card.uid, PendingAction.status == "pending")
+            .order_by(PendingAction.seq)
+        )
+    ]
+    return CardView(
+        card_id=card.card_id,
+        card_number=card.card_number,
+        status=card.status,
+        blocked_reason=card.blocked_reason,
+        category_id=card.category_id,
+        valid_until=card.valid_until,
+        balance=shadow.balance if shadow else card.initial_balance,
+        balance_at=shadow.last_tap_time if shadow else None,
+        pending=pending,
+    )
+
+
+def block(rider: Rider, card_id: str, reason: str, now: datetime, uow: UnitOfWork) -> Card:
+    """The rider reports the card lost, stolen or damaged: every validator refuses it."""
+    card = owned_card(rider, card_id, uow)
+    if reason not in RIDER_BLOCK_REASONS:
+        raise sync.InvalidBlock(f"the reason is one of {', '.join(RIDER_BLOCK_REASONS)}")
+    if card.status == "blocked":
+        return card
+    sync.block_card(card.card_number, reason, f"rider:{rider.rider_id}", now, uow)
+    card.blocked_reason = reason
+    return card
+
+
+@dataclass(frozen=True)
+class Replacement:
+    card: Card
+    moved: int
+
+
+def replace(
+    rider: Rider,
+    old_card_id: str,
+    new_card_number: str,
+    new_check_code: str,
+    now: datetime,
+    uow: UnitOfWork,
+) -> Replacement:
+    """Move a blocked card's money to another card of the rider, as a load for its next tap.
+
+    The money is the balance the old card had at its last known tap plus the loads that never
+    reached it (they are withdrawn, so no validator writes them to the old card). A tap on the
+    old card still on its way from a bus is not known yet; the operator sees it as an alert.
+    """
+    session = uow.session
+    old = owned_card(rider, old_card_id, uow)
+    if old.status != "blocked":
+        raise CardNotActive("block the card before moving what it holds")
+    new = link_card(rider, new_card_number, new_check_code, now, uow)
+    if new.card_id == old.card_id or new.status != "active":
+        raise CardNotActive("the new card must be another active card")
+    shadow = session.get(CardShadow, old.uid, with_for_update=True)
+    if session.scalar(
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.action == "replace", AuditEntry.subject == old.card_number)
+    ):
+        raise CardNotActive("this card's money was moved already")
+    withdrawn = list(
+        session.scalars(
+            select(PendingAction)
+            .where(PendingAction.card_uid == old.uid, PendingAction.status == "pending")
+            .with_for_update()
+        )
+    )
+    moved = (shadow.balance if shadow else 0) + sum(
+        a.amount for a in withdrawn if a.kind == "credit"
+    )
+    target = view(new, uow)
+    if target.balance + target.pending_total + moved > MAX_BALANCE:
+        raise TransferTooLarge(f"the new card can hold at most {MAX_BALANCE:,} VND")
+    for action in withdrawn:
+        action.status = "withdrawn"
+        action.changed_version = sync.bump_version(uow)
+    # The shadow keeps the old card's own balance: the card still holds it, and the deny list
+    # keeps anyone from spending it. The audit row says where the money went.
+    if moved > 0:
+        last = session.scalar(
+            select(func.max(PendingAction.seq)).where(PendingAction.card_uid == new.uid)
+        )
+        session.add(
+            PendingAction(
+                card_uid=new.uid,
+                seq=(last or 0) + 1,
+                kind="credit",
+                amount=moved,
+                reason=f"moved from card {old.card_number}",
+                created_by=f"rider:{rider.rider_id}",
+                created_at=now,
+                status="pending",
+                changed_version=sync.bump_version(uow),
+            )
+        )
+    session.add(
+        AuditEntry(
+            actor=f"rider:{rider.rider_id}",
+            action="replace",
+            subject=old.card_number,
+            detail=f"{moved} VND to card {new.card_number}",
+            at=now,
+        )
+    )
+    old.status = "replaced"
+    session.flush()
+    return Replacement(new, moved)
+
+
+def as_json(card: CardView) -> dict[str, Any]:
+    return {
+        "card_id": card.card_id,
+        "card_number": card.card_number,
+        "status": card.status,
+        "blocked_reason": card.blocked_reason,
+        "category": card.category_id,
+        "valid_until": card.valid_until,
+        "balance": card.balance,
+        "balance_at": card.balance_at,
+        "pending": [
+            {"seq": p.seq, "kind": p.kind, "amount": p.amount, "created_at": p.created_at}
+            for p in card.pending
+        ],
+        "pending_total": card.pending_total,
+    }
