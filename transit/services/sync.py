@@ -129,14 +129,30 @@ def create_credit(
     card_number: str, amount: int, reason: str, actor: str, now: datetime, uow: UnitOfWork
 ) -> PendingAction:
     """Customer service adds money to a card; it reaches the card at its next tap."""
-    if not 0 < amount <= MAX_CREDIT:
-        raise InvalidCredit(f"a credit is 1 to {MAX_CREDIT:,} VND")
+    card = uow.session.scalar(select(Card).where(Card.card_number == card_number))
+    if card is None or card.status != "active":
+        raise CardNotFound(f"no active card {card_number}", card_id=card_number)
+    return add_credit(card, amount, reason, actor, now, uow)
+
+
+def add_credit(
+    card: Card,
+    amount: int,
+    reason: str,
+    actor: str,
+    now: datetime,
+    uow: UnitOfWork,
+    *,
+    most: int = MAX_CREDIT,
+) -> PendingAction:
+    """A pending load for `card`, numbered after its last one, and its audit row."""
+    if not 0 < amount <= most:
+        raise InvalidCredit(f"a credit is 1 to {most:,} VND")
     if not reason.strip():
         raise InvalidCredit("a credit needs a reason")
     session = uow.session
-    card = session.scalar(select(Card).where(Card.card_number == card_number))
-    if card is None or card.status != "active":
-        raise CardNotFound(f"no active card {card_number}", card_id=card_number)
+    # The card's shadow row is the lock that keeps two loads from taking the same number.
+    session.get(CardShadow, card.uid, with_for_update=True)
     last = session.scalar(
         select(func.max(PendingAction.seq)).where(PendingAction.card_uid == card.uid)
     )
@@ -161,6 +177,7 @@ def create_credit(
             at=now,
         )
     )
+    session.flush()
     return action
 
 

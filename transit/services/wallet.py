@@ -193,21 +193,14 @@ def replace(
     # The shadow keeps the old card's own balance: the card still holds it, and the deny list
     # keeps anyone from spending it. The audit row says where the money went.
     if moved > 0:
-        last = session.scalar(
-            select(func.max(PendingAction.seq)).where(PendingAction.card_uid == new.uid)
-        )
-        session.add(
-            PendingAction(
-                card_uid=new.uid,
-                seq=(last or 0) + 1,
-                kind="credit",
-                amount=moved,
-                reason=f"moved from card {old.card_number}",
-                created_by=f"rider:{rider.rider_id}",
-                created_at=now,
-                status="pending",
-                changed_version=sync.bump_version(uow),
-            )
+        sync.add_credit(
+            new,
+            moved,
+            f"moved from card {old.card_number}",
+            f"rider:{rider.rider_id}",
+            now,
+            uow,
+            most=MAX_BALANCE,  # all the old card held, which may be more than one top-up
         )
     session.add(
         AuditEntry(
