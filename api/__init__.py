@@ -9,7 +9,7 @@ from typing import Any
 import swagger_ui_bundle
 from flask import Flask, Response, send_from_directory
 
-from api import cli, health, limits, network, problems, riders, sms, validator, wallet
+from api import cli, health, limits, network, payments, problems, riders, sms, validator, wallet
 from api.config import load_settings
 from api.deps import EXTENSION, Backend
 from api.logs import configure_logging, install_request_id
@@ -39,11 +39,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     problems.register(app)
     sms.install(app, (config or {}).get("SMS_SENDER_OBJECT"))
     limits.install(app)
+    payments.install(app, (config or {}).get("PAYMENT_PROVIDER_OBJECT"))
     api = ProblemApi(app)
     api.register_blueprint(network.blp)
     api.register_blueprint(validator.blp)
     api.register_blueprint(riders.blp)
     api.register_blueprint(wallet.blp)
+    api.register_blueprint(payments.blp)
     app.register_blueprint(health.blp)
     _serve_docs_assets(app)
     cli.register(app)

@@ -17,7 +17,7 @@ from fares import card_seconds, load_hanoi_tariff
 from transit import gtfs, migrate
 from transit.errors import DomainError
 from transit.keystore import KeyFileError, create_key_file, load_master_keys
-from transit.services import cards, devices, network, sync
+from transit.services import cards, devices, network, payments, sync
 
 db_cli = AppGroup("db", help="The database schema.")
 network_cli = AppGroup("network", help="The bus network (GTFS).")
@@ -265,8 +265,38 @@ def cards_block(card_number: str, reason: str) -> None:
     click.echo(json.dumps({"card_uid": entry.card_uid, "reason": entry.reason}))
 
 
+payments_cli = AppGroup("payments", help="Payments and their provider.")
+
+
+@payments_cli.command("reconcile")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="First day (UTC) to compare.",
+)
+def payments_reconcile(since: datetime) -> None:
+    """Compare our payments with the provider's; list every mismatch (exit 1 if any)."""
+    from api.payments import provider
+    from transit.payments import ProviderUnavailable
+
+    start = since.replace(tzinfo=UTC)
+    with unit_of_work() as uow:
+        try:
+            mismatches = payments.reconcile(provider(), start, uow)
+        except ProviderUnavailable as error:
+            raise click.ClickException(f"the payment provider did not answer: {error}") from None
+    for found in mismatches:
+        click.echo(f"{found.payment_id or '-'}\t{found.ref or '-'}\t{found.problem}")
+    if mismatches:
+        click.echo(f"{len(mismatches)} mismatch(es) since {start.date().isoformat()}", err=True)
+        raise SystemExit(1)
+    click.echo(f"no mismatches since {start.date().isoformat()}")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(network_cli)
     app.cli.add_command(cards_cli)
     app.cli.add_command(devices_cli)
+    app.cli.add_command(payments_cli)

@@ -32,6 +32,13 @@ DEFAULTS: dict[str, Any] = {
     # Rate limits shared by all gunicorn workers: redis://host:port in production.
     "RATELIMIT_STORAGE_URI": "memory://",
     "ACCESS_TOKEN_MINUTES": 15,
+    # dev (every payment succeeds at once, no money moves) or stripe.
+    "PAYMENT_PROVIDER": "dev",
+    "STRIPE_SECRET_KEY": "",
+    "STRIPE_PUBLISHABLE_KEY": "",
+    "STRIPE_WEBHOOK_SECRET": "",
+    # Empty means Stripe itself; tests point it at localstripe on 127.0.0.1.
+    "STRIPE_API_BASE": "",
     "LOG_LEVEL": "INFO",
     "LOG_JSON": True,
     "API_TITLE": "Hanoi bus card API",
@@ -80,6 +87,10 @@ def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None
         raise ConfigError(f"{PREFIX}SECRET_KEY needs at least 32 characters")
     if production and settings["SMS_SENDER"] == "log":
         raise ConfigError(f"{PREFIX}SMS_SENDER=log writes codes to the log: not in production")
+    if production and settings["PAYMENT_PROVIDER"] == "dev":
+        raise ConfigError(
+            f"{PREFIX}PAYMENT_PROVIDER=dev completes payments by itself: not in production"
+        )
     if production and settings["RATELIMIT_STORAGE_URI"].startswith("memory"):
         raise ConfigError(
             f"{PREFIX}RATELIMIT_STORAGE_URI: memory:// is per worker; use redis:// in production"

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -310,3 +311,50 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Payment(Base):
+    """Money a rider pays (a top-up or a pass) through a payment provider.
+
+    The row is also the request's idempotency record: one per (rider, Idempotency-Key), with
+    the fingerprint of the request that made it. States only move forward: created ->
+    succeeded | failed, failed -> succeeded (another card tried), succeeded -> refunded.
+    """
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("rider_id", "idempotency_key"),
+        UniqueConstraint("provider", "provider_ref"),
+    )
+
+    payment_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    rider_id: Mapped[str] = mapped_column(ForeignKey("riders.rider_id"), index=True)
+    card_id: Mapped[str] = mapped_column(ForeignKey("cards.card_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # topup
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_ref: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    load_seq: Mapped[int | None] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # While a request is talking to the provider for this payment, a retry is told to wait.
+    busy_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PaymentEvent(Base):
+    """A provider's event (a webhook), recorded in the transaction that acts on it: once."""
+
+    __tablename__ = "payment_events"
+
+    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(64))
+    payment_id: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())

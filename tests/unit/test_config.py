@@ -31,6 +31,15 @@ def test_with_nothing_set_a_secret_key_is_made_once_and_kept_private(tmp_path: P
         ({"ENV": "production", "SECRET_KEY": "k" * 40}, "SMS_SENDER=log"),
         (
             {"ENV": "production", "SECRET_KEY": "k" * 40, "SMS_SENDER": "gateway"},
+            "PAYMENT_PROVIDER=dev",
+        ),
+        (
+            {
+                "ENV": "production",
+                "SECRET_KEY": "k" * 40,
+                "SMS_SENDER": "gateway",
+                "PAYMENT_PROVIDER": "stripe",
+            },
             "memory:// is per worker",
         ),
         ({"SECRET_KEY": "short"}, "at least 32 characters"),

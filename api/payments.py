@@ -1,0 +1,210 @@
+"""Top-ups paid through a payment provider, and the provider's webhooks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from flask.views import MethodView
+
+from api.auth import current_rider
+from api.deps import unit_of_work
+from api.limits import limiter
+from api.schemas.payments import PaymentSchema, TopupSchema
+from api.smorest import Blueprint
+from transit.errors import DomainError
+from transit.models import Card, Payment
+from transit.payments import (
+    InvalidSignature,
+    PaymentProvider,
+    ProviderPayment,
+    ProviderUnavailable,
+)
+from transit.payments.dev import DevProvider
+from transit.payments.stripe import StripeProvider
+from transit.services import payments
+
+EXTENSION = "transit.payments"
+MAX_KEY = 255
+IDEMPOTENCY_HEADER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY},
+    "description": "A new UUID per top-up; kept 24 hours, scoped to the rider. The same key "
+    "with the same body replays the answer; with another body 422; while the first request "
+    "runs 409; missing 400.",
+}
+TOPUPS_PER_RIDER = "30 per hour"
+
+blp = Blueprint(
+    "payments",
+    __name__,
+    url_prefix="/api/v1",
+    description="Top-ups: paid through the provider, loaded onto the card at its next tap",
+)
+
+
+class ProviderDown(DomainError):
+    code = "payment_provider_unavailable"
+    status = 503
+
+
+class BadSignature(DomainError):
+    code = "invalid_signature"
+    status = 400
+
+
+class IdempotencyKeyMissing(DomainError):
+    code = "idempotency_key_missing"
+    status = 400
+
+
+def install(app: Flask, override: Any = None) -> None:
+    config = app.config
+    name = config["PAYMENT_PROVIDER"]
+    provider: PaymentProvider
+    if override is not None:
+        provider = override
+    elif name == "dev":
+        provider = DevProvider()
+    elif name == "stripe":
+        missing = [
+            key
+            for key in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+            if not config.get(key)
+        ]
+        if missing:
+            raise RuntimeError(f"PAYMENT_PROVIDER=stripe needs {', '.join(missing)}")
+        provider = StripeProvider(
+            config["STRIPE_SECRET_KEY"],
+            config["STRIPE_PUBLISHABLE_KEY"],
+            config["STRIPE_WEBHOOK_SECRET"],
+            api_base=config.get("STRIPE_API_BASE") or None,
+        )
+    else:
+        raise RuntimeError(f"PAYMENT_PROVIDER={name!r}: dev or stripe")
+    app.extensions[EXTENSION] = provider
+
+
+def provider() -> PaymentProvider:
+    found: PaymentProvider = current_app.extensions[EXTENSION]
+    return found
+
+
+def _rider_key() -> str:
+    return "rider:" + str(getattr(g, "rider_id", "anonymous"))
+
+
+def _view(payment: Payment, answer: ProviderPayment | None) -> dict[str, Any]:
+    app_part = answer.for_app if answer is not None and payment.status == "created" else {}
+    return {
+        "payment_id": payment.payment_id,
+        "card_id": payment.card_id,
+        "status": "pending" if payment.status == "created" else payment.status,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "provider": payment.provider,
+        "load_seq": payment.load_seq,
+        "client_secret": app_part.get("client_secret"),
+        "publishable_key": app_part.get("publishable_key"),
+        "created_at": payment.created_at,
+    }
+
+
+@blp.route("/cards/<card_id>/topups")
+class TopupsView(MethodView):
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.arguments(TopupSchema)
+    @blp.response(201, PaymentSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    def post(self, body: dict[str, Any], card_id: str) -> Any:
+        """Top up a card. Retry with the same Idempotency-Key: it never pays twice."""
+        idempotency_key = request.headers.get("Idempotency-Key", "").strip()
+        if not 0 < len(idempotency_key) <= MAX_KEY:
+            raise IdempotencyKeyMissing()
+        chosen = provider()
+        now = datetime.now(UTC)
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            with limiter.limit(TOPUPS_PER_RIDER, key_func=_rider_key):
+                started = payments.begin_topup(
+                    rider,
+                    card_id,
+                    body["amount"],
+                    key=idempotency_key,
+                    print_=payments.fingerprint("POST", request.path, body),
+                    provider=chosen.name,
+                    now=now,
+                    uow=uow,
+                )
+            payment = started.payment
+            rider_id, payment_id, ref = rider.rider_id, payment.payment_id, payment.provider_ref
+            card = uow.session.get(Card, payment.card_id)
+            assert card is not None
+            payment_request = payments.request_for(payment, card)
+        if not started.ask_provider:
+            answer = _retrieve(chosen, ref)
+            with unit_of_work() as uow:
+                return _view(payments.owned_payment(rider_id, payment_id, uow), answer)
+        try:
+            answer = chosen.create(payment_request)
+        except ProviderUnavailable:
+            with unit_of_work() as uow:
+                payments.provider_failed(payment_id, uow)
+                uow.commit()
+            raise ProviderDown() from None
+        with unit_of_work() as uow:
+            payment = payments.provider_answered(payment_id, answer, datetime.now(UTC), uow)
+            result = _view(payment, answer)
+            uow.commit()
+        return result
+
+
+def _retrieve(chosen: PaymentProvider, ref: str | None) -> ProviderPayment | None:
+    if ref is None:
+        return None
+    try:
+        return chosen.retrieve(ref)
+    except ProviderUnavailable:
+        raise ProviderDown() from None
+
+
+@blp.route("/payments/<payment_id>")
+class PaymentView(MethodView):
+    @blp.response(200, PaymentSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, payment_id: str) -> Any:
+        """A payment's state: the app polls this after paying, until it is succeeded."""
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            return _view(payments.owned_payment(rider.rider_id, payment_id, uow), None)
+
+
+@blp.route("/webhooks/stripe")
+class StripeWebhookView(MethodView):
+    @blp.response(200)
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self) -> Any:
+        """Stripe's events, verified by their signature; each acted on once."""
+        chosen = provider()
+        if chosen.name != "stripe":
+            raise BadSignature()
+        payload = request.get_data(cache=False)
+        try:
+            event = chosen.parse_event(payload, dict(request.headers))
+        except InvalidSignature:
+            raise BadSignature() from None
+        with unit_of_work() as uow:
+            outcome = payments.handle_event(event, chosen.name, datetime.now(UTC), uow)
+            uow.commit()
+        return {"status": outcome}

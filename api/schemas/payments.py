@@ -1,0 +1,36 @@
+"""Schemas of top-ups."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from api.schemas.common import StrictSchema
+from transit.services.payments import MAX_TOPUP, MIN_TOPUP
+
+
+class TopupSchema(StrictSchema):
+    amount = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=MIN_TOPUP, max=MAX_TOPUP),
+        metadata={"description": f"VND, {MIN_TOPUP:,} to {MAX_TOPUP:,}", "example": 50000},
+    )
+
+
+class PaymentSchema(Schema):
+    payment_id = fields.String(required=True)
+    card_id = fields.String(required=True)
+    status = fields.String(
+        required=True, metadata={"description": "pending, succeeded, failed or refunded"}
+    )
+    amount = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    provider = fields.String(required=True)
+    load_seq = fields.Integer(
+        allow_none=True, metadata={"description": "the load it became, once paid"}
+    )
+    client_secret = fields.String(
+        allow_none=True, metadata={"description": "for the provider's SDK on the phone"}
+    )
+    publishable_key = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)

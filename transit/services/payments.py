@@ -1,0 +1,406 @@
+"""Top-ups: a rider pays through a provider, and the money becomes a load for the card.
+
+The money reaches the ledger only from the provider's word that it was paid (a verified
+webhook, or the development provider's instant success), exactly once: the event id is
+recorded in the transaction that creates the load, and a payment's state only moves forward.
+
+A top-up request carries an Idempotency-Key. The payment row is the key's record: the same
+key with the same request answers with the same payment; with another request it is refused;
+while the first request is still talking to the provider, a retry is told to wait.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from transit.errors import DomainError
+from transit.models import Alert, AuditEntry, Card, Payment, PaymentEvent, PendingAction, Rider
+from transit.payments import PaymentProvider, PaymentRequest, ProviderEvent, ProviderPayment
+from transit.services import sync, wallet
+from transit.services.cards import MAX_BALANCE
+from transit.uow import UnitOfWork
+
+MIN_TOPUP = 20_000  # Stripe's smallest charge is about 0.50 USD, some 13,000 VND
+MAX_TOPUP = 2_000_000
+BUSY = timedelta(seconds=30)
+KEY_LIFETIME = timedelta(hours=24)
+
+
+class InvalidAmount(DomainError):
+    code = "invalid_amount"
+    status = 422
+
+
+class PurseFull(DomainError):
+    code = "purse_full"
+    status = 422
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    status = 422
+
+
+class RequestInProgress(DomainError):
+    code = "request_in_progress"
+    status = 409
+
+
+class PaymentNotFound(DomainError):
+    code = "payment_not_found"
+    status = 404
+
+
+class PaymentMismatch(DomainError):
+    code = "payment_mismatch"
+    status = 422
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Started:
+    """A top-up as the request sees it: the payment, and whether the provider must be asked."""
+
+    payment: Payment
+    ask_provider: bool
+
+
+def begin_topup(
+    rider: Rider,
+    card_id: str,
+    amount: int,
+    *,
+    key: str,
+    print_: str,
+    provider: str,
+    now: datetime,
+    uow: UnitOfWork,
+) -> Started:
+    """Record the top-up (or find the one this key made). Commits: the provider comes next."""
+    session = uow.session
+    existing = _by_key(rider, key, uow)
+    if existing is not None and existing.created_at < now - KEY_LIFETIME:
+        raise IdempotencyKeyReused("an Idempotency-Key is kept 24 hours; use a new one")
+    if existing is None:
+        card = wallet.owned_card(rider, card_id, uow)
+        _check_amount(card, amount, uow)
+        payment = Payment(
+            payment_id="pay_" + secrets.token_hex(12),
+            rider_id=rider.rider_id,
+            card_id=card.card_id,
+            kind="topup",
+            amount=amount,
+            currency="vnd",
+            provider=provider,
+            status="created",
+            refunded_amount=0,
+            idempotency_key=key,
+            fingerprint=print_,
+            busy_until=now + BUSY,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(payment)
+        try:
+            uow.commit()
+        except IntegrityError:
+            # The same key, at the same moment, from a second request.
+            uow.rollback()
+            raise RequestInProgress() from None
+        return Started(payment, ask_provider=True)
+    if existing.fingerprint != print_:
+        raise IdempotencyKeyReused()
+    if existing.provider_ref is not None:
+        return Started(existing, ask_provider=False)  # a replay: answer as the first time
+    if existing.busy_until is not None and existing.busy_until > now:
+        raise RequestInProgress()
+    # The first request failed before the provider answered: try again, under the same
+    # provider idempotency key, so at most one payment exists there.
+    existing.busy_until = now + BUSY
+    uow.commit()
+    return Started(existing, ask_provider=True)
+
+
+def _by_key(rider: Rider, key: str, uow: UnitOfWork) -> Payment | None:
+    return uow.session.scalar(
+        select(Payment).where(Payment.rider_id == rider.rider_id, Payment.idempotency_key == key)
+    )
+
+
+def _check_amount(card: Card, amount: int, uow: UnitOfWork) -> None:
+    if not MIN_TOPUP <= amount <= MAX_TOPUP:
+        raise InvalidAmount(f"a top-up is {MIN_TOPUP:,} to {MAX_TOPUP:,} VND")
+    if card.status != "active":
+        raise wallet.CardNotActive()
+    held = wallet.view(card, uow)
+    if held.balance + held.pending_total + amount > MAX_BALANCE:
+        room = max(0, MAX_BALANCE - held.balance - held.pending_total)
+        raise PurseFull(f"the card can take at most {room:,} VND more", room=room)
+
+
+def request_for(payment: Payment, card: Card) -> PaymentRequest:
+    return PaymentRequest(
+        payment_id=payment.payment_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        description=f"Nap tien the xe buyt {card.card_number}",
+        metadata={"payment_id": payment.payment_id, "card_id": card.card_id},
+    )
+
+
+def provider_answered(
+    payment_id: str, answer: ProviderPayment, now: datetime, uow: UnitOfWork
+) -> Payment:
+    """Keep the provider's reference; a payment it reports as already paid is settled now."""
+    payment = _locked(payment_id, uow)
+    if payment.provider_ref is None:
+        payment.provider_ref = answer.ref
+    payment.busy_until = None
+    payment.updated_at = now
+    if answer.status == "succeeded" and answer.payment_id == payment.payment_id:
+        _succeed(payment, answer, now, uow)
+    return payment
+
+
+def provider_failed(payment_id: str, uow: UnitOfWork) -> None:
+    """The provider could not be reached: a retry with the same key may try again at once."""
+    payment = _locked(payment_id, uow)
+    payment.busy_until = None
+
+
+def _locked(payment_id: str, uow: UnitOfWork) -> Payment:
+    payment = uow.session.get(Payment, payment_id, with_for_update=True)
+    if payment is None:
+        raise PaymentNotFound()
+    return payment
+
+
+def owned_payment(rider_id: str, payment_id: str, uow: UnitOfWork) -> Payment:
+    payment = uow.session.scalar(
+        select(Payment).where(Payment.payment_id == payment_id, Payment.rider_id == rider_id)
+    )
+    if payment is None:
+        raise PaymentNotFound()
+    return payment
+
+
+# -- the provider's word ----------------------------------------------------------------------
+
+
+def handle_event(event: ProviderEvent, provider: str, now: datetime, uow: UnitOfWork) -> str:
+    """Act on a verified provider event once; returns what became of it.
+
+    Raises PaymentMismatch (after recording the event and an alert) when the event's amount,
+    currency or payment id disagrees with ours: such an event moves no money.
+    """
+    session = uow.session
+    if session.get(PaymentEvent, event.event_id) is not None:
+        return "duplicate"
+    payment = None
+    if event.payment.ref:
+        payment = session.scalar(
+            select(Payment)
+            .where(Payment.provider == provider, Payment.provider_ref == event.payment.ref)
+            .with_for_update()
+        )
+    if payment is None and event.payment.payment_id:
+        # The webhook can arrive before our request has stored the provider's reference.
+        payment = session.get(Payment, event.payment.payment_id, with_for_update=True)
+    outcome = _apply(event, payment, now, uow)
+    session.add(
+        PaymentEvent(
+            event_id=event.event_id,
+            provider=provider,
+            type=event.raw_type,
+            payment_id=payment.payment_id if payment else None,
+            outcome=outcome,
+            received_at=now,
+        )
+    )
+    if outcome == "refused":
+        uow.commit()
+        raise PaymentMismatch(f"event {event.event_id} does not match our payment")
+    return outcome
+
+
+def _apply(event: ProviderEvent, payment: Payment | None, now: datetime, uow: UnitOfWork) -> str:
+    if event.type == "ignored":
+        return "ignored"
+    if payment is None:
+        _alert(uow, "unknown_payment", None, f"{event.raw_type} {event.event_id}", now)
+        return "unknown_payment"
+    seen = event.payment
+    wrong = []
+    if seen.amount != payment.amount:
+        wrong.append(f"amount {seen.amount} (ours {payment.amount})")
+    if seen.currency.lower() != payment.currency:
+        wrong.append(f"currency {seen.currency} (ours {payment.currency})")
+    if seen.payment_id is not None and seen.payment_id != payment.payment_id:
+        wrong.append(f"payment id {seen.payment_id} (ours {payment.payment_id})")
+    if payment.provider_ref is not None and seen.ref != payment.provider_ref:
+        wrong.append(f"reference {seen.ref} (ours {payment.provider_ref})")
+    if wrong:
+        _alert(
+            uow,
+            "payment_mismatch",
+            payment,
+            f"{event.raw_type} {event.event_id}: " + ", ".join(wrong),
+            now,
+        )
+        return "refused"
+    if payment.provider_ref is None:
+        payment.provider_ref = seen.ref
+    if event.type == "succeeded":
+        return "applied" if _succeed(payment, seen, now, uow) else "no_change"
+    if event.type == "failed":
+        if payment.status == "created":
+            payment.status = "failed"
+            payment.failure_code = "payment_failed"
+            payment.updated_at = now
+            return "applied"
+        return "no_change"  # a failure reported after the success changes nothing
+    return _refund(payment, seen, now, uow)
+
+
+def _succeed(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfWork) -> bool:
+    if payment.status not in ("created", "failed"):
+        return False
+    card = uow.session.get(Card, payment.card_id)
+    assert card is not None  # a foreign key
+    # Loaded even if the card was blocked meanwhile: moving a lost card's money takes its
+    # pending loads along.
+    action = sync.add_credit(
+        card,
+        payment.amount,
+        f"top-up {payment.payment_id}",
+        f"payment:{payment.provider}",
+        now,
+        uow,
+    )
+    payment.status = "succeeded"
+    payment.failure_code = None
+    payment.load_seq = action.seq
+    payment.updated_at = now
+    if card.status == "replaced":
+        _alert(uow, "payment_for_replaced_card", payment, f"load {action.seq}", now)
+    return True
+
+
+def _refund(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfWork) -> str:
+    if payment.status not in ("succeeded", "refunded") or seen.refunded <= payment.refunded_amount:
+        return "no_change"
+    payment.refunded_amount = seen.refunded
+    payment.status = "refunded"
+    payment.updated_at = now
+    session = uow.session
+    card = session.get(Card, payment.card_id)
+    action = (
+        session.get(PendingAction, (card.uid, payment.load_seq), with_for_update=True)
+        if card is not None and payment.load_seq is not None
+        else None
+    )
+    if action is not None and action.status == "pending" and seen.refunded >= payment.amount:
+        # Refunded before the money reached the card: the load is withdrawn.
+        action.status = "withdrawn"
+        action.changed_version = sync.bump_version(uow)
+        session.add(
+            AuditEntry(
+                actor=f"payment:{payment.provider}",
+                action="withdraw",
+                subject=card.card_number if card else payment.card_id,
+                detail=f"load {action.seq}: {payment.payment_id} refunded",
+                at=now,
+            )
+        )
+    else:
+        # The money is on the card already (or only part was refunded): the operator decides.
+        _alert(
+            uow,
+            "refund_after_load",
+            payment,
+            f"{seen.refunded} VND refunded of {payment.amount} VND",
+            now,
+        )
+    return "applied"
+
+
+def _alert(uow: UnitOfWork, kind: str, payment: Payment | None, detail: str, now: datetime) -> None:
+    card_uid = None
+    if payment is not None:
+        card = uow.session.get(Card, payment.card_id)
+        card_uid = card.uid if card else None
+        detail = f"{payment.payment_id}: {detail}"
+    uow.session.add(
+        Alert(kind=kind, card_uid=card_uid, device_id=None, detail=detail, created_at=now)
+    )
+
+
+# -- reconciliation ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    payment_id: str | None
+    ref: str | None
+    problem: str
+
+
+def reconcile(provider: PaymentProvider, since: datetime, uow: UnitOfWork) -> list[Mismatch]:
+    """Compare our payments with the provider's since a moment; every disagreement."""
+    theirs = {p.ref: p for p in provider.list_since(since)}
+    ours = list(
+        uow.session.scalars(
+            select(Payment)
+            .where(Payment.provider == provider.name, Payment.created_at >= since)
+            .order_by(Payment.created_at)
+        )
+    )
+    found: list[Mismatch] = []
+    seen_refs = set()
+    for payment in ours:
+        if payment.provider_ref is None:
+            if payment.status == "created":
+                found.append(Mismatch(payment.payment_id, None, "never reached the provider"))
+            continue
+        seen_refs.add(payment.provider_ref)
+        other = theirs.get(payment.provider_ref)
+        if other is None:
+            found.append(
+                Mismatch(payment.payment_id, payment.provider_ref, "unknown to the provider")
+            )
+            continue
+        if other.amount != payment.amount or other.currency.lower() != payment.currency:
+            found.append(
+                Mismatch(
+                    payment.payment_id,
+                    other.ref,
+                    f"provider has {other.amount} {other.currency}, "
+                    f"we have {payment.amount} {payment.currency}",
+                )
+            )
+        paid_there = other.status == "succeeded"
+        paid_here = payment.status in ("succeeded", "refunded")
+        if paid_there != paid_here:
+            found.append(
+                Mismatch(
+                    payment.payment_id,
+                    other.ref,
+                    f"provider says {other.status}, we say {payment.status}",
+                )
+            )
+    for ref, other in theirs.items():
+        if ref not in seen_refs and (other.created is None or other.created >= since):
+            found.append(Mismatch(other.payment_id, ref, f"{other.status} there, unknown here"))
+    return found
