@@ -24,6 +24,7 @@ from transit.payments import (
 from transit.payments.dev import DevProvider
 from transit.payments.stripe import StripeProvider
 from transit.services import payments
+from transit.uow import UnitOfWork
 
 EXTENSION = "transit.payments"
 MAX_KEY = 255
@@ -97,9 +98,10 @@ def _rider_key() -> str:
     return "rider:" + str(getattr(g, "rider_id", "anonymous"))
 
 
-def _view(payment: Payment, answer: ProviderPayment | None) -> dict[str, Any]:
+def _view(payment: Payment, answer: ProviderPayment | None, uow: UnitOfWork) -> dict[str, Any]:
     app_part = answer.for_app if answer is not None and payment.status == "created" else {}
     return {
+        "load_status": payments.load_status(payment, uow),
         "payment_id": payment.payment_id,
         "card_id": payment.card_id,
         "status": "pending" if payment.status == "created" else payment.status,
@@ -153,7 +155,7 @@ class TopupsView(MethodView):
         if not started.ask_provider:
             answer = _retrieve(chosen, ref)
             with unit_of_work() as uow:
-                return _view(payments.owned_payment(rider_id, payment_id, uow), answer)
+                return _view(payments.owned_payment(rider_id, payment_id, uow), answer, uow)
         try:
             answer = chosen.create(payment_request)
         except ProviderUnavailable:
@@ -163,7 +165,7 @@ class TopupsView(MethodView):
             raise ProviderDown() from None
         with unit_of_work() as uow:
             payment = payments.provider_answered(payment_id, answer, datetime.now(UTC), uow)
-            result = _view(payment, answer)
+            result = _view(payment, answer, uow)
             uow.commit()
         return result
 
@@ -186,7 +188,7 @@ class PaymentView(MethodView):
         """A payment's state: the app polls this after paying, until it is succeeded."""
         with unit_of_work() as uow:
             rider = current_rider(uow)
-            return _view(payments.owned_payment(rider.rider_id, payment_id, uow), None)
+            return _view(payments.owned_payment(rider.rider_id, payment_id, uow), None, uow)
 
 
 @blp.route("/webhooks/stripe")

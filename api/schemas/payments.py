@@ -29,6 +29,13 @@ class PaymentSchema(Schema):
     load_seq = fields.Integer(
         allow_none=True, metadata={"description": "the load it became, once paid"}
     )
+    load_status = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "pending: written to the card at its next tap; confirmed: on the "
+            "card; withdrawn: refunded before it got there"
+        },
+    )
     client_secret = fields.String(
         allow_none=True, metadata={"description": "for the provider's SDK on the phone"}
     )

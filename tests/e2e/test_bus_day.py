@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +58,15 @@ class Backend:
             return db.execute(sql).fetchall()
 
     def start(self) -> None:
-        self.server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        # The log is where the development SMS sender writes the codes it "sends".
+        with (self.home / "gunicorn.log").open("a") as log:
+            self.server = subprocess.Popen(
+                [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=log,
+            )
         for _ in range(100):
             try:
                 if get(self.url + "/readyz")[0] == 200:
@@ -83,20 +84,6 @@ class Backend:
         while (found := self.query(sql)[0][0]) != expected:
             assert time.monotonic() < deadline, f"{sql}: {found!r}, not {expected!r}"
             time.sleep(0.2)
-
-
-@pytest.fixture
-def backend(tmp_path: Path, pcscd: str) -> Iterator[Backend]:
-    backend = Backend(tmp_path)
-    backend.flask("db", "upgrade")
-    backend.flask("network", "import", "data/demo-network")
-    backend.flask("cards", "keygen")
-    backend.start()
-    try:
-        yield backend
-    finally:
-        if backend.server.poll() is None:
-            backend.stop()
 
 
 # A second reader slot, for a second bus running at the same time.

@@ -196,6 +196,16 @@ def owned_payment(rider_id: str, payment_id: str, uow: UnitOfWork) -> Payment:
     return payment
 
 
+def load_status(payment: Payment, uow: UnitOfWork) -> str | None:
+    """Where the paid money is: pending (written at the card's next tap), confirmed (on the
+    card), withdrawn (refunded before it got there), or None while unpaid."""
+    if payment.load_seq is None:
+        return None
+    card = uow.session.get(Card, payment.card_id)
+    action = uow.session.get(PendingAction, (card.uid, payment.load_seq)) if card else None
+    return action.status if action is not None else None
+
+
 # -- the provider's word ----------------------------------------------------------------------
 
 
