@@ -45,6 +45,7 @@ from fares.model import (
     Decision,
     FareState,
     PaidBy,
+    Pass,
     Tap,
     card_day_or_none,
     card_seconds,
@@ -223,6 +224,7 @@ class Counters:
 
 BOARDING_KIND = 1
 LOAD_KIND = 2
+PASS_KIND = 3
 
 
 @dataclass(frozen=True)
@@ -477,3 +479,59 @@ def apply_credit(
     client.write_record(LOG, 0, record.pack(), mode=_mode(LOG, Operation.WRITE, LOAD))
     client.commit_transaction()
     return replace(state, counters=counters, balance=counters.purse)
+
+
+class CardFull(TransitCardError):
+    """The card already holds as many valid passes as it has room for."""
+
+
+def apply_pass(
+    client: DesfireClient,
+    state: CardState,
+    masters: MasterKeys,
+    *,
+    seq: int,
+    entry: Pass,
+    time: int,
+    today: int,
+) -> CardState:
+    """Apply pending action `seq`, a pass: the pass, the counters and a log record, atomically.
+
+    Passes that ended before `today` (a card day, local) make room; a card whose slots hold
+    only valid passes is refused (CardFull) and keeps the action for later. Like a credit, it
+    runs under the load key, and a `seq` the card has applied already is refused.
+    """
+    if seq <= state.counters.last_load_seq:
+        raise ValueError(
+            f"load {seq} was applied already (card is at {state.counters.last_load_seq})"
+        )
+    kept = tuple(p for p in state.fare.passes if p.valid_until >= today)
+    if len(kept) >= MAX_PASSES:
+        raise CardFull(f"the card holds {MAX_PASSES} valid passes")
+    fare = state.fare._replace(passes=(*kept, entry))
+    profile = replace(state.profile, pass_count=len(fare.passes))
+    counters = replace(
+        state.counters,
+        last_load_seq=seq,
+        transactions=state.counters.transactions + 1,
+    )
+    client.authenticate(LOAD, masters.for_card(state.uid).app[LOAD])
+    packed = fare.pack()
+    client.write_data(
+        PASSES, 0, packed[FARE_RECORD_SIZE:], mode=_mode(PASSES, Operation.WRITE, LOAD)
+    )
+    client.write_data(
+        TICKET, 0, profile.pack() + counters.pack(), mode=_mode(TICKET, Operation.WRITE, LOAD)
+    )
+    record = LogRecord(
+        time=time,
+        route_key=entry.route_key,
+        amount=0,
+        balance_after=state.balance,
+        transaction=counters.transactions,
+        paid_by=0,
+        kind=PASS_KIND,
+    )
+    client.write_record(LOG, 0, record.pack(), mode=_mode(LOG, Operation.WRITE, LOAD))
+    client.commit_transaction()
+    return replace(state, profile=profile, counters=counters, fare=fare)

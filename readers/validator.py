@@ -26,15 +26,18 @@ from cards.client import DesfireClient
 from cards.connection import CardConnection, CardError, CardRemoved
 from cards.transit import (
     BOARDING_KIND,
+    CardFull,
     CardState,
     MasterKeys,
     TransitCardError,
     apply_credit,
+    apply_pass,
     charge,
     open_for_tap,
     read,
 )
 from fares import Decision, PaidBy, Tap, Tariff, card_seconds, load_hanoi_tariff, price_tap
+from fares.model import Pass
 from readers.display import AMBER, GREEN, RED, ConsoleDisplay, Display, Signal
 from readers.journal import Journal
 
@@ -240,19 +243,39 @@ class Validator:
         applied = [p["seq"] for p in pending if p["seq"] <= state.counters.last_load_seq]
         fresh = [p for p in pending if p["seq"] > state.counters.last_load_seq]
         loaded: list[int] = []
+        seconds = card_seconds(now)
         for load in fresh:
-            if load.get("kind") != "credit":
-                log.warning("pending action of kind %r is not supported", load.get("kind"))
-                continue
-            state = apply_credit(
-                client,
-                state,
-                self.masters,
-                seq=int(load["seq"]),
-                amount=int(load["amount"]),
-                time=card_seconds(now),
-            )
-            loaded.append(int(load["seq"]))
+            seq, kind = int(load["seq"]), load.get("kind")
+            try:
+                if kind == "credit":
+                    state = apply_credit(
+                        client,
+                        state,
+                        self.masters,
+                        seq=seq,
+                        amount=int(load["amount"]),
+                        time=seconds,
+                    )
+                elif kind == "pass":
+                    version = self.tariff.version_at(seconds) or self.tariff.versions[0]
+                    state = apply_pass(
+                        client,
+                        state,
+                        self.masters,
+                        seq=seq,
+                        entry=Pass(**load["pass"]),
+                        time=seconds,
+                        today=version.service_day(seconds),
+                    )
+                else:
+                    # Loads apply in order: one this validator cannot apply holds the later
+                    # ones back, rather than being skipped for ever.
+                    log.warning("pending action %d of kind %r is not supported", seq, kind)
+                    break
+            except CardFull:
+                log.warning("pending pass %d waits: the card's pass slots are full", seq)
+                break
+            loaded.append(seq)
         if loaded:
             open_for_tap(client, state.uid, self.masters)
         return state, applied + loaded, loaded

@@ -15,19 +15,24 @@ from cards.desfire import CommMode
 from cards.transit import (
     DEBIT,
     LOG_RECORDS,
+    PASS_KIND,
     PURSE,
     READ,
     TRANSIT_AID,
+    CardFull,
     CardState,
     InsufficientBalance,
     MasterKeys,
     apply_credit,
+    apply_pass,
     charge,
     open_for_tap,
     personalize,
     read,
 )
 from fares import Tap, load_hanoi_tariff, price_tap
+from fares.model import Pass, card_day, card_seconds
+from fares.passes import issue_pass
 from tests.support.virtual_card import Field, rng
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
@@ -240,3 +245,68 @@ def test_a_credit_torn_at_any_apdu_is_whole_or_absent(tear_after: int) -> None:
         credit(memory, seq=1, amount=50_000, tear_after=tear_after)
     after = read_card(memory)
     assert (after.balance, after.counters.last_load_seq) in ((10_000, 0), (60_000, 1))
+
+
+def monthly_pass(month: date = date(2026, 11, 1)) -> Pass:
+    return issue_pass(HANOI.version_at(card_seconds(at(0))), "pass_all_routes", "adult", month)  # type: ignore[arg-type]
+
+
+def load_pass(memory: CardMemory, seq: int, entry: Pass, tear_after: int | None = None) -> int:
+    client = tap_session(memory, tear_after)
+    open_for_tap(client, UID, MASTERS)
+    state = read(client, UID)
+    apply_pass(
+        client,
+        state,
+        MASTERS,
+        seq=seq,
+        entry=entry,
+        time=card_seconds(at(0)),
+        today=card_day(at(0).date()),
+    )
+    return client.apdus
+
+
+def test_a_pending_pass_reaches_the_card_once_and_pays_the_next_boarding() -> None:
+    memory = issued_card(balance=50_000)
+    load_pass(memory, 1, monthly_pass())
+    after = read_card(memory)
+    assert after.fare.passes == (monthly_pass(),)
+    assert (after.profile.pass_count, after.counters.last_load_seq) == (1, 1)
+    assert after.log[0].kind == PASS_KIND
+    with pytest.raises(ValueError, match="applied already"):
+        load_pass(memory, 1, monthly_pass())
+    charged, _ = board(memory, at(1))
+    assert charged.state.balance == 50_000  # the pass paid
+    assert read_card(memory).fare.passes == (monthly_pass(),)
+
+
+def test_a_card_full_of_valid_passes_refuses_another_and_expired_ones_make_room() -> None:
+    memory = issued_card()
+    for seq in range(1, 5):
+        load_pass(memory, seq, monthly_pass())
+    with pytest.raises(CardFull):
+        load_pass(memory, 5, monthly_pass())
+    assert read_card(memory).counters.last_load_seq == 4
+    old = monthly_pass(date(2026, 10, 1))
+    fresh = issued_card()
+    for seq in range(1, 5):
+        load_pass(fresh, seq, old)
+    load_pass(fresh, 5, monthly_pass())
+    assert read_card(fresh).fare.passes == (monthly_pass(),)
+
+
+def count_pass_apdus() -> int:
+    return load_pass(issued_card(), 1, monthly_pass())
+
+
+@pytest.mark.parametrize("tear_after", range(1, count_pass_apdus() + 1))
+def test_a_pass_torn_at_any_apdu_is_whole_or_absent(tear_after: int) -> None:
+    memory = issued_card()
+    with contextlib.suppress(CardRemoved):
+        load_pass(memory, 1, monthly_pass(), tear_after=tear_after)
+    after = read_card(memory)
+    assert (after.fare.passes, after.counters.last_load_seq, after.profile.pass_count) in (
+        ((), 0, 0),
+        ((monthly_pass(),), 1, 1),
+    )

@@ -13,7 +13,8 @@ import pytest
 from cards.card import CardMemory
 from cards.client import DesfireClient
 from cards.transit import MasterKeys, open_for_tap, personalize, read
-from fares import load_hanoi_tariff
+from fares import card_seconds, load_hanoi_tariff
+from fares.passes import issue_pass
 from readers.display import AMBER, GREEN, RED
 from readers.journal import Journal
 from readers.validator import DeviceConfig, Validator
@@ -210,6 +211,49 @@ def test_a_tap_that_writes_a_load_says_so(journal: Journal) -> None:
     first, second = finished(journal)
     assert (first["applied_loads"], first["loaded"], first["card_tx"]) == ([1], [1], 2)
     assert (second["applied_loads"], second["loaded"], second["card_tx"]) == ([1], [], 3)
+
+
+def test_a_pending_pass_is_written_to_the_card_and_pays_the_same_tap(journal: Journal) -> None:
+    memory = issued(5_000)
+    version = HANOI.version_at(card_seconds(MORNING))
+    assert version is not None
+    entry = issue_pass(version, "pass_all_routes", "adult", date(2026, 12, 1))
+    journal.apply_snapshot(
+        {
+            "version": 1,
+            "deny": [],
+            "allow": [],
+            "full": True,
+            "tariff_version": "hanoi-2024-11",
+            "pending": [
+                {
+                    "seq": 1,
+                    "card_uid": UID_HEX,
+                    "kind": "pass",
+                    "amount": 280_000,
+                    "pass": entry._asdict(),
+                    "expires": None,
+                }
+            ],
+        }
+    )
+    outcome = validator(journal).tap(Field(memory))
+    assert (outcome.signal.colour, outcome.signal.code) == (GREEN, "pass")
+    assert balance_of(memory) == 5_000
+    [tap] = finished(journal)
+    assert (tap["loaded"], tap["paid_by"], tap["amount"], tap["card_tx"]) == ([1], "pass", 0, 2)
+
+
+def test_an_unknown_kind_of_load_holds_the_later_ones_back(journal: Journal) -> None:
+    memory = issued(5_000)
+    snapshot = pending_credit(2, 10_000)
+    snapshot["pending"].insert(
+        0, {"seq": 1, "card_uid": UID_HEX, "kind": "voucher", "amount": 1, "expires": None}
+    )
+    journal.apply_snapshot(snapshot)
+    outcome = validator(journal).tap(Field(memory))
+    assert outcome.signal.code == "insufficient_balance"  # the credit after it waited too
+    assert balance_of(memory) == 5_000
 
 
 def write_config(tmp_path: Path, **changes: str) -> Path:
