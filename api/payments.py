@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,10 +12,15 @@ from flask.views import MethodView
 from api.auth import current_rider
 from api.deps import unit_of_work
 from api.limits import limiter
-from api.schemas.payments import PaymentSchema, TopupSchema
+from api.schemas.payments import (
+    BuyPassSchema,
+    PaymentSchema,
+    ProductListSchema,
+    TopupSchema,
+)
 from api.smorest import Blueprint
 from transit.errors import DomainError
-from transit.models import Card, Payment
+from transit.models import Card, Payment, Rider
 from transit.payments import (
     InvalidSignature,
     PaymentProvider,
@@ -23,7 +29,7 @@ from transit.payments import (
 )
 from transit.payments.dev import DevProvider
 from transit.payments.stripe import StripeProvider
-from transit.services import payments
+from transit.services import payments, wallet
 from transit.uow import UnitOfWork
 
 EXTENSION = "transit.payments"
@@ -37,7 +43,7 @@ IDEMPOTENCY_HEADER = {
     "with the same body replays the answer; with another body 422; while the first request "
     "runs 409; missing 400.",
 }
-TOPUPS_PER_RIDER = "30 per hour"
+PAYMENTS_PER_RIDER = "30 per hour"
 
 blp = Blueprint(
     "payments",
@@ -104,6 +110,8 @@ def _view(payment: Payment, answer: ProviderPayment | None, uow: UnitOfWork) -> 
         "load_status": payments.load_status(payment, uow),
         "payment_id": payment.payment_id,
         "card_id": payment.card_id,
+        "kind": payment.kind,
+        "product_id": payment.product_id,
         "status": "pending" if payment.status == "created" else payment.status,
         "amount": payment.amount,
         "currency": payment.currency,
@@ -129,45 +137,110 @@ class TopupsView(MethodView):
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, body: dict[str, Any], card_id: str) -> Any:
         """Top up a card. Retry with the same Idempotency-Key: it never pays twice."""
-        idempotency_key = request.headers.get("Idempotency-Key", "").strip()
-        if not 0 < len(idempotency_key) <= MAX_KEY:
-            raise IdempotencyKeyMissing()
-        chosen = provider()
-        now = datetime.now(UTC)
+        return _pay(
+            lambda rider, key, print_, chosen, now, uow: payments.begin_topup(
+                rider,
+                card_id,
+                body["amount"],
+                key=key,
+                print_=print_,
+                provider=chosen.name,
+                now=now,
+                uow=uow,
+            ),
+            body,
+        )
+
+
+@blp.route("/cards/<card_id>/passes")
+class PassesView(MethodView):
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.arguments(BuyPassSchema)
+    @blp.response(201, PaymentSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    def post(self, body: dict[str, Any], card_id: str) -> Any:
+        """Buy a pass for a card; it is written to the card at its next tap once paid."""
+        return _pay(
+            lambda rider, key, print_, chosen, now, uow: payments.begin_pass_purchase(
+                rider,
+                card_id,
+                body["product_id"],
+                body["start"] or payments.local_today(now),
+                body["route_id"],
+                key=key,
+                print_=print_,
+                provider=chosen.name,
+                now=now,
+                uow=uow,
+            ),
+            body,
+        )
+
+
+@blp.route("/cards/<card_id>/products")
+class ProductsView(MethodView):
+    @blp.etag
+    @blp.response(200, ProductListSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, card_id: str) -> Any:
+        """The passes this card may buy, at its price (student passes with a valid student
+        eligibility only)."""
         with unit_of_work() as uow:
             rider = current_rider(uow)
-            with limiter.limit(TOPUPS_PER_RIDER, key_func=_rider_key):
-                started = payments.begin_topup(
-                    rider,
-                    card_id,
-                    body["amount"],
-                    key=idempotency_key,
-                    print_=payments.fingerprint("POST", request.path, body),
-                    provider=chosen.name,
-                    now=now,
-                    uow=uow,
-                )
-            payment = started.payment
-            rider_id, payment_id, ref = rider.rider_id, payment.payment_id, payment.provider_ref
-            card = uow.session.get(Card, payment.card_id)
-            assert card is not None
-            payment_request = payments.request_for(payment, card)
-        if not started.ask_provider:
-            answer = _retrieve(chosen, ref)
-            with unit_of_work() as uow:
-                return _view(payments.owned_payment(rider_id, payment_id, uow), answer, uow)
-        try:
-            answer = chosen.create(payment_request)
-        except ProviderUnavailable:
-            with unit_of_work() as uow:
-                payments.provider_failed(payment_id, uow)
-                uow.commit()
-            raise ProviderDown() from None
+            card = wallet.owned_card(rider, card_id, uow)
+            offered = payments.products_for(card, datetime.now(UTC))
+        return {"data": [product.__dict__ for product in offered]}
+
+
+Begin = Callable[[Rider, str, str, PaymentProvider, datetime, UnitOfWork], payments.Started]
+
+
+def _pay(begin: Begin, body: dict[str, Any]) -> Any:
+    """The money-moving request: idempotency, the provider call outside any transaction."""
+    idempotency_key = request.headers.get("Idempotency-Key", "").strip()
+    if not 0 < len(idempotency_key) <= MAX_KEY:
+        raise IdempotencyKeyMissing()
+    chosen = provider()
+    now = datetime.now(UTC)
+    with unit_of_work() as uow:
+        rider = current_rider(uow)
+        with limiter.limit(PAYMENTS_PER_RIDER, key_func=_rider_key):
+            started = begin(
+                rider,
+                idempotency_key,
+                payments.fingerprint("POST", request.path, body),
+                chosen,
+                now,
+                uow,
+            )
+        payment = started.payment
+        rider_id, payment_id, ref = rider.rider_id, payment.payment_id, payment.provider_ref
+        card = uow.session.get(Card, payment.card_id)
+        assert card is not None
+        payment_request = payments.request_for(payment, card)
+    if not started.ask_provider:
+        answer = _retrieve(chosen, ref)
         with unit_of_work() as uow:
-            payment = payments.provider_answered(payment_id, answer, datetime.now(UTC), uow)
-            result = _view(payment, answer, uow)
+            return _view(payments.owned_payment(rider_id, payment_id, uow), answer, uow)
+    try:
+        answer = chosen.create(payment_request)
+    except ProviderUnavailable:
+        with unit_of_work() as uow:
+            payments.provider_failed(payment_id, uow)
             uow.commit()
-        return result
+        raise ProviderDown() from None
+    with unit_of_work() as uow:
+        payment = payments.provider_answered(payment_id, answer, datetime.now(UTC), uow)
+        result = _view(payment, answer, uow)
+        uow.commit()
+    return result
 
 
 def _retrieve(chosen: PaymentProvider, ref: str | None) -> ProviderPayment | None:

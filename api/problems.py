@@ -259,6 +259,12 @@ MESSAGES: dict[str, Message] = {
         "Chưa có tiền nào bị trừ. Hãy thử lại với cùng Idempotency-Key.",
         "No money was taken. Retry with the same Idempotency-Key.",
     ),
+    "invalid_product": Message(
+        "Không thể mua vé này",
+        "Cannot buy this pass",
+        "Vé này không bán cho thẻ này, hoặc ngày bắt đầu không hợp lệ.",
+        "This pass is not sold for this card, or its start day is not valid.",
+    ),
     "internal_error": Message(
         "Lỗi máy chủ",
         "Internal server error",

@@ -111,6 +111,7 @@ class ReplaceView(MethodView):
             result = {
                 "card": wallet.as_json(wallet.view(replacement.card, uow)),
                 "moved": replacement.moved,
+                "passes": replacement.passes,
             }
             uow.commit()
         return result

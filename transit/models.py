@@ -215,8 +215,10 @@ class PendingAction(Base):
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    status: Mapped[str] = mapped_column(String(16))  # pending, confirmed
+    status: Mapped[str] = mapped_column(String(16))  # pending, confirmed, withdrawn
     confirmed_by_tap: Mapped[str | None] = mapped_column(String(40))
+    # For a pass: JSON with the pass record to write and the product it is.
+    detail: Mapped[str | None] = mapped_column(Text)
     changed_version: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
@@ -330,9 +332,12 @@ class Payment(Base):
     payment_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     rider_id: Mapped[str] = mapped_column(ForeignKey("riders.rider_id"), index=True)
     card_id: Mapped[str] = mapped_column(ForeignKey("cards.card_id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # topup
+    kind: Mapped[str] = mapped_column(String(16))  # topup, pass
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    product_id: Mapped[str | None] = mapped_column(String(64))
+    pass_start: Mapped[date | None] = mapped_column(Date)
+    route_id: Mapped[str | None] = mapped_column(String(GTFS_ID))
     provider: Mapped[str] = mapped_column(String(16))
     provider_ref: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16))

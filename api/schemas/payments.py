@@ -17,9 +17,41 @@ class TopupSchema(StrictSchema):
     )
 
 
+class BuyPassSchema(StrictSchema):
+    product_id = fields.String(
+        required=True, validate=validate.Length(max=64), metadata={"example": "pass_all_routes"}
+    )
+    start = fields.Date(
+        load_default=None,
+        metadata={
+            "description": "first day (a month pass: any day of its month); today if left out"
+        },
+    )
+    route_id = fields.String(
+        load_default=None,
+        validate=validate.Length(max=64),
+        metadata={"description": "the route of a one-route pass"},
+    )
+
+
+class ProductSchema(Schema):
+    product_id = fields.String(required=True)
+    name = fields.String(required=True)
+    price = fields.Integer(required=True, metadata={"description": "VND for this card"})
+    one_route = fields.Boolean(required=True)
+    validity = fields.String(required=True, metadata={"example": "1 calendar month"})
+    category = fields.String(required=True)
+
+
+class ProductListSchema(Schema):
+    data = fields.List(fields.Nested(ProductSchema), required=True)
+
+
 class PaymentSchema(Schema):
     payment_id = fields.String(required=True)
     card_id = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"description": "topup or pass"})
+    product_id = fields.String(allow_none=True)
     status = fields.String(
         required=True, metadata={"description": "pending, succeeded, failed or refunded"}
     )

@@ -16,12 +16,25 @@ class DenySchema(Schema):
     reason = fields.String(required=True)
 
 
+class PassRecordSchema(Schema):
+    """The 16-byte pass record to write, field by field (docs/card-layout.md)."""
+
+    pass_code = fields.Integer(required=True)
+    category_code = fields.Integer(required=True)
+    valid_from = fields.Integer(required=True, metadata={"description": "card day"})
+    valid_until = fields.Integer(required=True, metadata={"description": "card day"})
+    route_key = fields.Integer(required=True)
+
+
 class PendingSchema(Schema):
     seq = fields.Integer(required=True)
     card_uid = fields.String(required=True)
-    kind = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"description": "credit or pass"})
     amount = fields.Integer(required=True)
     expires = fields.String(allow_none=True)
+    pass_ = fields.Nested(
+        PassRecordSchema, data_key="pass", attribute="pass", metadata={"description": "a pass"}
+    )
 
 
 class WithdrawnSchema(Schema):

@@ -30,6 +30,15 @@ class PendingLoadSchema(Schema):
     created_at = fields.DateTime(required=True)
 
 
+class CardPassSchema(Schema):
+    product_id = fields.String(required=True)
+    valid_from = fields.Date(required=True)
+    valid_until = fields.Date(required=True)
+    on_card = fields.Boolean(
+        required=True, metadata={"description": "false while it waits for the card's next tap"}
+    )
+
+
 class CardSchema(Schema):
     card_id = fields.String(required=True)
     card_number = fields.String(required=True)
@@ -49,6 +58,7 @@ class CardSchema(Schema):
         metadata={"description": "paid for, written to the card at its next tap"},
     )
     pending_total = fields.Integer(required=True)
+    passes = fields.List(fields.Nested(CardPassSchema), required=True)
 
 
 class CardListSchema(Schema):
@@ -59,4 +69,7 @@ class ReplacementSchema(Schema):
     card = fields.Nested(CardSchema, required=True)
     moved = fields.Integer(
         required=True, metadata={"description": "VND moved to the new card as a pending load"}
+    )
+    passes = fields.Integer(
+        required=True, metadata={"description": "passes moved, written at the new card's next tap"}
     )

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.support.localstripe import (
 from transit.models import Alert, Payment, PaymentEvent, PendingAction
 from transit.payments import PaymentRequest, ProviderPayment, ProviderUnavailable
 from transit.payments.stripe import StripeProvider
+from transit.services import cards, sync
 
 UID = "04A1B2C3D4E5F6"
 
@@ -494,3 +496,131 @@ def test_stripe_keys_never_reach_the_log_or_a_repr(
 ) -> None:
     provider = StripeProvider("sk_live_secret", "pk_live", "whsec_secret", api_base="http://x")
     assert "sk_live_secret" not in repr(provider)
+
+
+# -- passes -------------------------------------------------------------------------------------
+
+
+def issue_for(app: Flask, uid: str, category: str, valid_until: date | None) -> tuple[str, str]:
+    with app.app_context(), unit_of_work() as uow:
+        reservation = cards.reserve_card(
+            uow,
+            uid=bytes.fromhex(uid),
+            category_id=category,
+            valid_until=valid_until,
+            balance=0,
+            prefix="8401",
+            now=datetime.now(UTC),
+        )
+        cards.finish_issuing(uow, reservation.card_id, personalized=True)
+        uow.commit()
+    return reservation.card_number, reservation.check_code
+
+
+def offered(client: FlaskClient, rider: dict[str, str], card: str) -> dict[str, int]:
+    answer = client.get(f"/api/v1/cards/{card}/products", headers=rider)
+    assert answer.status_code == 200, answer.get_json()
+    return {p["product_id"]: p["price"] for p in answer.get_json()["data"]}
+
+
+def test_a_card_is_offered_the_passes_of_its_category(
+    app: Flask, client: FlaskClient, rider: dict[str, str], card_id: str
+) -> None:
+    assert offered(client, rider, card_id) == {
+        "pass_one_route": 140_000,
+        "pass_all_routes": 280_000,
+    }
+    today = date.today()
+    student = link(
+        client,
+        rider,
+        *issue_for(app, "04A1B2C3D4E5F9", "student", today.replace(year=today.year + 1)),
+    ).get_json()["card_id"]
+    assert offered(client, rider, student) == {"pass_one_route": 70_000, "pass_all_routes": 140_000}
+    lapsed = link(
+        client, rider, *issue_for(app, "04A1B2C3D4E5FA", "student", today - timedelta(days=1))
+    ).get_json()["card_id"]
+    assert offered(client, rider, lapsed) == {"pass_one_route": 140_000, "pass_all_routes": 280_000}
+    elderly = link(client, rider, *issue_for(app, "04A1B2C3D4E5FB", "elderly", None)).get_json()[
+        "card_id"
+    ]
+    assert offered(client, rider, elderly) == {}  # rides free: nothing to buy
+
+
+def buy(client: FlaskClient, rider: dict[str, str], card: str, **body: Any) -> Any:
+    return client.post(
+        f"/api/v1/cards/{card}/passes",
+        json=body,
+        headers={**rider, "Idempotency-Key": str(uuid.uuid4())},
+    )
+
+
+def test_a_bought_pass_waits_for_the_cards_next_tap(
+    app: Flask, client: FlaskClient, rider: dict[str, str], card_id: str
+) -> None:
+    answer = buy(client, rider, card_id, product_id="pass_all_routes")
+    assert answer.status_code == 201, answer.get_json()
+    paid = answer.get_json()
+    assert (paid["kind"], paid["product_id"], paid["amount"], paid["status"]) == (
+        "pass",
+        "pass_all_routes",
+        280_000,
+        "succeeded",
+    )
+    card = client.get(f"/api/v1/cards/{card_id}", headers=rider).get_json()
+    [held] = card["passes"]
+    assert (held["product_id"], held["on_card"]) == ("pass_all_routes", False)
+    assert card["pending_total"] == 0  # a pass is not money on the purse
+    with app.app_context(), unit_of_work() as uow:
+        snapshot = sync.snapshot(0, datetime.now(UTC), uow)
+    [pending] = snapshot.pending
+    assert pending["kind"] == "pass"
+    assert pending["pass"]["pass_code"] == 2
+    assert date.fromisoformat(held["valid_from"]).day == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"product_id": "pass_gold"}, "invalid_product"),
+        ({"product_id": "pass_one_route"}, "invalid_product"),  # which route?
+        ({"product_id": "pass_one_route", "route_id": "999"}, "invalid_product"),
+        ({"product_id": "pass_all_routes", "start": "2020-01-01"}, "invalid_product"),
+        ({"product_id": "pass_all_routes", "route_id": "32"}, "invalid_product"),
+    ],
+)
+def test_a_pass_that_cannot_be_sold_is_refused_before_any_payment(
+    app: Flask,
+    client: FlaskClient,
+    rider: dict[str, str],
+    card_id: str,
+    body: dict[str, Any],
+    code: str,
+) -> None:
+    answer = buy(client, rider, card_id, **body)
+    assert (answer.status_code, answer.get_json()["code"]) == (422, code)
+    with app.app_context(), unit_of_work() as uow:
+        assert uow.session.scalars(select(Payment)).all() == []
+
+
+def test_a_one_route_pass_names_its_route(
+    client: FlaskClient, rider: dict[str, str], card_id: str
+) -> None:
+    answer = buy(client, rider, card_id, product_id="pass_one_route", route_id="32")
+    assert answer.status_code == 201, answer.get_json()
+    assert answer.get_json()["amount"] == 140_000
+
+
+def test_a_lost_cards_passes_move_to_the_new_card(
+    app: Flask, client: FlaskClient, rider: dict[str, str], card_id: str
+) -> None:
+    assert buy(client, rider, card_id, product_id="pass_all_routes").status_code == 201
+    new_number, new_code = issue(app, "04A1B2C3D4E5F7", balance=0)
+    client.post(f"/api/v1/cards/{card_id}/block", json={"reason": "lost"}, headers=rider)
+    moved = client.post(
+        f"/api/v1/cards/{card_id}/replace",
+        json={"card_number": new_number, "check_code": new_code},
+        headers=rider,
+    ).get_json()
+    assert (moved["moved"], moved["passes"]) == (10_000, 1)
+    assert [p["product_id"] for p in moved["card"]["passes"]] == ["pass_all_routes"]

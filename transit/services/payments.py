@@ -14,13 +14,18 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from fares import card_seconds
+from fares.model import Pass
+from fares.passes import issue_pass, pass_price
+from fares.tariff import PassCoverage, PassValidity, TariffVersion
 from transit.errors import DomainError
 from transit.models import Alert, AuditEntry, Card, Payment, PaymentEvent, PendingAction, Rider
 from transit.payments import PaymentProvider, PaymentRequest, ProviderEvent, ProviderPayment
@@ -28,6 +33,7 @@ from transit.services import sync, wallet
 from transit.services.cards import MAX_BALANCE
 from transit.uow import UnitOfWork
 
+MAX_PASS_LEAD_DAYS = 35  # next month's pass can be bought during this one
 MIN_TOPUP = 20_000  # Stripe's smallest charge is about 0.50 USD, some 13,000 VND
 MAX_TOPUP = 2_000_000
 BUSY = timedelta(seconds=30)
@@ -59,13 +65,20 @@ class PaymentNotFound(DomainError):
     status = 404
 
 
+class InvalidProduct(DomainError):
+    code = "invalid_product"
+    status = 422
+
+
 class PaymentMismatch(DomainError):
     code = "payment_mismatch"
     status = 422
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
@@ -89,19 +102,73 @@ def begin_topup(
     uow: UnitOfWork,
 ) -> Started:
     """Record the top-up (or find the one this key made). Commits: the provider comes next."""
+
+    def check(card: Card) -> dict[str, Any]:
+        _check_amount(card, amount, uow)
+        return {"kind": "topup", "amount": amount}
+
+    return _begin(
+        rider, card_id, check, key=key, print_=print_, provider=provider, now=now, uow=uow
+    )
+
+
+def begin_pass_purchase(
+    rider: Rider,
+    card_id: str,
+    product_id: str,
+    start: date,
+    route_id: str | None,
+    *,
+    key: str,
+    print_: str,
+    provider: str,
+    now: datetime,
+    uow: UnitOfWork,
+) -> Started:
+    """Record a pass bought for the card (or find the one this key made)."""
+
+    def check(card: Card) -> dict[str, Any]:
+        if card.status != "active":
+            raise wallet.CardNotActive()
+        today = local_today(now)
+        if not today <= start <= today + timedelta(days=MAX_PASS_LEAD_DAYS):
+            raise InvalidProduct(f"a pass starts between today and {MAX_PASS_LEAD_DAYS} days on")
+        _, price = _pass_for(card, product_id, start, route_id, today)
+        return {
+            "kind": "pass",
+            "amount": price,
+            "product_id": product_id,
+            "pass_start": start,
+            "route_id": route_id,
+        }
+
+    return _begin(
+        rider, card_id, check, key=key, print_=print_, provider=provider, now=now, uow=uow
+    )
+
+
+def _begin(
+    rider: Rider,
+    card_id: str,
+    check: Callable[[Card], dict[str, Any]],
+    *,
+    key: str,
+    print_: str,
+    provider: str,
+    now: datetime,
+    uow: UnitOfWork,
+) -> Started:
     session = uow.session
     existing = _by_key(rider, key, uow)
     if existing is not None and existing.created_at < now - KEY_LIFETIME:
         raise IdempotencyKeyReused("an Idempotency-Key is kept 24 hours; use a new one")
     if existing is None:
         card = wallet.owned_card(rider, card_id, uow)
-        _check_amount(card, amount, uow)
+        fields = check(card)
         payment = Payment(
             payment_id="pay_" + secrets.token_hex(12),
             rider_id=rider.rider_id,
             card_id=card.card_id,
-            kind="topup",
-            amount=amount,
             currency="vnd",
             provider=provider,
             status="created",
@@ -111,6 +178,7 @@ def begin_topup(
             busy_until=now + BUSY,
             created_at=now,
             updated_at=now,
+            **fields,
         )
         session.add(payment)
         try:
@@ -131,6 +199,74 @@ def begin_topup(
     existing.busy_until = now + BUSY
     uow.commit()
     return Started(existing, ask_provider=True)
+
+
+# -- passes -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Product:
+    product_id: str
+    name: str
+    price: int
+    one_route: bool
+    validity: str  # e.g. "1 calendar month"
+    category: str
+
+
+local_today = sync.local_today
+
+
+def _tariff_at(day: date) -> TariffVersion:
+    seconds = card_seconds(datetime.combine(day, time(12), tzinfo=UTC))
+    return sync.tariff().version_at(seconds) or sync.tariff().versions[0]
+
+
+def effective_category(card: Card, today: date) -> str:
+    """The card's category while its eligibility lasts; adult after it ends."""
+    if card.valid_until is not None and card.valid_until < today:
+        return "adult"
+    return card.category_id
+
+
+def products_for(card: Card, now: datetime) -> list[Product]:
+    """The passes this card may buy today, at its category's price.
+
+    A student pass is offered only while the card's student eligibility is valid.
+    """
+    today = local_today(now)
+    category = effective_category(card, today)
+    version = _tariff_at(today)
+    offered = []
+    for product in version.pass_products.values():
+        if category not in product.prices:
+            continue
+        unit = "day" if product.validity is PassValidity.DAYS else "calendar month"
+        count = product.validity_length
+        offered.append(
+            Product(
+                product_id=product.pass_product_id,
+                name=product.name,
+                price=product.prices[category],
+                one_route=product.coverage is PassCoverage.ONE_ROUTE,
+                validity=f"{count} {unit}{'s' if count != 1 else ''}",
+                category=category,
+            )
+        )
+    return sorted(offered, key=lambda p: (p.price, p.product_id))
+
+
+def _pass_for(
+    card: Card, product_id: str, start: date, route_id: str | None, today: date
+) -> tuple[Pass, int]:
+    version = _tariff_at(start)
+    category = effective_category(card, today)
+    try:
+        price = pass_price(version, product_id, category)
+        entry = issue_pass(version, product_id, category, start, route_id)
+    except ValueError as error:
+        raise InvalidProduct(str(error)) from None
+    return entry, price
 
 
 def _by_key(rider: Rider, key: str, uow: UnitOfWork) -> Payment | None:
@@ -155,7 +291,11 @@ def request_for(payment: Payment, card: Card) -> PaymentRequest:
         payment_id=payment.payment_id,
         amount=payment.amount,
         currency=payment.currency,
-        description=f"Nap tien the xe buyt {card.card_number}",
+        description=(
+            f"Ve thang {payment.product_id} the {card.card_number}"
+            if payment.kind == "pass"
+            else f"Nap tien the xe buyt {card.card_number}"
+        ),
         metadata={"payment_id": payment.payment_id, "card_id": card.card_id},
     )
 
@@ -291,14 +431,30 @@ def _succeed(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOf
     assert card is not None  # a foreign key
     # Loaded even if the card was blocked meanwhile: moving a lost card's money takes its
     # pending loads along.
-    action = sync.add_credit(
-        card,
-        payment.amount,
-        f"top-up {payment.payment_id}",
-        f"payment:{payment.provider}",
-        now,
-        uow,
-    )
+    if payment.kind == "pass":
+        assert payment.product_id is not None
+        assert payment.pass_start is not None
+        entry, _ = _pass_for(
+            card, payment.product_id, payment.pass_start, payment.route_id, local_today(now)
+        )
+        action = sync.add_pass(
+            card,
+            entry,
+            product_id=payment.product_id,
+            price=payment.amount,
+            actor=f"payment:{payment.provider}",
+            now=now,
+            uow=uow,
+        )
+    else:
+        action = sync.add_credit(
+            card,
+            payment.amount,
+            f"top-up {payment.payment_id}",
+            f"payment:{payment.provider}",
+            now,
+            uow,
+        )
     payment.status = "succeeded"
     payment.failure_code = None
     payment.load_seq = action.seq

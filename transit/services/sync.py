@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from fares import Tariff, card_seconds, load_hanoi_tariff
+from fares.model import Pass, date_of_card_day
 from transit.errors import DomainError
 from transit.models import (
     Alert,
@@ -75,15 +77,24 @@ def current_version(uow: UnitOfWork) -> int:
 
 
 @cache
-def _tariff() -> Tariff:
+def tariff() -> Tariff:
+    """The Hanoi tariff, loaded once per process."""
     return load_hanoi_tariff()
 
 
 def tariff_version(now: datetime) -> str:
     """The id of the tariff version in force at `now` (the first one before it starts)."""
-    tariff = _tariff()
-    version = tariff.version_at(card_seconds(now))
-    return (version or tariff.versions[0]).version_id
+    loaded = tariff()
+    version = loaded.version_at(card_seconds(now))
+    return (version or loaded.versions[0]).version_id
+
+
+def local_today(now: datetime) -> date:
+    """Today in Hanoi, by the tariff's own clock (service day)."""
+    loaded = tariff()
+    seconds = card_seconds(now)
+    version = loaded.version_at(seconds) or loaded.versions[0]
+    return date_of_card_day(version.service_day(seconds))
 
 
 def snapshot(since: int, now: datetime, uow: UnitOfWork) -> Snapshot:
@@ -113,15 +124,16 @@ def snapshot(since: int, now: datetime, uow: UnitOfWork) -> Snapshot:
         .where(PendingAction.status == "pending")
         .order_by(PendingAction.card_uid, PendingAction.seq)
     ):
-        result.pending.append(
-            {
-                "seq": action.seq,
-                "card_uid": action.card_uid,
-                "kind": action.kind,
-                "amount": action.amount,
-                "expires": None,
-            }
-        )
+        item: dict[str, Any] = {
+            "seq": action.seq,
+            "card_uid": action.card_uid,
+            "kind": action.kind,
+            "amount": action.amount,
+            "expires": None,
+        }
+        if action.kind == "pass" and action.detail:
+            item["pass"] = json.loads(action.detail)["pass"]
+        result.pending.append(item)
     return result
 
 
@@ -174,6 +186,49 @@ def add_credit(
             action="credit",
             subject=card.card_number,
             detail=f"{amount} VND, load {action.seq}: {action.reason}",
+            at=now,
+        )
+    )
+    session.flush()
+    return action
+
+
+def add_pass(
+    card: Card,
+    entry: Pass,
+    *,
+    product_id: str,
+    price: int,
+    actor: str,
+    now: datetime,
+    uow: UnitOfWork,
+) -> PendingAction:
+    """A pending pass for `card`, numbered with its loads, and its audit row."""
+    session = uow.session
+    session.get(CardShadow, card.uid, with_for_update=True)
+    last = session.scalar(
+        select(func.max(PendingAction.seq)).where(PendingAction.card_uid == card.uid)
+    )
+    action = PendingAction(
+        card_uid=card.uid,
+        seq=(last or 0) + 1,
+        kind="pass",
+        amount=price,
+        reason=f"pass {product_id}",
+        created_by=actor,
+        created_at=now,
+        status="pending",
+        changed_version=bump_version(uow),
+        detail=json.dumps({"pass": entry._asdict(), "product_id": product_id}),
+    )
+    session.add(action)
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action="pass",
+            subject=card.card_number,
+            detail=f"{product_id} {date_of_card_day(entry.valid_from)} to "
+            f"{date_of_card_day(entry.valid_until)}, load {action.seq}",
             at=now,
         )
     )
@@ -444,7 +499,11 @@ def _settle_card(
             card_tx == shadow.last_card_tx + len(loaded) + 1
             and tap.get("balance_after") is not None
         ):
-            credited = sum(actions[seq].amount for seq in loaded if seq in actions)
+            credited = sum(
+                actions[seq].amount
+                for seq in loaded
+                if seq in actions and actions[seq].kind == "credit"
+            )
             unknown = [seq for seq in loaded if seq not in actions]
             expected = shadow.balance + credited - tap["amount"]
             if unknown:

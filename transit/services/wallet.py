@@ -6,12 +6,14 @@ Every lookup is by the rider and the card together, in the query: another rider'
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
+from fares.model import Pass, card_day, date_of_card_day
 from transit.errors import DomainError
 from transit.models import AuditEntry, Card, CardShadow, PendingAction, Rider
 from transit.services import sync
@@ -46,6 +48,14 @@ class PendingLoad:
 
 
 @dataclass(frozen=True)
+class CardPass:
+    product_id: str
+    valid_from: date
+    valid_until: date
+    on_card: bool  # False while it waits for the card's next tap
+
+
+@dataclass(frozen=True)
 class CardView:
     """What the app shows of a card: the balance the card had at its last tap, and loads
     that are paid for but not yet written to the card (they are, at its next tap)."""
@@ -59,6 +69,7 @@ class CardView:
     balance: int
     balance_at: datetime | None
     pending: list[PendingLoad] = field(default_factory=list)
+    passes: list[CardPass] = field(default_factory=list)
 
     @property
     def pending_total(self) -> int:
@@ -115,7 +126,30 @@ def view(card: Card, uow: UnitOfWork) -> CardView:
             .order_by(PendingAction.seq)
         )
     ]
+    passes = []
+    for action in session.scalars(
+        select(PendingAction)
+        .where(
+            PendingAction.card_uid == card.uid,
+            PendingAction.kind == "pass",
+            PendingAction.status.in_(("pending", "confirmed")),
+        )
+        .order_by(PendingAction.seq)
+    ):
+        detail = json.loads(action.detail or "{}")
+        record = detail.get("pass")
+        if record is None:
+            continue
+        passes.append(
+            CardPass(
+                product_id=str(detail.get("product_id")),
+                valid_from=date_of_card_day(int(record["valid_from"])),
+                valid_until=date_of_card_day(int(record["valid_until"])),
+                on_card=action.status == "confirmed",
+            )
+        )
     return CardView(
+        passes=passes,
         card_id=card.card_id,
         card_number=card.card_number,
         status=card.status,
@@ -144,6 +178,7 @@ def block(rider: Rider, card_id: str, reason: str, now: datetime, uow: UnitOfWor
 class Replacement:
     card: Card
     moved: int
+    passes: int = 0
 
 
 def replace(
@@ -187,6 +222,18 @@ def replace(
     target = view(new, uow)
     if target.balance + target.pending_total + moved > MAX_BALANCE:
         raise TransferTooLarge(f"the new card can hold at most {MAX_BALANCE:,} VND")
+    today = card_day(sync.local_today(now))
+    carried = [
+        action
+        for action in session.scalars(
+            select(PendingAction).where(
+                PendingAction.card_uid == old.uid,
+                PendingAction.kind == "pass",
+                PendingAction.status.in_(("pending", "confirmed")),
+            )
+        )
+        if action.detail and json.loads(action.detail)["pass"]["valid_until"] >= today
+    ]
     for action in withdrawn:
         action.status = "withdrawn"
         action.changed_version = sync.bump_version(uow)
@@ -202,18 +249,30 @@ def replace(
             uow,
             most=MAX_BALANCE,  # all the old card held, which may be more than one top-up
         )
+    for action in carried:
+        # A pass the old card held, or was about to get, is written to the new one.
+        detail = json.loads(action.detail or "{}")
+        sync.add_pass(
+            new,
+            Pass(**detail["pass"]),
+            product_id=str(detail["product_id"]),
+            price=action.amount,
+            actor=f"rider:{rider.rider_id}",
+            now=now,
+            uow=uow,
+        )
     session.add(
         AuditEntry(
             actor=f"rider:{rider.rider_id}",
             action="replace",
             subject=old.card_number,
-            detail=f"{moved} VND to card {new.card_number}",
+            detail=f"{moved} VND and {len(carried)} pass(es) to card {new.card_number}",
             at=now,
         )
     )
     old.status = "replaced"
     session.flush()
-    return Replacement(new, moved)
+    return Replacement(new, moved, len(carried))
 
 
 def as_json(card: CardView) -> dict[str, Any]:
@@ -231,4 +290,13 @@ def as_json(card: CardView) -> dict[str, Any]:
             for p in card.pending
         ],
         "pending_total": card.pending_total,
+        "passes": [
+            {
+                "product_id": p.product_id,
+                "valid_from": p.valid_from,
+                "valid_until": p.valid_until,
+                "on_card": p.on_card,
+            }
+            for p in card.passes
+        ],
     }
