@@ -204,13 +204,13 @@ Begin = Callable[[Rider, str, str, PaymentProvider, datetime, UnitOfWork], payme
 
 def _pay(begin: Begin, body: dict[str, Any]) -> Any:
     """The money-moving request: idempotency, the provider call outside any transaction."""
-    idempotency_key = request.headers.get("Idempotency-Key", "").strip()
-    if not 0 < len(idempotency_key) <= MAX_KEY:
-        raise IdempotencyKeyMissing()
     chosen = provider()
     now = datetime.now(UTC)
     with unit_of_work() as uow:
-        rider = current_rider(uow)
+        rider = current_rider(uow)  # who asks comes first, before what is wrong with the ask
+        idempotency_key = request.headers.get("Idempotency-Key", "").strip()
+        if not 0 < len(idempotency_key) <= MAX_KEY:
+            raise IdempotencyKeyMissing()
         with limiter.limit(PAYMENTS_PER_RIDER, key_func=_rider_key):
             started = begin(
                 rider,
