@@ -235,6 +235,7 @@ def test_a_rider_downloads_their_data_and_deletes_the_account(
     data = json.loads(export.data)
     assert data["rider"]["phone"] == PHONE
     assert data["rider"]["consent"]["version"]
+    assert (data["cards"], data["payments"]) == ([], [])
     refused = client.delete("/api/v1/me", json={"password": "wrong one!"}, headers=bearer(tokens))
     assert refused.status_code == 401
     deleted = client.delete("/api/v1/me", json={"password": PASSWORD}, headers=bearer(tokens))

@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 
 from transit.errors import DomainError
-from transit.models import Card, OneTimeCode, RefreshToken, Rider, TapRecord
+from transit.models import Card, OneTimeCode, Payment, RefreshToken, Rider, TapRecord
 from transit.uow import UnitOfWork
 
 CONSENT_VERSION = "2026-11"
@@ -441,5 +441,21 @@ def export_data(rider: Rider, uow: UnitOfWork) -> dict[str, Any]:
                 ],
             }
             for card in cards
+        ],
+        "payments": [
+            {
+                "payment_id": payment.payment_id,
+                "kind": payment.kind,
+                "product_id": payment.product_id,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "status": payment.status,
+                "created_at": payment.created_at.isoformat(),
+            }
+            for payment in session.scalars(
+                select(Payment)
+                .where(Payment.rider_id == rider.rider_id)
+                .order_by(Payment.created_at)
+            )
         ],
     }
