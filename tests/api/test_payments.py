@@ -624,3 +624,43 @@ def test_a_lost_cards_passes_move_to_the_new_card(
     ).get_json()
     assert (moved["moved"], moved["passes"]) == (10_000, 1)
     assert [p["product_id"] for p in moved["card"]["passes"]] == ["pass_all_routes"]
+
+
+def test_a_declined_card_fails_the_payment_and_a_second_card_can_still_pay_it(
+    stripe_app: Flask, sms: SmsOutbox, localstripe: Localstripe
+) -> None:
+    client = stripe_app.test_client()
+    rider = bearer(signed_up(client, sms))
+    number, code = issue(stripe_app, UID)
+    card = link(client, rider, number, code).get_json()["card_id"]
+    started = topup(client, rider, card, 50_000).get_json()
+    intent = stripe_intent(stripe_app, started["payment_id"])
+    # localstripe does not decline cards: the decline is made here, signed as Stripe signs.
+    declined = {
+        "id": "evt_declined_1",
+        "object": "event",
+        "type": "payment_intent.payment_failed",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": intent,
+                "object": "payment_intent",
+                "amount": 50_000,
+                "currency": "vnd",
+                "status": "requires_payment_method",
+                "metadata": {"payment_id": started["payment_id"]},
+                "client_secret": None,
+                "created": int(time.time()),
+            }
+        },
+    }
+    assert webhook(client, *signed(declined)).get_json()["status"] == "applied"
+    polled = client.get(f"/api/v1/payments/{started['payment_id']}", headers=rider).get_json()
+    assert (polled["status"], polled["load_status"]) == ("failed", None)
+    assert loads(stripe_app) == []
+    # The rider tries another card on the same payment, and it goes through.
+    phone_pays(localstripe, intent)
+    webhook(client, *_as_pair(localstripe.next_webhook("payment_intent.succeeded")))
+    polled = client.get(f"/api/v1/payments/{started['payment_id']}", headers=rider).get_json()
+    assert (polled["status"], polled["load_status"]) == ("succeeded", "pending")
+    assert loads(stripe_app) == [(50_000, "pending")]
