@@ -9,7 +9,19 @@ from typing import Any
 import swagger_ui_bundle
 from flask import Flask, Response, send_from_directory
 
-from api import cli, health, limits, network, payments, problems, riders, sms, validator, wallet
+from api import (
+    cli,
+    health,
+    limits,
+    network,
+    payments,
+    problems,
+    riders,
+    sms,
+    trips,
+    validator,
+    wallet,
+)
 from api.config import load_settings
 from api.deps import EXTENSION, Backend
 from api.logs import configure_logging, install_request_id
@@ -45,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(validator.blp)
     api.register_blueprint(riders.blp)
     api.register_blueprint(wallet.blp)
+    api.register_blueprint(trips.blp)
     api.register_blueprint(payments.blp)
     app.register_blueprint(health.blp)
     _serve_docs_assets(app)

@@ -1,0 +1,198 @@
+"""A card's trips, a page at a time, and its monthly statement as a spreadsheet file."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import hashlib
+import hmac
+import io
+import json
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+
+from api.auth import current_rider, derived_key
+from api.deps import unit_of_work
+from api.schemas.trips import StatementQuerySchema, TripPageSchema, TripQuerySchema
+from api.smorest import Blueprint
+from transit.errors import DomainError
+from transit.services import trips, wallet
+from transit.services.trips import HANOI, Statement, Trip
+
+blp = Blueprint(
+    "trips",
+    __name__,
+    url_prefix="/api/v1/cards",
+    description="A card's trips and its monthly statement",
+)
+
+CSV = "text/csv"
+# 128 bits of HMAC-SHA256: as strong as a cursor needs, and a shorter URL (RFC 2104 allows it).
+CURSOR_TAG_BYTES = 16
+CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{1,512}")
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+STATEMENT_HEADER = (
+    "Thời gian",
+    "Tuyến",
+    "Tên tuyến",
+    "Điểm dừng",
+    "Số tiền (VND)",
+    "Thanh toán bằng",
+    "Số dư sau",
+)
+PAID_BY_LABELS = {
+    "stored_value": "Tiền trong thẻ",
+    "pass": "Vé tháng",
+    "free_category": "Miễn phí theo đối tượng",
+    "transfer": "Chuyển tuyến",
+    "cap": "Đã đạt mức trần",
+    "free_fare": "Miễn phí",
+}
+
+
+class InvalidCursor(DomainError):
+    code = "invalid_cursor"
+    status = 400
+
+
+def _tag(card_id: str, payload: bytes) -> bytes:
+    # The card is in the tag, not the payload: a cursor only works for the list it came from.
+    message = card_id.encode() + b"\0" + payload
+    digest = hmac.new(derived_key("trip-cursor"), message, hashlib.sha256).digest()
+    return digest[:CURSOR_TAG_BYTES]
+
+
+def encode_cursor(card_id: str, trip: Trip) -> str:
+    """An opaque, signed position after `trip` in the card's list."""
+    position = [trip.time.astimezone(UTC).isoformat(), trip.tap_id]
+    payload = json.dumps(position, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(payload + _tag(card_id, payload)).rstrip(b"=").decode()
+
+
+def decode_cursor(card_id: str, cursor: str) -> tuple[datetime, str]:
+    """(time, tap_id) of a cursor this server made for this card, or InvalidCursor."""
+    if not CURSOR_TEXT.fullmatch(cursor):
+        raise InvalidCursor()
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidCursor() from None
+    payload, tag = raw[:-CURSOR_TAG_BYTES], raw[-CURSOR_TAG_BYTES:]
+    if not payload or not hmac.compare_digest(tag, _tag(card_id, payload)):
+        raise InvalidCursor()
+    try:
+        when_text, tap_id = json.loads(payload)
+        when = datetime.fromisoformat(when_text)
+    except (ValueError, TypeError):
+        raise InvalidCursor() from None
+    if when.tzinfo is None or not isinstance(tap_id, str):
+        raise InvalidCursor()
+    return when, tap_id
+
+
+def _day_start(day: date | None) -> datetime | None:
+    return None if day is None else datetime.combine(day, time(), HANOI)
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def statement_csv(found: Statement) -> bytes:
+    """The statement as UTF-8 CSV with a BOM, so spreadsheet software reads the Vietnamese."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(STATEMENT_HEADER)
+    for trip in found.trips:
+        row = (
+            trip.time.astimezone(HANOI).strftime("%Y-%m-%d %H:%M:%S"),
+            trip.route_short_name or trip.route_id,
+            trip.route_long_name,
+            trip.stop_name or trip.stop_id,
+            trip.amount,
+            PAID_BY_LABELS.get(trip.paid_by, trip.paid_by),
+            trip.balance_after,
+        )
+        writer.writerow([_cell(value) for value in row])
+    writer.writerow([])
+    writer.writerow(
+        [_cell(v) for v in ("Tổng cộng", "", f"{found.trip_count} chuyến", "", found.total_amount)]
+    )
+    for total in found.by_paid_by:
+        label = PAID_BY_LABELS.get(total.paid_by, total.paid_by)
+        writer.writerow(
+            [_cell(v) for v in ("Theo hình thức", "", f"{total.trips} chuyến", "", total.amount)]
+            + [_cell(label)]
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+@blp.route("/<card_id>/trips")
+class TripsView(MethodView):
+    @blp.arguments(TripQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, TripPageSchema)
+    @blp.alt_response(400, response="BAD_REQUEST", description="code invalid_cursor")
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(
+        self,
+        card_id: str,
+        limit: int,
+        cursor: str | None,
+        date_from: date | None,
+        date_to: date | None,
+    ) -> Any:
+        """The card's trips, newest first; follow `next_cursor` for older ones."""
+        with unit_of_work() as uow:
+            card = wallet.owned_card(current_rider(uow), card_id, uow)
+            after = None if cursor is None else decode_cursor(card_id, cursor)
+            # One more than asked tells whether there is a next page, without counting.
+            found = trips.trips(
+                card,
+                uow,
+                limit=limit + 1,
+                after=after,
+                start=_day_start(date_from),
+                end=_day_start(None if date_to is None else date_to + timedelta(days=1)),
+            )
+        page = found[:limit]
+        more = len(found) > limit
+        return {"data": page, "next_cursor": encode_cursor(card_id, page[-1]) if more else None}
+
+
+@blp.route("/<card_id>/statement")
+class StatementView(MethodView):
+    @blp.arguments(StatementQuerySchema, location="query", as_kwargs=True)
+    @blp.response(
+        200,
+        {"type": "string"},
+        content_type=CSV,
+        description="UTF-8 CSV with a byte order mark: one row per trip, then the totals",
+        headers={
+            "Content-Disposition": {
+                "description": 'attachment; filename="statement-CARDNUMBER-YYYY-MM.csv"',
+                "schema": {"type": "string"},
+            }
+        },
+    )
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, card_id: str, month: date) -> Any:
+        """The card's trips in one month (Hanoi time) with totals, as a spreadsheet file."""
+        with unit_of_work() as uow:
+            card = wallet.owned_card(current_rider(uow), card_id, uow)
+            found = trips.statement(card, month, uow)
+        response = Response(statement_csv(found), content_type=f"{CSV}; charset=utf-8")
+        name = f"statement-{found.card_number}-{found.month:%Y-%m}.csv"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
