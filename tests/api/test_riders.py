@@ -74,6 +74,7 @@ def signed_up_after_register(client: FlaskClient, sms: SmsOutbox) -> dict[str, A
         ({"phone": "0123 456 789"}, "invalid_phone"),
         ({"phone": "024 3825 1234"}, "invalid_phone"),  # a Hanoi landline gets no SMS
         ({"phone": "+1 202 555 0143"}, "invalid_phone"),
+        ({"phone": "0912345678 ext 5"}, "invalid_phone"),
         ({"password": "short"}, "weak_password"),
         ({"password": "12345678"}, "weak_password"),
         ({"password": "my0912345678"}, "weak_password"),

@@ -112,6 +112,8 @@ def normalize_phone(text: str) -> str:
         raise InvalidPhone("not a phone number") from None
     if number.country_code != 84 or not phonenumbers.is_valid_number(number):
         raise InvalidPhone("not a Vietnamese phone number")
+    if number.extension:
+        raise InvalidPhone("a mobile number has no extension")
     kind = phonenumbers.number_type(number)
     if kind not in (
         phonenumbers.PhoneNumberType.MOBILE,
