@@ -360,10 +360,10 @@ def rotate_refresh_token(token: str, now: datetime, uow: UnitOfWork) -> tuple[Ri
     return rider, issue_refresh_token(rider.rider_id, now, uow, family_id=row.family_id)
 
 
-def revoke_family(token: str, now: datetime, uow: UnitOfWork, rider_id: str) -> None:
-    """Log out one device: its refresh token's family, if it is this rider's."""
+def revoke_family(token: str, now: datetime, uow: UnitOfWork) -> None:
+    """Log out one device: the family of the refresh token it holds."""
     row = uow.session.get(RefreshToken, _token_hash(token))
-    if row is None or row.rider_id != rider_id:
+    if row is None:
         return
     uow.session.execute(
         update(RefreshToken)
