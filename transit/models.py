@@ -363,3 +363,65 @@ class PaymentEvent(Base):
     payment_id: Mapped[str | None] = mapped_column(String(40))
     outcome: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class School(Base):
+    """A school whose students may hold the student category; created by an operator."""
+
+    __tablename__ = "schools"
+
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # short, e.g. THPT-CVA
+    name: Mapped[str] = mapped_column(String(200))
+    # When its school year ends (a university's may be in summer): the default valid-until.
+    year_end_month: Mapped[int] = mapped_column(Integer)
+    year_end_day: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SchoolAdmin(Base):
+    """A person who decides for exactly one school; the TOTP secret is kept encrypted."""
+
+    __tablename__ = "school_admins"
+
+    admin_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.school_id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_secret: Mapped[str] = mapped_column(String(400))  # Fernet token of the base32 secret
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Roster(Base):
+    """One import of a school's roster for a school year; the newest active one answers."""
+
+    __tablename__ = "rosters"
+    __table_args__ = (Index("ix_rosters_school_id_year", "school_id", "school_year"),)
+
+    roster_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.school_id"))
+    school_year: Mapped[str] = mapped_column(String(9))  # 2026-2027
+    rows: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(default=True)
+    imported_by: Mapped[str] = mapped_column(String(100))
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class RosterEntry(Base):
+    """A student on a roster, as keyed hashes: the code with the date of birth, and the name."""
+
+    __tablename__ = "roster_entries"
+    __table_args__ = (Index("ix_roster_entries_roster_id_student_key", "roster_id", "student_key"),)
+
+    entry_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    roster_id: Mapped[str] = mapped_column(ForeignKey("rosters.roster_id"))
+    student_key: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64))
+    loose_name_key: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(40))
+    programme: Mapped[str] = mapped_column(String(24))
+    enrolment_end: Mapped[date] = mapped_column(Date)
