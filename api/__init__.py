@@ -10,7 +10,9 @@ import swagger_ui_bundle
 from flask import Flask, Response, send_from_directory
 
 from api import (
+    auth,
     cli,
+    eligibility,
     health,
     limits,
     network,
@@ -49,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     install_request_id(app)
     problems.register(app)
+    auth.install(app)
     sms.install(app, (config or {}).get("SMS_SENDER_OBJECT"))
     limits.install(app)
     payments.install(app, (config or {}).get("PAYMENT_PROVIDER_OBJECT"))
@@ -59,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(wallet.blp)
     api.register_blueprint(trips.blp)
     api.register_blueprint(payments.blp)
+    api.register_blueprint(eligibility.blp)
     app.register_blueprint(health.blp)
     _serve_docs_assets(app)
     cli.register(app)

@@ -11,9 +11,10 @@ import hashlib
 import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 
 from transit.errors import DomainError
 from transit.models import Rider
@@ -57,23 +58,41 @@ def issue_access_token(rider: Rider, now: datetime) -> tuple[str, int]:
     return jwt.encode(claims, derived_key("access-token"), algorithm=ALGORITHM), lifetime
 
 
-def current_rider(uow: UnitOfWork) -> Rider:
-    """The rider behind the request's bearer token, or a 401 that says no more."""
+# Addresses that belong to a signed-in rider. Who asks is checked before anything else about
+# the request (its body, its headers), so an anonymous caller learns nothing but 401.
+RIDER_PATHS = ("/api/v1/me", "/api/v1/cards", "/api/v1/payments", "/api/v1/eligibility")
+
+
+def install(app: Flask) -> None:
+    @app.before_request
+    def _token_first() -> None:
+        if request.path.startswith(RIDER_PATHS):
+            _claims()
+
+
+def _claims() -> dict[str, Any]:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise NotAuthenticated()
     try:
-        claims = jwt.decode(
-            token.strip(),
-            derived_key("access-token"),
-            algorithms=[ALGORITHM],  # pinned: alg=none and algorithm confusion are refused
-            audience=AUDIENCE,
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "aud", "iss", "pwe"]},
+        return dict(
+            jwt.decode(
+                token.strip(),
+                derived_key("access-token"),
+                algorithms=[ALGORITHM],  # pinned: alg=none and algorithm confusion are refused
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "aud", "iss", "pwe"]},
+            )
         )
     except jwt.PyJWTError:
         raise NotAuthenticated() from None
+
+
+def current_rider(uow: UnitOfWork) -> Rider:
+    """The rider behind the request's bearer token, or a 401 that says no more."""
+    claims = _claims()
     rider = riders.active_rider(str(claims["sub"]), uow)
     if rider is None:
         raise NotAuthenticated()

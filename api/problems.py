@@ -265,6 +265,24 @@ MESSAGES: dict[str, Message] = {
         "Vé này không bán cho thẻ này, hoặc ngày bắt đầu không hợp lệ.",
         "This pass is not sold for this card, or its start day is not valid.",
     ),
+    "school_not_found": Message(
+        "Không tìm thấy trường",
+        "School not found",
+        "Không có trường nào với mã này.",
+        "There is no school with this code.",
+    ),
+    "already_eligible": Message(
+        "Đã được hưởng ưu đãi",
+        "Already eligible",
+        "Bạn đã được xác nhận là học sinh, sinh viên; có thể nộp lại từ 30 ngày trước khi hết hạn.",
+        "You are confirmed as a student; apply again from 30 days before it ends.",
+    ),
+    "invalid_application": Message(
+        "Đơn không hợp lệ",
+        "Invalid application",
+        "Hãy kiểm tra mã học sinh, họ tên và ngày sinh.",
+        "Check the student code, the full name and the date of birth.",
+    ),
     "internal_error": Message(
         "Lỗi máy chủ",
         "Internal server error",

@@ -425,3 +425,31 @@ class RosterEntry(Base):
     level: Mapped[str] = mapped_column(String(40))
     programme: Mapped[str] = mapped_column(String(24))
     enrolment_end: Mapped[date] = mapped_column(Date)
+
+
+class Application(Base):
+    """A rider's request for the student category, and how it was decided.
+
+    What the rider typed is kept: a school's administrator needs it to decide an application
+    the roster could not. `rule` says what decided it (a roster, or an administrator).
+    """
+
+    __tablename__ = "applications"
+    __table_args__ = (
+        Index("ix_applications_school_id_status", "school_id", "status"),
+        Index("ix_applications_rider_id", "rider_id"),
+    )
+
+    application_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    rider_id: Mapped[str] = mapped_column(ForeignKey("riders.rider_id"))
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.school_id"))
+    student_code: Mapped[str] = mapped_column(String(40))
+    full_name: Mapped[str] = mapped_column(String(200))
+    date_of_birth: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # pending, approved, rejected
+    reason: Mapped[str | None] = mapped_column(String(40))
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    rule: Mapped[str | None] = mapped_column(String(80))
+    decided_by: Mapped[str | None] = mapped_column(String(60))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -70,6 +70,9 @@ def test_another_riders_card_and_payment_are_not_found_anywhere(
         assert answer.get_json()["code"] in ("card_not_found", "payment_not_found")
         anonymous = client.open(url, method=method.upper(), **sent)
         assert anonymous.status_code == 401, (method, path)
+        # Who asks is checked first: a bad body tells an anonymous caller nothing more.
+        garbled = client.open(url, method=method.upper(), json={"x": 1})
+        assert garbled.status_code == 401, (method, path)
     # Nothing the intruder tried changed the owner's card.
     card = client.get(f"/api/v1/cards/{card_id}", headers=owner).get_json()
     assert (card["status"], card["pending_total"]) == ("active", 50_000)

@@ -1,0 +1,100 @@
+"""Student applications from the rider's app: answered by the roster, or queued."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import g
+from flask.views import MethodView
+from sqlalchemy import select
+
+from api.auth import current_rider, derived_key
+from api.deps import unit_of_work
+from api.limits import limiter
+from api.schemas.eligibility import (
+    ApplicationListSchema,
+    ApplicationSchema,
+    ApplySchema,
+    SchoolListSchema,
+)
+from api.smorest import Blueprint
+from transit.models import Application, School
+from transit.names import Keys
+from transit.services import eligibility
+from transit.uow import UnitOfWork
+
+APPLICATIONS_PER_RIDER = "10 per day"
+
+blp = Blueprint(
+    "eligibility",
+    __name__,
+    url_prefix="/api/v1",
+    description="Student eligibility: apply in the app, the school's records answer",
+)
+
+
+def _rider_key() -> str:
+    return "rider:" + str(getattr(g, "rider_id", "anonymous"))
+
+
+def _view(application: Application, uow: UnitOfWork) -> dict[str, Any]:
+    school = uow.session.get(School, application.school_id)
+    assert school is not None
+    return {
+        "application_id": application.application_id,
+        "school": {"code": school.code, "name": school.name},
+        "status": application.status,
+        "reason": application.reason,
+        "valid_until": application.valid_until,
+        "created_at": application.created_at,
+        "decided_at": application.decided_at,
+    }
+
+
+@blp.route("/schools")
+class SchoolsView(MethodView):
+    @blp.etag
+    @blp.response(200, SchoolListSchema)
+    def get(self) -> Any:
+        """The schools a rider can apply through."""
+        with unit_of_work() as uow:
+            found = uow.session.scalars(select(School).order_by(School.name))
+            return {"data": [{"code": s.code, "name": s.name} for s in found]}
+
+
+@blp.route("/eligibility/applications")
+class ApplicationsView(MethodView):
+    @blp.response(200, ApplicationListSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    def get(self) -> Any:
+        """The rider's applications, newest first, with their status and reason."""
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            return {"data": [_view(a, uow) for a in eligibility.applications_of(rider, uow)]}
+
+    @blp.arguments(ApplySchema)
+    @blp.response(201, ApplicationSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Apply for the student category; asking again while one is open returns it."""
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            with limiter.limit(APPLICATIONS_PER_RIDER, key_func=_rider_key):
+                application = eligibility.apply(
+                    rider,
+                    body["school_code"],
+                    body["student_code"],
+                    body["full_name"],
+                    body["date_of_birth"],
+                    keys=Keys(derived_key("roster-keys")),
+                    now=datetime.now(UTC),
+                    uow=uow,
+                )
+            result = _view(application, uow)
+            uow.commit()
+        return result

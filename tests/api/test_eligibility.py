@@ -1,0 +1,147 @@
+"""Student applications: the roster decides what it can, the school's queue gets the rest."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.api.test_riders import bearer, signed_up
+from tests.conftest import SmsOutbox
+
+ROSTER = (
+    "student_code,full_name,date_of_birth,level,programme,enrolment_end\n"
+    "HS-001,Nguyễn Văn An,2010-05-01,Lớp 10,general_school,2031-05-31\n"
+    "HS-002,Đặng Thị Ánh,2009-12-31,Lớp 11,general_school,2031-05-31\n"
+    "SV-003,Lê Văn Cường,2004-02-29,Năm 3,work_study,2031-06-30\n"
+    "HS-004,Phạm Thu Hà,2008-01-15,Lớp 12,general_school,2026-09-30\n"  # left in September
+)
+
+
+@pytest.fixture
+def school(app: Flask, tmp_path: Path) -> str:
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["schools", "create", "THPT-CVA", "THPT Chu Văn An"])
+    assert made.exit_code == 0, made.output
+    path = tmp_path / "roster.csv"
+    path.write_text(ROSTER, encoding="utf-8")
+    loaded = runner.invoke(
+        args=["schools", "import-roster", "THPT-CVA", str(path), "--year", "2026-2027"]
+    )
+    assert loaded.exit_code == 0, loaded.output
+    return "THPT-CVA"
+
+
+@pytest.fixture
+def rider(client: FlaskClient, sms: SmsOutbox) -> dict[str, str]:
+    return bearer(signed_up(client, sms))
+
+
+def apply(client: FlaskClient, rider: dict[str, str], **changes: str) -> Any:
+    body = {
+        "school_code": "THPT-CVA",
+        "student_code": "HS-001",
+        "full_name": "Nguyễn Văn An",
+        "date_of_birth": "2010-05-01",
+        **changes,
+    }
+    return client.post("/api/v1/eligibility/applications", json=body, headers=rider)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        unicodedata.normalize("NFC", "Nguyễn Văn An"),
+        unicodedata.normalize("NFD", "Nguyễn Văn An"),
+        "NGUYỄN VĂN AN",
+        "  nguyễn   văn  an ",
+        "Nguyen Van An",  # no diacritics: accepted only because code and birthday are exact
+    ],
+)
+def test_a_student_on_the_roster_is_approved_at_once(
+    client: FlaskClient, rider: dict[str, str], school: str, typed: str
+) -> None:
+    answer = apply(client, rider, full_name=typed, student_code=" hs-001")
+    assert answer.status_code == 201, answer.get_json()
+    decided = answer.get_json()
+    assert (decided["status"], decided["reason"], decided["valid_until"]) == (
+        "approved",
+        "on_roster",
+        "2031-05-31",
+    )
+    assert decided["school"] == {"code": "THPT-CVA", "name": "THPT Chu Văn An"}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"date_of_birth": "2010-05-02"},  # the right code with the wrong birthday
+        {"full_name": "Nguyễn Văn Anh"},  # another name
+        {"student_code": "HS-009"},
+        {"full_name": "Nguyen Van An", "date_of_birth": "2010-01-05"},
+    ],
+)
+def test_anything_the_roster_cannot_confirm_waits_for_the_school(
+    client: FlaskClient, rider: dict[str, str], school: str, changes: dict[str, str]
+) -> None:
+    answer = apply(client, rider, **changes)
+    assert answer.status_code == 201
+    assert (answer.get_json()["status"], answer.get_json()["reason"]) == ("pending", None)
+
+
+def test_a_work_study_student_is_refused_with_the_reason(
+    client: FlaskClient, rider: dict[str, str], school: str
+) -> None:
+    answer = apply(
+        client, rider, student_code="SV-003", full_name="Lê Văn Cường", date_of_birth="2004-02-29"
+    )
+    assert (answer.get_json()["status"], answer.get_json()["reason"]) == ("rejected", "work_study")
+
+
+def test_an_enrolment_that_has_ended_is_refused(
+    client: FlaskClient, rider: dict[str, str], school: str
+) -> None:
+    answer = apply(
+        client, rider, student_code="HS-004", full_name="Phạm Thu Hà", date_of_birth="2008-01-15"
+    )
+    assert (answer.get_json()["status"], answer.get_json()["reason"]) == (
+        "rejected",
+        "enrolment_ended",
+    )
+
+
+def test_applying_again_returns_the_open_one_or_says_when_it_can_be_renewed(
+    client: FlaskClient, rider: dict[str, str], school: str
+) -> None:
+    waiting = apply(client, rider, date_of_birth="2010-05-02").get_json()
+    again = apply(client, rider).get_json()
+    assert again["application_id"] == waiting["application_id"]  # still the open one
+    listed = client.get("/api/v1/eligibility/applications", headers=rider).get_json()["data"]
+    assert [a["application_id"] for a in listed] == [waiting["application_id"]]
+
+
+def test_an_approved_student_can_reapply_only_near_the_end(
+    client: FlaskClient, rider: dict[str, str], school: str
+) -> None:
+    assert apply(client, rider).get_json()["status"] == "approved"
+    again = apply(client, rider)
+    assert (again.status_code, again.get_json()["code"]) == (409, "already_eligible")
+
+
+def test_unknown_schools_and_bad_input_are_refused(
+    client: FlaskClient, rider: dict[str, str], school: str
+) -> None:
+    unknown = apply(client, rider, school_code="NOPE")
+    assert (unknown.status_code, unknown.get_json()["code"]) == (404, "school_not_found")
+    future = apply(client, rider, date_of_birth="2999-01-01")
+    assert (future.status_code, future.get_json()["code"]) == (422, "invalid_application")
+    assert client.post("/api/v1/eligibility/applications", json={}).status_code == 401
+
+
+def test_the_app_lists_the_schools(client: FlaskClient, school: str) -> None:
+    listed = client.get("/api/v1/schools").get_json()["data"]
+    assert listed == [{"code": "THPT-CVA", "name": "THPT Chu Văn An"}]
