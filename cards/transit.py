@@ -225,6 +225,7 @@ class Counters:
 BOARDING_KIND = 1
 LOAD_KIND = 2
 PASS_KIND = 3
+PROFILE_KIND = 4
 
 
 @dataclass(frozen=True)
@@ -535,3 +536,46 @@ def apply_pass(
     client.write_record(LOG, 0, record.pack(), mode=_mode(LOG, Operation.WRITE, LOAD))
     client.commit_transaction()
     return replace(state, profile=profile, counters=counters, fare=fare)
+
+
+def apply_profile(
+    client: DesfireClient,
+    state: CardState,
+    masters: MasterKeys,
+    *,
+    seq: int,
+    category_code: int,
+    valid_until: int,
+    time: int,
+) -> CardState:
+    """Apply pending action `seq`, a new rider category: the fare record's category and its
+    last valid day (a card day; NO_DATE for none), with the counters and a log record.
+
+    The rest of the fare record (its recent legs, caps and passes) is kept. Like a credit,
+    it runs under the load key, and a `seq` the card has applied already is refused.
+    """
+    if seq <= state.counters.last_load_seq:
+        raise ValueError(
+            f"load {seq} was applied already (card is at {state.counters.last_load_seq})"
+        )
+    fare = state.fare._replace(category_code=category_code, category_valid_until=valid_until)
+    counters = replace(
+        state.counters,
+        last_load_seq=seq,
+        transactions=state.counters.transactions + 1,
+    )
+    client.authenticate(LOAD, masters.for_card(state.uid).app[LOAD])
+    body = counters.pack() + fare.pack()[:FARE_RECORD_SIZE]
+    client.write_data(TICKET, PROFILE_SIZE, body, mode=_mode(TICKET, Operation.WRITE, LOAD))
+    record = LogRecord(
+        time=time,
+        route_key=0,
+        amount=0,
+        balance_after=state.balance,
+        transaction=counters.transactions,
+        paid_by=0,
+        kind=PROFILE_KIND,
+    )
+    client.write_record(LOG, 0, record.pack(), mode=_mode(LOG, Operation.WRITE, LOAD))
+    client.commit_transaction()
+    return replace(state, counters=counters, fare=fare)

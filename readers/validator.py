@@ -32,6 +32,7 @@ from cards.transit import (
     TransitCardError,
     apply_credit,
     apply_pass,
+    apply_profile,
     charge,
     open_for_tap,
     read,
@@ -266,6 +267,17 @@ class Validator:
                         entry=Pass(**load["pass"]),
                         time=seconds,
                         today=version.service_day(seconds),
+                    )
+                elif kind == "profile":
+                    profile = load["profile"]
+                    state = apply_profile(
+                        client,
+                        state,
+                        self.masters,
+                        seq=seq,
+                        category_code=int(profile["category_code"]),
+                        valid_until=int(profile["valid_until"]),
+                        time=seconds,
                     )
                 else:
                     # Loads apply in order: one this validator cannot apply holds the later

@@ -16,6 +16,7 @@ from cards.transit import (
     DEBIT,
     LOG_RECORDS,
     PASS_KIND,
+    PROFILE_KIND,
     PURSE,
     READ,
     TRANSIT_AID,
@@ -25,6 +26,7 @@ from cards.transit import (
     MasterKeys,
     apply_credit,
     apply_pass,
+    apply_profile,
     charge,
     open_for_tap,
     personalize,
@@ -310,3 +312,56 @@ def test_a_pass_torn_at_any_apdu_is_whole_or_absent(tear_after: int) -> None:
         ((), 0, 0),
         ((monthly_pass(),), 1, 1),
     )
+
+
+STUDENT = 2  # the Hanoi tariff's code for students
+
+
+def load_profile(memory: CardMemory, seq: int, valid_until: date, tear: int | None = None) -> int:
+    client = tap_session(memory, tear)
+    open_for_tap(client, UID, MASTERS)
+    apply_profile(
+        client,
+        read(client, UID),
+        MASTERS,
+        seq=seq,
+        category_code=STUDENT,
+        valid_until=card_day(valid_until),
+        time=card_seconds(at(0)),
+    )
+    return client.apdus
+
+
+def test_a_new_category_reaches_the_card_and_prices_the_next_tap() -> None:
+    memory = issued_card(balance=50_000)
+    board(memory, at(1))  # a fare record with a leg in it: kept by the update
+    load_profile(memory, 1, date(2027, 5, 31))
+    after = read_card(memory)
+    assert (after.fare.category_code, after.fare.category_valid_until) == (
+        STUDENT,
+        card_day(date(2027, 5, 31)),
+    )
+    assert (after.counters.last_load_seq, after.log[0].kind) == (1, PROFILE_KIND)
+    with pytest.raises(ValueError, match="applied already"):
+        load_profile(memory, 1, date(2027, 5, 31))
+    # Hanoi's students pay the single fare and half for monthly passes: a student pass now
+    # written to this card pays its next boarding.
+    version = HANOI.version_at(card_seconds(at(0)))
+    assert version is not None
+    student_pass = issue_pass(version, "pass_all_routes", "student", date(2026, 11, 1))
+    load_pass(memory, 2, student_pass)
+    decision = price_tap(read_card(memory).fare, Tap(at(5), "09", "HN0001"), HANOI)
+    assert (decision.accepted, decision.amount, decision.paid_by) == (True, 0, "pass")
+
+
+def count_profile_apdus() -> int:
+    return load_profile(issued_card(), 1, date(2027, 5, 31))
+
+
+@pytest.mark.parametrize("tear_after", range(1, count_profile_apdus() + 1))
+def test_a_category_update_torn_at_any_apdu_is_whole_or_absent(tear_after: int) -> None:
+    memory = issued_card()
+    with contextlib.suppress(CardRemoved):
+        load_profile(memory, 1, date(2027, 5, 31), tear=tear_after)
+    after = read_card(memory)
+    assert (after.fare.category_code, after.counters.last_load_seq) in ((ADULT, 0), (STUDENT, 1))

@@ -244,6 +244,27 @@ def test_a_pending_pass_is_written_to_the_card_and_pays_the_same_tap(journal: Jo
     assert (tap["loaded"], tap["paid_by"], tap["amount"], tap["card_tx"]) == ([1], "pass", 0, 2)
 
 
+def test_a_new_category_is_written_before_the_tap_is_priced(journal: Journal) -> None:
+    memory = issued(5_000)
+    snapshot = pending_credit(1, 1)
+    snapshot["pending"] = [
+        {
+            "seq": 1,
+            "card_uid": UID_HEX,
+            "kind": "profile",
+            "amount": 0,
+            "profile": {"category_code": 4, "valid_until": 65_535},  # elderly: rides free
+            "expires": None,
+        }
+    ]
+    journal.apply_snapshot(snapshot)
+    outcome = validator(journal).tap(Field(memory))
+    assert (outcome.signal.colour, outcome.signal.code) == (GREEN, "free")
+    assert balance_of(memory) == 5_000
+    [tap] = finished(journal)
+    assert (tap["loaded"], tap["paid_by"]) == ([1], "free_category")
+
+
 def test_an_unknown_kind_of_load_holds_the_later_ones_back(journal: Journal) -> None:
     memory = issued(5_000)
     snapshot = pending_credit(2, 10_000)
