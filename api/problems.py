@@ -283,6 +283,18 @@ MESSAGES: dict[str, Message] = {
         "Hãy kiểm tra mã học sinh, họ tên và ngày sinh.",
         "Check the student code, the full name and the date of birth.",
     ),
+    "application_not_found": Message(
+        "Không tìm thấy đơn",
+        "Application not found",
+        "Không có đơn nào với mã này ở trường của bạn.",
+        "There is no application with this id at your school.",
+    ),
+    "not_decidable": Message(
+        "Không thể quyết định đơn này",
+        "Cannot decide this application",
+        "Đơn đã được quyết định, hoặc cần một lý do hay một ngày hết hạn hợp lệ.",
+        "It is decided already, or it needs a reason or a valid last day.",
+    ),
     "internal_error": Message(
         "Lỗi máy chủ",
         "Internal server error",

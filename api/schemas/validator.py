@@ -26,14 +26,24 @@ class PassRecordSchema(Schema):
     route_key = fields.Integer(required=True)
 
 
+class ProfileRecordSchema(Schema):
+    category_code = fields.Integer(required=True)
+    valid_until = fields.Integer(
+        required=True, metadata={"description": "card day; 65535 for no end"}
+    )
+
+
 class PendingSchema(Schema):
     seq = fields.Integer(required=True)
     card_uid = fields.String(required=True)
-    kind = fields.String(required=True, metadata={"description": "credit or pass"})
+    kind = fields.String(required=True, metadata={"description": "credit, pass or profile"})
     amount = fields.Integer(required=True)
     expires = fields.String(allow_none=True)
     pass_ = fields.Nested(
         PassRecordSchema, data_key="pass", attribute="pass", metadata={"description": "a pass"}
+    )
+    profile = fields.Nested(
+        ProfileRecordSchema, metadata={"description": "a new rider category for the card"}
     )
 
 

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from api.deps import unit_of_work
+from fares.eligibility import school_year_end
+from fares.model import card_day
 from tests.api.test_riders import bearer, signed_up
+from tests.api.test_wallet import issue, link
 from tests.conftest import SmsOutbox
+from transit.models import AuditEntry, SchoolAdmin
+from transit.services import eligibility, sync
 
 ROSTER = (
     "student_code,full_name,date_of_birth,level,programme,enrolment_end\n"
@@ -145,3 +153,106 @@ def test_unknown_schools_and_bad_input_are_refused(
 def test_the_app_lists_the_schools(client: FlaskClient, school: str) -> None:
     listed = client.get("/api/v1/schools").get_json()["data"]
     assert listed == [{"code": "THPT-CVA", "name": "THPT Chu Văn An"}]
+
+
+# -- what an approval does, and the school's administrator --------------------------------
+
+
+def admin_of(app: Flask, school: str, email: str) -> SchoolAdmin:
+    result = app.test_cli_runner().invoke(
+        args=["schools", "add-admin", school, email, "--name", "Cô Lan", "--password", "p" * 16]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context(), unit_of_work() as uow:
+        admin = uow.session.scalars(select(SchoolAdmin).where(SchoolAdmin.email == email)).one()
+        uow.session.expunge(admin)  # kept as loaded when the unit of work ends
+        return admin
+
+
+def pending_profiles(app: Flask) -> list[tuple[str, int, int]]:
+    with app.app_context(), unit_of_work() as uow:
+        snapshot = sync.snapshot(0, datetime.now(UTC), uow)
+    return [
+        (p["card_uid"], p["profile"]["category_code"], p["profile"]["valid_until"])
+        for p in snapshot.pending
+        if p["kind"] == "profile"
+    ]
+
+
+def test_an_approval_puts_the_student_category_on_the_riders_cards(
+    app: Flask, client: FlaskClient, rider: dict[str, str], school: str
+) -> None:
+    number, code = issue(app, "04A1B2C3D4E5F6")
+    card_id = link(client, rider, number, code).get_json()["card_id"]
+    assert apply(client, rider).get_json()["status"] == "approved"
+    assert pending_profiles(app) == [("04A1B2C3D4E5F6", 2, card_day(date(2031, 5, 31)))]
+    card = client.get(f"/api/v1/cards/{card_id}", headers=rider).get_json()
+    assert (card["category"], card["valid_until"]) == ("student", "2031-05-31")
+    assert "pass_all_routes" in {
+        p["product_id"]: p["price"]
+        for p in client.get(f"/api/v1/cards/{card_id}/products", headers=rider).get_json()["data"]
+    }
+    # A card linked later becomes a student's card too.
+    later_number, later_code = issue(app, "04A1B2C3D4E5F7")
+    link(client, rider, later_number, later_code)
+    assert [uid for uid, _, _ in pending_profiles(app)] == ["04A1B2C3D4E5F6", "04A1B2C3D4E5F7"]
+
+
+def test_the_school_decides_what_waits_and_only_its_own(
+    app: Flask, client: FlaskClient, rider: dict[str, str], school: str
+) -> None:
+    other = app.test_cli_runner().invoke(args=["schools", "create", "THCS-X", "THCS X"])
+    assert other.exit_code == 0
+    ours = admin_of(app, school, "lan@cva.edu.vn")
+    theirs = admin_of(app, "THCS-X", "minh@x.edu.vn")
+    number, code = issue(app, "04A1B2C3D4E5F6")
+    link(client, rider, number, code)
+    waiting = apply(client, rider, date_of_birth="2010-05-02").get_json()
+    now = datetime.now(UTC)
+    with app.app_context(), unit_of_work() as uow:
+        assert eligibility.queue(theirs, "pending", uow) == []
+        with pytest.raises(eligibility.ApplicationNotFound):
+            eligibility.decide(
+                theirs,
+                waiting["application_id"],
+                approve=True,
+                reason="",
+                valid_until=None,
+                now=now,
+                uow=uow,
+            )
+        with pytest.raises(eligibility.NotDecidable, match="needs a reason"):
+            eligibility.decide(
+                ours,
+                waiting["application_id"],
+                approve=False,
+                reason="  ",
+                valid_until=None,
+                now=now,
+                uow=uow,
+            )
+        [queued] = eligibility.queue(ours, "pending", uow)
+        assert (queued.full_name, queued.student_code) == ("Nguyễn Văn An", "HS-001")
+        decided = eligibility.decide(
+            ours,
+            waiting["application_id"],
+            approve=True,
+            reason="",
+            valid_until=None,
+            now=now,
+            uow=uow,
+        )
+        assert decided.valid_until == school_year_end(sync.local_today(now))
+        uow.commit()
+        audit = [
+            (a.actor, a.action)
+            for a in uow.session.scalars(select(AuditEntry).where(AuditEntry.subject == school))
+        ]
+    assert (f"admin:{ours.admin_id}", "application_approved") in audit
+    shown = client.get("/api/v1/eligibility/applications", headers=rider).get_json()["data"]
+    assert (shown[0]["status"], shown[0]["reason"]) == ("approved", "confirmed_by_school")
+    assert [uid for uid, code, _ in pending_profiles(app) if code == 2] == ["04A1B2C3D4E5F6"]
+    with app.app_context(), unit_of_work() as uow:
+        eligibility.revoke(ours, waiting["application_id"], "left the school", now, uow)
+        uow.commit()
+    assert pending_profiles(app)[-1][:2] == ("04A1B2C3D4E5F6", 1)  # back to adult

@@ -14,9 +14,18 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
-from fares.eligibility import counts_as_student
+from fares.eligibility import counts_as_student, school_year_end
 from transit.errors import DomainError
-from transit.models import Application, Rider, Roster, RosterEntry, School
+from transit.models import (
+    Application,
+    AuditEntry,
+    Card,
+    Rider,
+    Roster,
+    RosterEntry,
+    School,
+    SchoolAdmin,
+)
 from transit.names import Keys
 from transit.services import sync
 from transit.services.schools import school_by_code
@@ -111,6 +120,9 @@ def apply(
     if found is not None:
         _decide_from_roster(application, found, today, now)
     session.flush()
+    _record(application, school, "roster" if found else f"rider:{rider.rider_id}", now, uow)
+    if application.status == "approved":
+        grant(rider, application, now, uow)
     return application
 
 
@@ -128,6 +140,167 @@ def _decide_from_roster(application: Application, found: Match, today: date, now
     application.status = "approved"
     application.reason = "on_roster"
     application.valid_until = entry.enrolment_end
+
+
+STUDENT = "student"
+ADULT = "adult"
+
+
+def grant(rider: Rider, application: Application, now: datetime, uow: UnitOfWork) -> int:
+    """Give the rider's cards the student category until the application's valid-until.
+
+    Each card gets a pending profile update, written at its next tap. Returns how many cards.
+    """
+    # A card with a free category (a child's, an elder's) keeps it: it is the better one.
+    cards = [c for c in _active_cards(rider.rider_id, uow) if c.category_id in (ADULT, STUDENT)]
+    for card in cards:
+        sync.add_profile(
+            card,
+            STUDENT,
+            application.valid_until,
+            actor=f"eligibility:{application.application_id}",
+            now=now,
+            uow=uow,
+        )
+    return len(cards)
+
+
+def _active_cards(rider_id: str, uow: UnitOfWork) -> list[Card]:
+    return list(
+        uow.session.scalars(select(Card).where(Card.rider_id == rider_id, Card.status == "active"))
+    )
+
+
+def current_grant(rider_id: str, today: date, uow: UnitOfWork) -> Application | None:
+    """The approved application in force for a rider today, if any."""
+    return uow.session.scalar(
+        select(Application)
+        .where(
+            Application.rider_id == rider_id,
+            Application.status == "approved",
+            Application.valid_until >= today,
+        )
+        .order_by(Application.valid_until.desc())
+        .limit(1)
+    )
+
+
+def _record(
+    application: Application, school: School, actor: str, now: datetime, uow: UnitOfWork
+) -> None:
+    """The audit row of a decision (or of an application left for the school)."""
+    uow.session.add(
+        AuditEntry(
+            actor=actor,
+            action=f"application_{application.status}",
+            subject=school.code,
+            detail=(
+                f"{application.application_id}: {application.reason or 'queued'}"
+                f"{f' until {application.valid_until}' if application.valid_until else ''}"
+                f"{f' ({application.rule})' if application.rule else ''}"
+            ),
+            at=now,
+        )
+    )
+
+
+# -- the school's administrator ---------------------------------------------------------------
+
+
+class ApplicationNotFound(DomainError):
+    code = "application_not_found"
+    status = 404
+
+
+class NotDecidable(DomainError):
+    code = "not_decidable"
+    status = 409
+
+
+def queue(admin: SchoolAdmin, status: str | None, uow: UnitOfWork) -> list[Application]:
+    """The school's applications, oldest waiting first; only this administrator's school."""
+    query = select(Application).where(Application.school_id == admin.school_id)
+    if status is not None:
+        query = query.where(Application.status == status)
+    return list(uow.session.scalars(query.order_by(Application.created_at)))
+
+
+def school_application(admin: SchoolAdmin, application_id: str, uow: UnitOfWork) -> Application:
+    """An application of the administrator's school, or not found (whoever else's it is)."""
+    found = uow.session.scalar(
+        select(Application)
+        .where(
+            Application.application_id == application_id,
+            Application.school_id == admin.school_id,
+        )
+        .with_for_update()
+    )
+    if found is None:
+        raise ApplicationNotFound()
+    return found
+
+
+def decide(
+    admin: SchoolAdmin,
+    application_id: str,
+    *,
+    approve: bool,
+    reason: str,
+    valid_until: date | None,
+    now: datetime,
+    uow: UnitOfWork,
+) -> Application:
+    """Approve (until a day, by default the end of the school year) or reject with a reason."""
+    application = school_application(admin, application_id, uow)
+    if application.status != "pending":
+        raise NotDecidable(f"the application is {application.status} already")
+    school = uow.session.get(School, admin.school_id)
+    assert school is not None
+    today = sync.local_today(now)
+    reason = " ".join(reason.split())[:40]
+    if approve:
+        until = valid_until or school_year_end(
+            today, month=school.year_end_month, day=school.year_end_day
+        )
+        if not today <= until <= today.replace(year=today.year + 8):
+            raise NotDecidable("the last valid day must be from today to 8 years on")
+        application.status, application.valid_until = "approved", until
+        application.reason = reason or "confirmed_by_school"
+    else:
+        if not reason:
+            raise NotDecidable("a rejection needs a reason the student can read")
+        application.status, application.reason = "rejected", reason
+    application.rule = f"admin:{admin.admin_id}"
+    application.decided_by = admin.admin_id
+    application.decided_at = now
+    _record(application, school, f"admin:{admin.admin_id}", now, uow)
+    if approve:
+        rider = uow.session.get(Rider, application.rider_id)
+        if rider is not None and rider.status == "active":
+            grant(rider, application, now, uow)
+    return application
+
+
+def revoke(
+    admin: SchoolAdmin, application_id: str, reason: str, now: datetime, uow: UnitOfWork
+) -> Application:
+    """The student left: the category ends today, and the cards go back to adult."""
+    application = school_application(admin, application_id, uow)
+    if application.status != "approved":
+        raise NotDecidable("only an approved application can be revoked")
+    reason = " ".join(reason.split())[:40]
+    if not reason:
+        raise NotDecidable("a revocation needs a reason")
+    school = uow.session.get(School, admin.school_id)
+    assert school is not None
+    application.status, application.reason = "revoked", reason
+    application.decided_by, application.decided_at = admin.admin_id, now
+    application.rule = f"admin:{admin.admin_id}"
+    _record(application, school, f"admin:{admin.admin_id}", now, uow)
+    for card in _active_cards(application.rider_id, uow):
+        if card.category_id == STUDENT:
+            sync.add_profile(card, ADULT, None, actor=f"admin:{admin.admin_id}", now=now, uow=uow)
+    return application
 
 
 def applications_of(rider: Rider, uow: UnitOfWork) -> list[Application]:

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from fares import Tariff, card_seconds, load_hanoi_tariff
-from fares.model import Pass, date_of_card_day
+from fares.model import Pass, card_day_or_none, date_of_card_day
 from transit.errors import DomainError
 from transit.models import (
     Alert,
@@ -131,8 +131,8 @@ def snapshot(since: int, now: datetime, uow: UnitOfWork) -> Snapshot:
             "amount": action.amount,
             "expires": None,
         }
-        if action.kind == "pass" and action.detail:
-            item["pass"] = json.loads(action.detail)["pass"]
+        if action.kind in ("pass", "profile") and action.detail:
+            item[action.kind] = json.loads(action.detail)[action.kind]
         result.pending.append(item)
     return result
 
@@ -232,6 +232,51 @@ def add_pass(
             at=now,
         )
     )
+    session.flush()
+    return action
+
+
+def add_profile(
+    card: Card,
+    category_id: str,
+    valid_until: date | None,
+    *,
+    actor: str,
+    now: datetime,
+    uow: UnitOfWork,
+) -> PendingAction:
+    """A pending category change for `card`, numbered with its loads, and its audit row."""
+    category = tariff().latest.categories[category_id]
+    session = uow.session
+    session.get(CardShadow, card.uid, with_for_update=True)
+    last = session.scalar(
+        select(func.max(PendingAction.seq)).where(PendingAction.card_uid == card.uid)
+    )
+    profile = {"category_code": category.code, "valid_until": card_day_or_none(valid_until)}
+    action = PendingAction(
+        card_uid=card.uid,
+        seq=(last or 0) + 1,
+        kind="profile",
+        amount=0,
+        reason=f"category {category_id} until {valid_until or 'no end'}",
+        created_by=actor,
+        created_at=now,
+        status="pending",
+        changed_version=bump_version(uow),
+        detail=json.dumps({"profile": profile, "category": category_id}),
+    )
+    session.add(action)
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action="category",
+            subject=card.card_number,
+            detail=f"{category_id} until {valid_until or 'no end'}, load {action.seq}",
+            at=now,
+        )
+    )
+    card.category_id = category_id
+    card.valid_until = valid_until
     session.flush()
     return action
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from fares.model import Pass, card_day, date_of_card_day
 from transit.errors import DomainError
 from transit.models import AuditEntry, Card, CardShadow, PendingAction, Rider
-from transit.services import sync
+from transit.services import eligibility, sync
 from transit.services.cards import MAX_BALANCE, CardNotFound, check_code_matches
 from transit.uow import UnitOfWork
 
@@ -105,6 +105,17 @@ def link_card(
         raise CardNotActive()
     card.rider_id = rider.rider_id
     card.linked_at = now
+    # A student's new card becomes a student's card too, from its next tap.
+    granted = eligibility.current_grant(rider.rider_id, sync.local_today(now), uow)
+    if granted is not None and card.category_id == "adult":
+        sync.add_profile(
+            card,
+            "student",
+            granted.valid_until,
+            actor=f"eligibility:{granted.application_id}",
+            now=now,
+            uow=uow,
+        )
     return card
 
 
