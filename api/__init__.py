@@ -19,6 +19,7 @@ from api import (
     payments,
     problems,
     riders,
+    school_pages,
     sms,
     trips,
     validator,
@@ -64,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(payments.blp)
     api.register_blueprint(eligibility.blp)
     app.register_blueprint(health.blp)
+    school_pages.install(app)
     _serve_docs_assets(app)
     cli.register(app)
     return app

@@ -1,0 +1,447 @@
+"""The school's web pages: an administrator signs in (password, then a TOTP code) and decides.
+
+Server-rendered (Jinja, no build step), Vietnamese by default with English (?lang=en). The
+session is Flask's signed cookie, HttpOnly and SameSite=Lax (Secure in production), and ends
+after 30 idle minutes or 8 hours; every form carries a CSRF token. An administrator sees
+only their own school: any other school's application is "not found".
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from functools import wraps
+from typing import Any
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+
+from api.auth import derived_key
+from api.cli import vault
+from api.deps import unit_of_work
+from api.limits import limiter
+from transit.errors import DomainError
+from transit.models import Application, AuditEntry, School, SchoolAdmin
+from transit.names import Keys
+from transit.services import eligibility, schools, sync
+from transit.uow import UnitOfWork
+
+blp = Blueprint(
+    "school",
+    __name__,
+    url_prefix="/school",
+    template_folder="templates",
+    static_folder="static",
+)
+
+IDLE_SECONDS = 30 * 60
+MAX_SESSION_SECONDS = 8 * 3600
+PENDING_SECONDS = 5 * 60  # between the password and the TOTP code
+LOGINS_PER_EMAIL = "5 per minute;20 per hour"
+LOGINS_PER_CLIENT = "60 per hour"
+MAX_ROSTER_BYTES = 20 * 1024 * 1024
+STATUSES = ("pending", "approved", "rejected", "revoked")
+
+_hasher = PasswordHasher()
+_DUMMY = _hasher.hash(secrets.token_hex(16))
+
+TEXT: dict[str, tuple[str, str]] = {
+    "title": ("Xác nhận học sinh, sinh viên", "Student confirmations"),
+    "sign_in": ("Đăng nhập", "Sign in"),
+    "email": ("Thư điện tử", "E-mail"),
+    "password": ("Mật khẩu", "Password"),
+    "code": ("Mã xác thực (6 chữ số)", "Authenticator code (6 digits)"),
+    "next": ("Tiếp tục", "Continue"),
+    "wrong_login": ("Sai thư điện tử hoặc mật khẩu.", "Wrong e-mail or password."),
+    "wrong_code": ("Mã xác thực không đúng.", "Wrong authenticator code."),
+    "expired": ("Phiên đã hết hạn, hãy đăng nhập lại.", "Session expired: sign in again."),
+    "queue": ("Đơn chờ duyệt", "Applications"),
+    "roster": ("Danh sách học sinh", "Roster"),
+    "students": ("Đang được hưởng ưu đãi", "Eligible students"),
+    "audit": ("Nhật ký", "Audit log"),
+    "sign_out": ("Đăng xuất", "Sign out"),
+    "name": ("Họ tên", "Full name"),
+    "student_code": ("Mã học sinh", "Student code"),
+    "born": ("Ngày sinh", "Date of birth"),
+    "status": ("Trạng thái", "Status"),
+    "reason": ("Lý do", "Reason"),
+    "valid_until": ("Hiệu lực đến", "Valid until"),
+    "applied": ("Ngày nộp", "Applied"),
+    "approve": ("Duyệt", "Approve"),
+    "reject": ("Từ chối", "Reject"),
+    "revoke": ("Thu hồi", "Revoke"),
+    "all": ("Tất cả", "All"),
+    "pending": ("Chờ duyệt", "Pending"),
+    "approved": ("Đã duyệt", "Approved"),
+    "rejected": ("Đã từ chối", "Rejected"),
+    "revoked": ("Đã thu hồi", "Revoked"),
+    "none": ("Không có đơn nào.", "No applications."),
+    "upload": ("Tải lên", "Upload"),
+    "school_year": ("Năm học", "School year"),
+    "file": ("Tệp CSV", "CSV file"),
+    "imported": ("Đã nhập {rows} học sinh cho năm học {year}.", "{rows} students for {year}."),
+    "refused": (
+        "Tệp bị từ chối, danh sách cũ vẫn giữ nguyên. {count} lỗi:",
+        "File refused; the roster in force is unchanged. {count} problem(s):",
+    ),
+    "row": ("Dòng", "Row"),
+    "column": ("Cột", "Column"),
+    "when": ("Thời gian", "When"),
+    "who": ("Người thực hiện", "Who"),
+    "what": ("Nội dung", "What"),
+    "decided": ("Đã ghi nhận quyết định.", "Decision recorded."),
+    "not_decidable": (
+        "Không thể quyết định: đơn đã được quyết định, hoặc thiếu lý do.",
+        "Cannot decide: already decided, or a reason is missing.",
+    ),
+    "columns_help": (
+        "Cột: student_code, full_name, date_of_birth, level, programme, enrolment_end",
+        "Columns: student_code, full_name, date_of_birth, level, programme, enrolment_end",
+    ),
+}
+
+
+def language() -> str:
+    chosen = request.args.get("lang") or session.get("lang")
+    if chosen in ("vi", "en"):
+        session["lang"] = chosen
+        return str(chosen)
+    return request.accept_languages.best_match(("vi", "en")) or "vi"
+
+
+def t(key: str, **values: Any) -> str:
+    vi, en = TEXT[key]
+    return (en if language() == "en" else vi).format(**values)
+
+
+def install(app: Flask) -> None:
+    # Flask signs the session cookie with SECRET_KEY under its own salt (itsdangerous).
+    app.config.update(
+        SESSION_COOKIE_NAME="school_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=app.config["ENV"] == "production",
+        SESSION_COOKIE_PATH="/school",
+    )
+    app.register_blueprint(blp)
+
+
+@blp.app_template_global("t")
+def _t(key: str, **values: Any) -> str:
+    return t(key, **values)
+
+
+@blp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"  # minors' data: never in a shared cache
+    response.vary.add("Cookie")
+    return response
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        session["csrf"] = token
+    return str(token)
+
+
+@blp.app_template_global("csrf_token")
+def _csrf() -> str:
+    return csrf_token()
+
+
+@blp.before_request
+def _check_csrf() -> None:
+    if request.method == "POST":
+        sent = request.form.get("csrf", "")
+        if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+            abort(400)
+
+
+def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The view runs for a signed-in administrator whose session is fresh; else the login."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        now = time.time()
+        admin_id = session.get("admin_id")
+        started, seen = session.get("started", 0), session.get("seen", 0)
+        if not admin_id:
+            return redirect(url_for("school.login"))
+        if now - seen > IDLE_SECONDS or now - started > MAX_SESSION_SECONDS:
+            session.clear()
+            return redirect(url_for("school.login", expired=1))
+        session["seen"] = now
+        with unit_of_work() as uow:
+            admin = uow.session.get(SchoolAdmin, admin_id)
+            if admin is None or not admin.active:
+                session.clear()
+                return redirect(url_for("school.login"))
+            g.admin = admin
+            g.school = uow.session.get(School, admin.school_id)
+            return view(uow, *args, **kwargs)
+
+    return wrapper
+
+
+# -- signing in ----------------------------------------------------------------------------------
+
+
+def _email_key() -> str:
+    return "school-login:" + request.form.get("email", "").strip().lower()
+
+
+@blp.get("/login")
+def login() -> str:
+    return render_template(
+        "school/login.html",
+        step="password",
+        message=t("expired") if request.args.get("expired") else None,
+    )
+
+
+@blp.post("/login")
+@limiter.limit(LOGINS_PER_CLIENT)
+@limiter.limit(LOGINS_PER_EMAIL, key_func=_email_key)
+def login_password() -> Any:
+    email = request.form.get("email", "").strip().lower()
+    password = request.form.get("password", "")
+    with unit_of_work() as uow:
+        admin = uow.session.scalar(select(SchoolAdmin).where(SchoolAdmin.email == email))
+        stored = admin.password_hash if admin is not None else _DUMMY
+        matches: bool
+        try:
+            matches = _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            matches = False
+        if not matches or admin is None or not admin.active:
+            return render_template(
+                "school/login.html", step="password", message=t("wrong_login")
+            ), 401
+        session.clear()
+        session["pending_admin"] = admin.admin_id
+        session["pending_at"] = time.time()
+    return redirect(url_for("school.login_code"))
+
+
+@blp.get("/login/code")
+def login_code() -> Any:
+    if not session.get("pending_admin"):
+        return redirect(url_for("school.login"))
+    return render_template("school/login.html", step="code", message=None)
+
+
+@blp.post("/login/code")
+@limiter.limit(LOGINS_PER_CLIENT)
+def login_code_check() -> Any:
+    admin_id = session.get("pending_admin")
+    if not admin_id or time.time() - session.get("pending_at", 0) > PENDING_SECONDS:
+        session.clear()
+        return redirect(url_for("school.login", expired=1))
+    with unit_of_work() as uow:
+        admin = uow.session.get(SchoolAdmin, admin_id)
+        if admin is None or not admin.active:
+            session.clear()
+            return redirect(url_for("school.login"))
+        secret = vault().decrypt(admin.totp_secret.encode()).decode()
+        code = "".join(request.form.get("code", "").split())
+        if not pyotp.TOTP(secret).verify(code, valid_window=1):
+            return render_template("school/login.html", step="code", message=t("wrong_code")), 401
+        language_chosen = session.get("lang")
+        session.clear()  # a new session after signing in: nothing carried over
+        now = time.time()
+        session.update(admin_id=admin.admin_id, started=now, seen=now)
+        if language_chosen:
+            session["lang"] = language_chosen
+        uow.session.add(
+            AuditEntry(
+                actor=f"admin:{admin.admin_id}",
+                action="sign_in",
+                subject=_school_code(admin, uow),
+                detail="password and TOTP",
+                at=datetime.now(UTC),
+            )
+        )
+        uow.commit()
+    return redirect(url_for("school.queue"))
+
+
+def _school_code(admin: SchoolAdmin, uow: UnitOfWork) -> str:
+    school = uow.session.get(School, admin.school_id)
+    return school.code if school else admin.school_id
+
+
+@blp.post("/logout")
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("school.login"))
+
+
+# -- the queue and decisions ---------------------------------------------------------------------
+
+
+@blp.get("/")
+@signed_in
+def queue(uow: UnitOfWork) -> str:
+    status = request.args.get("status", "pending")
+    chosen = status if status in STATUSES else None
+    search = " ".join(request.args.get("q", "").split()).casefold()
+    found = eligibility.queue(g.admin, chosen, uow)
+    if search:
+        found = [
+            a
+            for a in found
+            if search in a.full_name.casefold() or search in a.student_code.casefold()
+        ]
+    return render_template(
+        "school/queue.html", applications=found, status=chosen or "all", search=search
+    )
+
+
+@blp.get("/applications/<application_id>")
+@signed_in
+def application(uow: UnitOfWork, application_id: str) -> str:
+    found = _school_application(uow, application_id)
+    return render_template(
+        "school/application.html", application=found, message=request.args.get("message")
+    )
+
+
+def _school_application(uow: UnitOfWork, application_id: str) -> Application:
+    try:
+        return eligibility.school_application(g.admin, application_id, uow)
+    except eligibility.ApplicationNotFound:
+        abort(404)
+
+
+@blp.post("/applications/<application_id>/decide")
+@signed_in
+def decide(uow: UnitOfWork, application_id: str) -> Any:
+    action = request.form.get("action")
+    reason = request.form.get("reason", "")
+    try:
+        if action == "revoke":
+            eligibility.revoke(g.admin, application_id, reason, datetime.now(UTC), uow)
+        elif action in ("approve", "reject"):
+            until_text = request.form.get("valid_until", "").strip()
+            until = date.fromisoformat(until_text) if until_text else None
+            eligibility.decide(
+                g.admin,
+                application_id,
+                approve=action == "approve",
+                reason=reason,
+                valid_until=until,
+                now=datetime.now(UTC),
+                uow=uow,
+            )
+        else:
+            abort(400)
+    except eligibility.ApplicationNotFound:
+        abort(404)
+    except (eligibility.NotDecidable, ValueError):
+        return render_template(
+            "school/application.html",
+            application=_school_application(uow, application_id),
+            message=t("not_decidable"),
+        ), 422
+    uow.commit()
+    return redirect(
+        url_for("school.application", application_id=application_id, message=t("decided"))
+    )
+
+
+# -- roster, students, audit ---------------------------------------------------------------------
+
+
+@blp.get("/roster")
+@signed_in
+def roster(uow: UnitOfWork) -> str:
+    return render_template("school/roster.html", report=None, problems=None, year=_this_year())
+
+
+def _this_year() -> str:
+    today = sync.local_today(datetime.now(UTC))
+    first = today.year if today.month >= 8 else today.year - 1
+    return f"{first}-{first + 1}"
+
+
+@blp.post("/roster")
+@signed_in
+def roster_upload(uow: UnitOfWork) -> Any:
+    upload = request.files.get("file")
+    year = request.form.get("school_year", "").strip()
+    raw = upload.read(MAX_ROSTER_BYTES + 1) if upload is not None else b""
+    problems: list[schools.RowError] = []
+    if len(raw) > MAX_ROSTER_BYTES:
+        problems = [schools.RowError(0, "-", "the file is larger than 20 MB")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        problems = [schools.RowError(0, "-", "not UTF-8 text: save the file as CSV UTF-8")]
+    if problems:
+        return render_template("school/roster.html", report=None, problems=problems, year=year), 422
+    try:
+        report = schools.import_roster(
+            g.school.code,
+            year,
+            text,
+            keys=Keys(derived_key("roster-keys")),
+            actor=f"admin:{g.admin.admin_id}",
+            now=datetime.now(UTC),
+            uow=uow,
+        )
+    except schools.RosterInvalid as invalid:
+        return render_template(
+            "school/roster.html", report=None, problems=invalid.errors, year=year
+        ), 422
+    except DomainError:
+        abort(400)
+    uow.commit()
+    return render_template("school/roster.html", report=report, problems=None, year=year)
+
+
+@blp.get("/students")
+@signed_in
+def students(uow: UnitOfWork) -> str:
+    today = sync.local_today(datetime.now(UTC))
+    found = [
+        a
+        for a in eligibility.queue(g.admin, "approved", uow)
+        if a.valid_until is not None and a.valid_until >= today
+    ]
+    return render_template("school/students.html", applications=found)
+
+
+@blp.get("/audit")
+@signed_in
+def audit(uow: UnitOfWork) -> str:
+    entries = uow.session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.subject == g.school.code)
+        .order_by(AuditEntry.at.desc())
+        .limit(200)
+    )
+    return render_template("school/audit.html", entries=list(entries))

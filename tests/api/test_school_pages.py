@@ -1,0 +1,178 @@
+"""The school's web pages through the test client: sign-in with TOTP, CSRF, sessions, scope."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.api.test_eligibility import ROSTER, apply
+from tests.api.test_riders import bearer, signed_up
+from tests.conftest import SmsOutbox
+
+PASSWORD = "a long enough secret"
+
+
+def csrf(page: Any) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.get_data(as_text=True))
+    assert found, page.get_data(as_text=True)[:500]
+    return found.group(1)
+
+
+def make_school(app: Flask, code: str, email: str) -> str:
+    """A school and its administrator; returns the administrator's TOTP secret."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["schools", "create", code, f"Trường {code}"]).exit_code == 0
+    made = runner.invoke(
+        args=["schools", "add-admin", code, email, "--name", "Cô Lan", "--password", PASSWORD]
+    )
+    assert made.exit_code == 0, made.output
+    uri = json.loads(made.output.strip().splitlines()[-1])["totp_uri"]
+    return str(re.search(r"secret=([A-Z2-7]+)", uri).group(1))  # type: ignore[union-attr]
+
+
+def sign_in(client: FlaskClient, email: str, secret: str) -> Any:
+    page = client.get("/school/login")
+    client.post("/school/login", data={"csrf": csrf(page), "email": email, "password": PASSWORD})
+    page = client.get("/school/login/code")
+    return client.post(
+        "/school/login/code", data={"csrf": csrf(page), "code": pyotp.TOTP(secret).now()}
+    )
+
+
+@pytest.fixture
+def schools(app: Flask, tmp_path: Path) -> dict[str, str]:
+    ours = make_school(app, "THPT-CVA", "lan@cva.edu.vn")
+    theirs = make_school(app, "THCS-X", "minh@x.edu.vn")
+    path = tmp_path / "roster.csv"
+    path.write_text(ROSTER, encoding="utf-8")
+    loaded = app.test_cli_runner().invoke(
+        args=["schools", "import-roster", "THPT-CVA", str(path), "--year", "2026-2027"]
+    )
+    assert loaded.exit_code == 0, loaded.output
+    return {"ours": ours, "theirs": theirs}
+
+
+def test_signing_in_takes_the_password_and_then_the_authenticator_code(
+    app: Flask, client: FlaskClient, schools: dict[str, str]
+) -> None:
+    page = client.get("/school/login")
+    assert page.status_code == 200
+    assert "Đăng nhập" in page.get_data(as_text=True)
+    wrong = client.post(
+        "/school/login",
+        data={"csrf": csrf(page), "email": "lan@cva.edu.vn", "password": "not it at all!"},
+    )
+    assert wrong.status_code == 401
+    assert client.get("/school/").status_code == 302  # still signed out
+    client.post(
+        "/school/login",
+        data={"csrf": csrf(page), "email": "lan@cva.edu.vn", "password": PASSWORD},
+    )
+    code_page = client.get("/school/login/code")
+    bad = client.post("/school/login/code", data={"csrf": csrf(code_page), "code": "000000"})
+    assert bad.status_code == 401
+    assert client.get("/school/").status_code == 302  # the password alone is not enough
+    good = client.post(
+        "/school/login/code",
+        data={"csrf": csrf(code_page), "code": pyotp.TOTP(schools["ours"]).now()},
+    )
+    assert good.status_code == 302
+    cookie = good.headers["Set-Cookie"]
+    for flag in ("HttpOnly", "SameSite=Lax", "Path=/school"):
+        assert flag in cookie
+    queue = client.get("/school/")
+    assert queue.status_code == 200
+    assert "default-src 'self'" in queue.headers["Content-Security-Policy"]
+    assert queue.headers["Cache-Control"] == "no-store"
+
+
+def test_a_form_without_its_csrf_token_is_refused(
+    client: FlaskClient, schools: dict[str, str]
+) -> None:
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    assert client.post("/school/logout", data={}).status_code == 400
+    assert client.post("/school/logout", data={"csrf": "forged"}).status_code == 400
+    assert client.get("/school/").status_code == 200  # still signed in
+
+
+def test_an_idle_session_ends(client: FlaskClient, schools: dict[str, str]) -> None:
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    with client.session_transaction("/school/") as session:
+        session["seen"] = time.time() - 31 * 60
+    answer = client.get("/school/")
+    assert answer.status_code == 302
+    assert "expired=1" in answer.headers["Location"]
+
+
+def test_the_administrator_decides_for_their_school_only(
+    client: FlaskClient, sms: SmsOutbox, schools: dict[str, str]
+) -> None:
+    rider = bearer(signed_up(client, sms))
+    waiting = apply(client, rider, date_of_birth="2010-05-02").get_json()
+    other = FlaskClient(client.application, use_cookies=True)
+    sign_in(other, "minh@x.edu.vn", schools["theirs"])
+    assert other.get(f"/school/applications/{waiting['application_id']}").status_code == 404
+    assert "Nguyễn" not in other.get("/school/").get_data(as_text=True)
+    page = other.get("/school/")
+    refused = other.post(
+        f"/school/applications/{waiting['application_id']}/decide",
+        data={"csrf": csrf(page), "action": "approve"},
+    )
+    assert refused.status_code == 404
+
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    listed = client.get("/school/").get_data(as_text=True)
+    assert "Nguyễn Văn An" in listed
+    page = client.get(f"/school/applications/{waiting['application_id']}")
+    empty = client.post(
+        f"/school/applications/{waiting['application_id']}/decide",
+        data={"csrf": csrf(page), "action": "reject", "reason": ""},
+    )
+    assert empty.status_code == 422
+    done = client.post(
+        f"/school/applications/{waiting['application_id']}/decide",
+        data={"csrf": csrf(page), "action": "reject", "reason": "không học ở trường"},
+    )
+    assert done.status_code == 302
+    shown = client.get("/api/v1/eligibility/applications", headers=rider).get_json()["data"][0]
+    assert (shown["status"], shown["reason"]) == ("rejected", "không học ở trường")
+    audit = client.get("/school/audit").get_data(as_text=True)
+    assert "application_rejected" in audit
+
+
+def test_a_bad_roster_upload_lists_its_problems_and_keeps_the_roster(
+    client: FlaskClient, schools: dict[str, str]
+) -> None:
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    page = client.get("/school/roster")
+    bad = ROSTER + "HS-009,,2010-13-01,Lớp 10,evening,2027-05-31\n"
+    answer = client.post(
+        "/school/roster",
+        data={"csrf": csrf(page), "school_year": "2026-2027", "file": (_file(bad), "r.csv")},
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 422
+    text = answer.get_data(as_text=True)
+    assert "3 lỗi" in text
+    assert "2010-13-01" in text
+    good = client.post(
+        "/school/roster",
+        data={"csrf": csrf(page), "school_year": "2026-2027", "file": (_file(ROSTER), "r.csv")},
+        content_type="multipart/form-data",
+    )
+    assert good.status_code == 200
+    assert "Đã nhập 4 học sinh" in good.get_data(as_text=True)
+
+
+def _file(text: str) -> Any:
+    import io
+
+    return io.BytesIO(text.encode("utf-8"))
