@@ -1,0 +1,194 @@
+"""A school's administrator in headless Chromium (Playwright, Debian's chromium), end to end.
+
+gunicorn serves the app; the rider side goes through the API. The clerk signs in with the
+password and a TOTP code, uploads the roster, sees a student approved by it, approves one
+application and rejects another with a reason, and signs out; the riders' API shows each.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+
+from tests.e2e.test_bus_day import Backend
+from tests.e2e.test_rider_app import call, code_from_log
+from tests.e2e.test_serving import IN_CI
+
+PASSWORD = "a long enough secret"
+ROSTER = (
+    "student_code,full_name,date_of_birth,level,programme,enrolment_end\n"
+    "HS-001,Nguyễn Văn An,2010-05-01,Lớp 10,general_school,2031-05-31\n"
+    "HS-002,Trần Thị Bình,31/12/2009,Lớp 11,phổ thông,2031-05-31\n"
+)
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Backend, str]]:
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        if IN_CI:
+            pytest.fail("Chromium is needed in CI (Debian package 'chromium')")
+        pytest.skip("Chromium is not installed")
+    backend = Backend(tmp_path)
+    backend.flask("db", "upgrade")
+    backend.flask("schools", "create", "THPT-CVA", "THPT Chu Văn An")
+    made = backend.flask(
+        "schools",
+        "add-admin",
+        "THPT-CVA",
+        "lan@cva.edu.vn",
+        "--name",
+        "Cô Lan",
+        "--password",
+        PASSWORD,
+    )
+    uri = json.loads(made.strip().splitlines()[-1])["totp_uri"]
+    secret = re.search(r"secret=([A-Z2-7]+)", uri).group(1)  # type: ignore[union-attr]
+    backend.start()
+    try:
+        yield backend, secret
+    finally:
+        backend.stop()
+
+
+def rider(backend: Backend, phone: str) -> str:
+    status, _ = call(
+        backend,
+        "POST",
+        "/api/v1/auth/register",
+        {
+            "phone": phone,
+            "password": "xe buyt 32 Cau Giay",
+            "consent": True,
+        },
+    )
+    assert status == 202
+    e164 = "+84" + phone.removeprefix("0")
+    status, tokens = call(
+        backend,
+        "POST",
+        "/api/v1/auth/verify",
+        {
+            "phone": phone,
+            "code": code_from_log(backend.home, e164),
+        },
+    )
+    assert status == 200, tokens
+    return str(tokens["access_token"])
+
+
+def apply(backend: Backend, token: str, **body: str) -> dict[str, Any]:
+    status, answer = call(
+        backend,
+        "POST",
+        "/api/v1/eligibility/applications",
+        {
+            "school_code": "THPT-CVA",
+            **body,
+        },
+        token,
+    )
+    assert status == 201, answer
+    return dict(answer)
+
+
+def test_a_clerk_confirms_students_in_the_browser(
+    served: tuple[Backend, str], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    backend, secret = served
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER, encoding="utf-8")
+    an, binh, cuong = (rider(backend, p) for p in ("0912345678", "0987654321", "0901234567"))
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
+        page = browser.new_page(locale="vi-VN")
+        page.goto(backend.url + "/school/login")
+        page.fill("input[name=email]", "lan@cva.edu.vn")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#next")
+        page.fill("input[name=code]", pyotp.TOTP(secret).now())
+        page.click("#next")
+        expect(page.locator("h1")).to_have_text("Đơn chờ duyệt")
+
+        page.click("text=Danh sách học sinh")
+        page.fill("input[name=school_year]", "2026-2027")
+        page.set_input_files("input[name=file]", str(roster))
+        page.click("#upload")
+        expect(page.locator("#report")).to_contain_text("Đã nhập 2 học sinh")
+
+        # An is on the roster: approved by it at once. Bình typed another birthday, and
+        # Cường is not on the roster: both wait for the clerk.
+        assert (
+            apply(
+                backend,
+                an,
+                student_code="HS-001",
+                full_name="Nguyen Van An",
+                date_of_birth="2010-05-01",
+            )["status"]
+            == "approved"
+        )
+        assert (
+            apply(
+                backend,
+                binh,
+                student_code="HS-002",
+                full_name="Trần Thị Bình",
+                date_of_birth="2009-12-30",
+            )["status"]
+            == "pending"
+        )
+        assert (
+            apply(
+                backend,
+                cuong,
+                student_code="HS-077",
+                full_name="Lê Văn Cường",
+                date_of_birth="2008-03-03",
+            )["status"]
+            == "pending"
+        )
+
+        page.click("text=Đang được hưởng ưu đãi")
+        expect(page.locator("table")).to_contain_text("Nguyen Van An")
+
+        page.click("text=Đơn chờ duyệt")
+        page.click("text=Trần Thị Bình")
+        page.click("#approve")
+        expect(page.locator("#status")).to_have_text("Đã duyệt")
+
+        page.click("text=Đơn chờ duyệt")
+        page.click("text=Lê Văn Cường")
+        page.fill("#reject-reason", "không có tên trong trường")
+        page.click("#reject")
+        expect(page.locator("#status")).to_have_text("Đã từ chối")
+
+        page.click("#sign-out")
+        expect(page.locator("h1")).to_have_text("Đăng nhập")
+        page.goto(backend.url + "/school/")
+        expect(page.locator("h1")).to_have_text("Đăng nhập")  # signed out for real
+        browser.close()
+
+    outcomes = {}
+    for name, token in (("an", an), ("binh", binh), ("cuong", cuong)):
+        _, listed = call(backend, "GET", "/api/v1/eligibility/applications", token=token)
+        outcomes[name] = (listed["data"][0]["status"], listed["data"][0]["reason"])
+    assert outcomes == {
+        "an": ("approved", "on_roster"),
+        "binh": ("approved", "confirmed_by_school"),
+        "cuong": ("rejected", "không có tên trong trường"),
+    }
