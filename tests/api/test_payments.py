@@ -530,7 +530,7 @@ def test_a_card_is_offered_the_passes_of_its_category(
         "pass_one_route": 140_000,
         "pass_all_routes": 280_000,
     }
-    today = date.today()
+    today = sync.local_today(datetime.now(UTC))  # Hanoi's date, as the service counts
     student = link(
         client,
         rider,
@@ -664,3 +664,22 @@ def test_a_declined_card_fails_the_payment_and_a_second_card_can_still_pay_it(
     polled = client.get(f"/api/v1/payments/{started['payment_id']}", headers=rider).get_json()
     assert (polled["status"], polled["load_status"]) == ("succeeded", "pending")
     assert loads(stripe_app) == [(50_000, "pending")]
+
+
+def test_a_category_price_is_not_sold_for_days_after_the_category_ends(
+    app: Flask, client: FlaskClient, rider: dict[str, str]
+) -> None:
+    today = sync.local_today(datetime.now(UTC))  # Hanoi's date, as the service counts
+    month_end = date(today.year + today.month // 12, today.month % 12 + 1, 1) - timedelta(days=1)
+    number, code = issue_for(app, "04A1B2C3D4E5FC", "student", month_end)
+    card = link(client, rider, number, code).get_json()["card_id"]
+    this_month = buy(client, rider, card, product_id="pass_all_routes")
+    assert (this_month.status_code, this_month.get_json()["amount"]) == (201, 140_000)
+    next_month = buy(
+        client,
+        rider,
+        card,
+        product_id="pass_all_routes",
+        start=(month_end + timedelta(days=1)).isoformat(),
+    )
+    assert (next_month.status_code, next_month.get_json()["code"]) == (422, "invalid_product")

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from fares import card_seconds
-from fares.model import Pass
+from fares.model import Pass, date_of_card_day
 from fares.passes import issue_pass, pass_price
 from fares.tariff import PassCoverage, PassValidity, TariffVersion
 from transit.errors import DomainError
@@ -266,6 +266,11 @@ def _pass_for(
         entry = issue_pass(version, product_id, category, start, route_id)
     except ValueError as error:
         raise InvalidProduct(str(error)) from None
+    if card.valid_until is not None and category == card.category_id:
+        first = date_of_card_day(entry.valid_from)
+        if card.valid_until < first:
+            # A category's price for days after the category ends is not for sale.
+            raise InvalidProduct(f"the card's {category} category ends {card.valid_until}")
     return entry, price
 
 

@@ -265,6 +265,38 @@ def test_a_new_category_is_written_before_the_tap_is_priced(journal: Journal) ->
     assert (tap["loaded"], tap["paid_by"]) == ([1], "free_category")
 
 
+def test_an_ended_category_falls_back_to_the_adult_fare(journal: Journal) -> None:
+    # A child's free card whose category ended yesterday (the sixth birthday): it pays now.
+    # (Hanoi's students pay the adult single fare; their price differs only on passes.)
+    memory = CardMemory.blank(UID)
+    personalize(
+        DesfireClient(Field(memory), rng=rng(2)),
+        UID,
+        MASTERS,
+        card_number=8401_0000_0000_0017,
+        category_code=5,
+        valid_until=(MORNING - timedelta(days=1)).date(),
+        balance=50_000,
+        issued=date(2026, 9, 1),
+    )
+    outcome = validator(journal).tap(Field(memory))
+    assert (outcome.signal.colour, outcome.signal.code) == (GREEN, "paid")
+    assert balance_of(memory) == 40_000
+    memory_free = CardMemory.blank(UID)
+    personalize(
+        DesfireClient(Field(memory_free), rng=rng(2)),
+        UID,
+        MASTERS,
+        card_number=8401_0000_0000_0017,
+        category_code=5,
+        valid_until=(MORNING + timedelta(days=1)).date(),
+        balance=50_000,
+        issued=date(2026, 9, 1),
+    )
+    still = validator(journal, route="09").tap(Field(memory_free))
+    assert (still.signal.code, balance_of(memory_free)) == ("free", 50_000)
+
+
 def test_an_unknown_kind_of_load_holds_the_later_ones_back(journal: Journal) -> None:
     memory = issued(5_000)
     snapshot = pending_credit(2, 10_000)
