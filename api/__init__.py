@@ -66,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(eligibility.blp)
     app.register_blueprint(health.blp)
     school_pages.install(app)
+    eligibility.install(app)
     _serve_docs_assets(app)
     cli.register(app)
     return app

@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_WEBHOOK_SECRET": "",
     # Empty means Stripe itself; tests point it at localstripe on 127.0.0.1.
     "STRIPE_API_BASE": "",
+    # Cal-ITP Eligibility API registries asked when a roster cannot answer: a JSON object from
+    # a school code (or "*" for the whole city) to its settings (transit/registries.py).
+    "ELIGIBILITY_REGISTRIES": {},
     "LOG_LEVEL": "INFO",
     "LOG_JSON": True,
     "API_TITLE": "Hanoi bus card API",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from flask import g
+from flask import Flask, current_app, g
 from flask.views import MethodView
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from api.schemas.eligibility import (
 from api.smorest import Blueprint
 from transit.models import Application, School
 from transit.names import Keys
+from transit.registries import EligibilityApiRegistry, EligibilityApiSettings, Registry
 from transit.services import eligibility
 from transit.uow import UnitOfWork
 
@@ -32,6 +34,26 @@ blp = Blueprint(
     url_prefix="/api/v1",
     description="Student eligibility: apply in the app, the school's records answer",
 )
+
+
+EXTENSION = "transit.registries"
+
+
+def install(app: Flask) -> None:
+    """Build the configured registries once, so a bad setting stops the app at start."""
+    built: dict[str, Registry] = {}
+    for code, raw in dict(app.config["ELIGIBILITY_REGISTRIES"]).items():
+        settings = EligibilityApiSettings.from_mapping(
+            str(code).upper(), dict(raw), Path(app.instance_path)
+        )
+        built[str(code).upper()] = EligibilityApiRegistry(settings)
+    app.extensions[EXTENSION] = built
+
+
+def registry_for(school_code: str) -> Registry | None:
+    """The school's own registry, or the city's, or none."""
+    built: dict[str, Registry] = current_app.extensions.get(EXTENSION, {})
+    return built.get(school_code.strip().upper()) or built.get("*")
 
 
 def _rider_key() -> str:
@@ -94,6 +116,7 @@ class ApplicationsView(MethodView):
                     keys=Keys(derived_key("roster-keys")),
                     now=datetime.now(UTC),
                     uow=uow,
+                    registry=registry_for(body["school_code"]),
                 )
             result = _view(application, uow)
             uow.commit()

@@ -27,6 +27,7 @@ from transit.models import (
     SchoolAdmin,
 )
 from transit.names import Keys
+from transit.registries import Registry, RegistryUnavailable
 from transit.services import sync
 from transit.services.schools import school_by_code
 from transit.uow import UnitOfWork
@@ -81,8 +82,9 @@ def apply(
     keys: Keys,
     now: datetime,
     uow: UnitOfWork,
+    registry: Registry | None = None,
 ) -> Application:
-    """Record an application and decide it at once when the roster can."""
+    """Record an application and decide it at once when the roster (or a registry) can."""
     school = school_by_code(school_code, uow)
     today = sync.local_today(now)
     student_code, full_name = student_code.strip(), " ".join(full_name.split())
@@ -117,13 +119,30 @@ def apply(
     )
     session.add(application)
     found = find_on_roster(school, student_code, full_name, born, keys, uow)
+    decider = f"rider:{rider.rider_id}"
     if found is not None:
         _decide_from_roster(application, found, today, now)
+        decider = "roster"
+    elif registry is not None and _confirmed_by(registry, student_code, full_name):
+        application.status, application.reason = "approved", "confirmed_by_registry"
+        application.valid_until = school_year_end(
+            today, month=school.year_end_month, day=school.year_end_day
+        )
+        application.rule = f"registry:{registry.name}"
+        application.decided_by, application.decided_at = "registry", now
+        decider = "registry"
     session.flush()
-    _record(application, school, "roster" if found else f"rider:{rider.rider_id}", now, uow)
+    _record(application, school, decider, now, uow)
     if application.status == "approved":
         grant(rider, application, now, uow)
     return application
+
+
+def _confirmed_by(registry: Registry, student_code: str, full_name: str) -> bool:
+    try:
+        return registry.is_student(student_code, full_name)
+    except RegistryUnavailable:
+        return False  # the school's queue decides instead
 
 
 def _decide_from_roster(application: Application, found: Match, today: date, now: datetime) -> None:
