@@ -295,6 +295,12 @@ MESSAGES: dict[str, Message] = {
         "Đơn đã được quyết định, hoặc cần một lý do hay một ngày hết hạn hợp lệ.",
         "It is decided already, or it needs a reason or a valid last day.",
     ),
+    "roster_invalid": Message(
+        "Danh sách không hợp lệ",
+        "Roster refused",
+        "Tệp có {count} lỗi; danh sách cũ vẫn giữ nguyên. Xem 'errors'.",
+        "The file has {count} problem(s); the roster in force is unchanged. See 'errors'.",
+    ),
     "internal_error": Message(
         "Lỗi máy chủ",
         "Internal server error",

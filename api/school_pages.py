@@ -25,6 +25,7 @@ from flask import (
     Response,
     abort,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -37,6 +38,7 @@ from api.auth import derived_key
 from api.cli import vault
 from api.deps import unit_of_work
 from api.limits import limiter
+from api.problems import problem
 from transit.errors import DomainError
 from transit.models import Application, AuditEntry, School, SchoolAdmin
 from transit.names import Keys
@@ -176,7 +178,8 @@ def _csrf() -> str:
 @blp.before_request
 def _check_csrf() -> None:
     if request.method == "POST":
-        sent = request.form.get("csrf", "")
+        # Forms send it as a field; scripts using the same session send it as a header.
+        sent = request.form.get("csrf", "") or request.headers.get("X-CSRF-Token", "")
         if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
             abort(400)
 
@@ -445,3 +448,89 @@ def audit(uow: UnitOfWork) -> str:
         .limit(200)
     )
     return render_template("school/audit.html", entries=list(entries))
+
+
+# -- the same, as JSON, for a school's own tools (same session, CSRF token in a header) ----------
+
+
+def _application_json(application: Application) -> dict[str, Any]:
+    return {
+        "application_id": application.application_id,
+        "full_name": application.full_name,
+        "student_code": application.student_code,
+        "date_of_birth": application.date_of_birth.isoformat(),
+        "status": application.status,
+        "reason": application.reason,
+        "valid_until": application.valid_until.isoformat() if application.valid_until else None,
+        "created_at": application.created_at.isoformat(),
+        "rule": application.rule,
+    }
+
+
+def _api_signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Like `signed_in`, but a JSON 401 instead of the login page."""
+    inner = signed_in(view)
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        answer = inner(*args, **kwargs)
+        if isinstance(answer, Response) and answer.status_code == 302:
+            return problem("unauthorized", 401)
+        return answer
+
+    return wrapper
+
+
+@blp.get("/api/session")
+@_api_signed_in
+def api_session(uow: UnitOfWork) -> Any:
+    """Who is signed in, and the CSRF token to send with every POST."""
+    return jsonify(school=g.school.code, admin=g.admin.email, csrf=csrf_token())
+
+
+@blp.get("/api/applications")
+@_api_signed_in
+def api_applications(uow: UnitOfWork) -> Any:
+    status = request.args.get("status")
+    found = eligibility.queue(g.admin, status if status in STATUSES else None, uow)
+    return jsonify(data=[_application_json(a) for a in found])
+
+
+@blp.get("/api/applications/<application_id>")
+@_api_signed_in
+def api_application(uow: UnitOfWork, application_id: str) -> Any:
+    try:
+        found = eligibility.school_application(g.admin, application_id, uow)
+    except eligibility.ApplicationNotFound:
+        return problem("application_not_found", 404)
+    return jsonify(_application_json(found))
+
+
+@blp.post("/api/roster")
+@_api_signed_in
+def api_roster(uow: UnitOfWork) -> Any:
+    """The roster as a CSV body (text/csv, UTF-8) for ?year=2026-2027: all or nothing."""
+    raw = request.get_data(cache=False)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return problem(
+            "roster_invalid", 422, errors=[{"row": 0, "column": "-", "reason": "not UTF-8"}]
+        )
+    try:
+        report = schools.import_roster(
+            g.school.code,
+            request.args.get("year", ""),
+            text,
+            keys=Keys(derived_key("roster-keys")),
+            actor=f"admin:{g.admin.admin_id}",
+            now=datetime.now(UTC),
+            uow=uow,
+        )
+    except schools.RosterInvalid as invalid:
+        errors = [{"row": e.row, "column": e.column, "reason": e.reason} for e in invalid.errors]
+        return problem("roster_invalid", 422, errors=errors, count=len(errors))
+    uow.commit()
+    return jsonify(
+        roster_id=report.roster_id, school_year=report.school_year, rows=report.rows
+    ), 201

@@ -176,3 +176,50 @@ def _file(text: str) -> Any:
     import io
 
     return io.BytesIO(text.encode("utf-8"))
+
+
+def test_the_schools_api_answers_for_its_own_school_only(
+    client: FlaskClient, sms: SmsOutbox, schools: dict[str, str]
+) -> None:
+    assert client.get("/school/api/applications").status_code == 401
+    rider = bearer(signed_up(client, sms))
+    waiting = apply(client, rider, date_of_birth="2010-05-02").get_json()
+
+    other = FlaskClient(client.application, use_cookies=True)
+    sign_in(other, "minh@x.edu.vn", schools["theirs"])
+    assert other.get("/school/api/applications").get_json() == {"data": []}
+    hidden = other.get(f"/school/api/applications/{waiting['application_id']}")
+    assert (hidden.status_code, hidden.get_json()["code"]) == (404, "application_not_found")
+
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    me = client.get("/school/api/session").get_json()
+    assert me["school"] == "THPT-CVA"
+    [listed] = client.get("/school/api/applications?status=pending").get_json()["data"]
+    assert listed["full_name"] == "Nguyễn Văn An"
+    shown = client.get(f"/school/api/applications/{waiting['application_id']}").get_json()
+    assert shown["status"] == "pending"
+
+    bad = ROSTER + "HS-009,,2010-13-01,Lớp 10,evening,2027-05-31\n"
+    no_token = client.post(
+        "/school/api/roster?year=2026-2027", data=bad.encode(), content_type="text/csv"
+    )
+    assert no_token.status_code == 400  # CSRF
+    refused = client.post(
+        "/school/api/roster?year=2026-2027",
+        data=bad.encode(),
+        content_type="text/csv",
+        headers={"X-CSRF-Token": me["csrf"]},
+    )
+    assert (refused.status_code, refused.get_json()["code"]) == (422, "roster_invalid")
+    assert {e["column"] for e in refused.get_json()["errors"]} == {
+        "full_name",
+        "date_of_birth",
+        "programme",
+    }
+    taken = client.post(
+        "/school/api/roster?year=2026-2027",
+        data=ROSTER.encode(),
+        content_type="text/csv",
+        headers={"X-CSRF-Token": me["csrf"]},
+    )
+    assert (taken.status_code, taken.get_json()["rows"]) == (201, 4)
