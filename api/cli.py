@@ -13,6 +13,7 @@ import click
 from cryptography.fernet import Fernet
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
 
 from api.auth import derived_key
 from api.deps import backend, unit_of_work
@@ -20,8 +21,9 @@ from fares import card_seconds, load_hanoi_tariff
 from transit import gtfs, migrate
 from transit.errors import DomainError
 from transit.keystore import KeyFileError, create_key_file, load_master_keys
+from transit.models import Card
 from transit.names import Keys
-from transit.services import cards, devices, network, payments, schools, sync
+from transit.services import cards, devices, eligibility, network, payments, schools, sync
 
 db_cli = AppGroup("db", help="The database schema.")
 network_cli = AppGroup("network", help="The bus network (GTFS).")
@@ -267,6 +269,32 @@ def cards_block(card_number: str, reason: str) -> None:
             raise click.ClickException(error.detail or error.code) from None
         uow.commit()
     click.echo(json.dumps({"card_uid": entry.card_uid, "reason": entry.reason}))
+
+
+@cards_cli.command("verify-age")
+@click.argument("card_number")
+@click.option("--born", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--evidence", required=True, help="How the date of birth was verified.")
+def cards_verify_age(card_number: str, born: datetime, evidence: str) -> None:
+    """Free travel by age (under 6, 60 and over) from a verified date of birth; audited."""
+    actor = getpass.getuser()
+    with unit_of_work() as uow:
+        card = uow.session.scalar(select(Card).where(Card.card_number == card_number))
+        if card is None:
+            raise click.ClickException(f"no card {card_number}")
+        try:
+            category, until = eligibility.grant_age_category(
+                card,
+                born.date(),
+                evidence=evidence,
+                actor=actor,
+                now=datetime.now(UTC),
+                uow=uow,
+            )
+        except DomainError as error:
+            raise click.ClickException(error.detail or error.code) from None
+        uow.commit()
+    click.echo(json.dumps({"category": category, "valid_until": until and until.isoformat()}))
 
 
 payments_cli = AppGroup("payments", help="Payments and their provider.")

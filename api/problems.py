@@ -301,6 +301,12 @@ MESSAGES: dict[str, Message] = {
         "Tệp có {count} lỗi; danh sách cũ vẫn giữ nguyên. Xem 'errors'.",
         "The file has {count} problem(s); the roster in force is unchanged. See 'errors'.",
     ),
+    "no_age_category": Message(
+        "Không có ưu đãi theo tuổi",
+        "No category by age",
+        "Chỉ trẻ em dưới 6 tuổi và người từ 60 tuổi được miễn vé.",
+        "Only children under 6 and riders of 60 and over ride free.",
+    ),
     "internal_error": Message(
         "Lỗi máy chủ",
         "Internal server error",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -256,3 +257,44 @@ def test_the_school_decides_what_waits_and_only_its_own(
         eligibility.revoke(ours, waiting["application_id"], "left the school", now, uow)
         uow.commit()
     assert pending_profiles(app)[-1][:2] == ("04A1B2C3D4E5F6", 1)  # back to adult
+
+
+@pytest.mark.parametrize(
+    ("years", "category", "code"),
+    [(3, "child", 5), (66, "elderly", 4)],
+)
+def test_a_verified_birthday_gives_the_free_category_of_its_age(
+    app: Flask, years: int, category: str, code: int
+) -> None:
+    today = sync.local_today(datetime.now(UTC))
+    birthday = date(today.year - years, 2, 10)
+    born = birthday.isoformat()
+    # A child's lasts until the eve of the sixth birthday; an elder's has no end.
+    until = (date(birthday.year + 6, 2, 10) - timedelta(days=1)).isoformat() if years < 6 else None
+    number, _ = issue(app, "04A1B2C3D4E5F6")
+    result = app.test_cli_runner().invoke(
+        args=["cards", "verify-age", number, "--born", born, "--evidence", "CCCD seen at counter 3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"category": category, "valid_until": until}
+    [(uid, category_code, _)] = pending_profiles(app)
+    assert (uid, category_code) == ("04A1B2C3D4E5F6", code)
+    with app.app_context(), unit_of_work() as uow:
+        [audit] = uow.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "age_category")
+        ).all()
+        assert "CCCD seen at counter 3" in audit.detail
+
+
+def test_an_age_without_a_free_category_is_refused(app: Flask) -> None:
+    number, _ = issue(app, "04A1B2C3D4E5F6")
+    runner = app.test_cli_runner()
+    adult = runner.invoke(
+        args=["cards", "verify-age", number, "--born", "1990-05-05", "--evidence", "CCCD"]
+    )
+    assert (adult.exit_code, "no free category at this age" in adult.output) == (1, True)
+    no_evidence = runner.invoke(
+        args=["cards", "verify-age", number, "--born", "1950-05-05", "--evidence", " "]
+    )
+    assert no_evidence.exit_code == 1
+    assert pending_profiles(app) == []

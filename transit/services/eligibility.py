@@ -14,7 +14,12 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
-from fares.eligibility import counts_as_student, school_year_end
+from fares.eligibility import (
+    age_category,
+    age_category_valid_until,
+    counts_as_student,
+    school_year_end,
+)
 from transit.errors import DomainError
 from transit.models import (
     Application,
@@ -320,6 +325,55 @@ def revoke(
         if card.category_id == STUDENT:
             sync.add_profile(card, ADULT, None, actor=f"admin:{admin.admin_id}", now=now, uow=uow)
     return application
+
+
+# -- categories that come with age ---------------------------------------------------------------
+
+
+class NoAgeCategory(DomainError):
+    code = "no_age_category"
+    status = 422
+
+
+def grant_age_category(
+    card: Card,
+    born: date,
+    *,
+    evidence: str,
+    actor: str,
+    now: datetime,
+    uow: UnitOfWork,
+) -> tuple[str, date | None]:
+    """Free travel for a child under 6 or a rider of 60 and over, from a verified birthday.
+
+    The birthday's source is named in `evidence` (an identity document seen at a counter
+    today; a population registry later). The category lasts until the eve of the sixth
+    birthday for a child, and without end from 60. Returns (category, valid-until).
+    """
+    if not evidence.strip():
+        raise NoAgeCategory("say how the date of birth was verified")
+    today = sync.local_today(now)
+    try:
+        category = age_category(born, today)
+    except ValueError:
+        raise NoAgeCategory(f"{born} is not a date of birth") from None
+    if category is None:
+        raise NoAgeCategory(f"born {born}: no free category at this age")
+    if card.status != "active":
+        raise NoAgeCategory("the card is not active")
+    until = age_category_valid_until(born, today)
+    sync.add_profile(card, category, until, actor=actor, now=now, uow=uow)
+    uow.session.add(
+        AuditEntry(
+            actor=actor,
+            action="age_category",
+            subject=card.card_number,
+            detail=f"{category} until {until or 'no end'}; date of birth verified: "
+            f"{' '.join(evidence.split())[:200]}",
+            at=now,
+        )
+    )
+    return category, until
 
 
 def applications_of(rider: Rider, uow: UnitOfWork) -> list[Application]:
