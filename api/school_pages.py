@@ -133,7 +133,18 @@ def t(key: str, **values: Any) -> str:
     return (en if language() == "en" else vi).format(**values)
 
 
+ROSTER_PATHS = ("/school/roster", "/school/api/roster")
+
+
+def _roster_limit() -> None:
+    # A university's roster is several megabytes: more than the API's usual body limit.
+    if request.method == "POST" and request.path in ROSTER_PATHS:
+        request.max_content_length = MAX_ROSTER_BYTES + 64 * 1024
+
+
 def install(app: Flask) -> None:
+    # Before the app's own body-size check, which then reads the raised limit.
+    app.before_request_funcs.setdefault(None, []).insert(0, _roster_limit)
     # Flask signs the session cookie with SECRET_KEY under its own salt (itsdangerous).
     app.config.update(
         SESSION_COOKIE_NAME="school_session",
@@ -396,7 +407,12 @@ def _this_year() -> str:
 def roster_upload(uow: UnitOfWork) -> Any:
     upload = request.files.get("file")
     year = request.form.get("school_year", "").strip()
-    raw = upload.read(MAX_ROSTER_BYTES + 1) if upload is not None else b""
+    raw = b""
+    if upload is not None:
+        try:
+            raw = upload.read(MAX_ROSTER_BYTES + 1)
+        finally:
+            upload.close()  # a large upload is spooled to a temporary file: close it at once
     problems: list[schools.RowError] = []
     if len(raw) > MAX_ROSTER_BYTES:
         problems = [schools.RowError(0, "-", "the file is larger than 20 MB")]
