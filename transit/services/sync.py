@@ -147,6 +147,51 @@ def create_credit(
     return add_credit(card, amount, reason, actor, now, uow)
 
 
+def _add_action(
+    card: Card,
+    *,
+    kind: str,
+    amount: int,
+    reason: str,
+    detail: dict[str, Any] | None,
+    audit: str,
+    actor: str,
+    now: datetime,
+    uow: UnitOfWork,
+) -> PendingAction:
+    """A pending action for `card`, numbered after its last one, and its audit row."""
+    session = uow.session
+    # The card's shadow row is the lock that keeps two actions from taking the same number.
+    session.get(CardShadow, card.uid, with_for_update=True)
+    last = session.scalar(
+        select(func.max(PendingAction.seq)).where(PendingAction.card_uid == card.uid)
+    )
+    action = PendingAction(
+        card_uid=card.uid,
+        seq=(last or 0) + 1,
+        kind=kind,
+        amount=amount,
+        reason=reason,
+        created_by=actor,
+        created_at=now,
+        status="pending",
+        changed_version=bump_version(uow),
+        detail=json.dumps(detail) if detail is not None else None,
+    )
+    session.add(action)
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action=kind,
+            subject=card.card_number,
+            detail=f"{audit}, load {action.seq}",
+            at=now,
+        )
+    )
+    session.flush()
+    return action
+
+
 def add_credit(
     card: Card,
     amount: int,
@@ -157,40 +202,22 @@ def add_credit(
     *,
     most: int = MAX_CREDIT,
 ) -> PendingAction:
-    """A pending load for `card`, numbered after its last one, and its audit row."""
+    """Money for `card`, written at its next tap."""
     if not 0 < amount <= most:
         raise InvalidCredit(f"a credit is 1 to {most:,} VND")
     if not reason.strip():
         raise InvalidCredit("a credit needs a reason")
-    session = uow.session
-    # The card's shadow row is the lock that keeps two loads from taking the same number.
-    session.get(CardShadow, card.uid, with_for_update=True)
-    last = session.scalar(
-        select(func.max(PendingAction.seq)).where(PendingAction.card_uid == card.uid)
-    )
-    action = PendingAction(
-        card_uid=card.uid,
-        seq=(last or 0) + 1,
+    return _add_action(
+        card,
         kind="credit",
         amount=amount,
         reason=reason.strip(),
-        created_by=actor,
-        created_at=now,
-        status="pending",
-        changed_version=bump_version(uow),
+        detail=None,
+        audit=f"{amount} VND: {reason.strip()}",
+        actor=actor,
+        now=now,
+        uow=uow,
     )
-    session.add(action)
-    session.add(
-        AuditEntry(
-            actor=actor,
-            action="credit",
-            subject=card.card_number,
-            detail=f"{amount} VND, load {action.seq}: {action.reason}",
-            at=now,
-        )
-    )
-    session.flush()
-    return action
 
 
 def add_pass(
@@ -203,37 +230,19 @@ def add_pass(
     now: datetime,
     uow: UnitOfWork,
 ) -> PendingAction:
-    """A pending pass for `card`, numbered with its loads, and its audit row."""
-    session = uow.session
-    session.get(CardShadow, card.uid, with_for_update=True)
-    last = session.scalar(
-        select(func.max(PendingAction.seq)).where(PendingAction.card_uid == card.uid)
-    )
-    action = PendingAction(
-        card_uid=card.uid,
-        seq=(last or 0) + 1,
+    """A pass for `card`, written at its next tap."""
+    return _add_action(
+        card,
         kind="pass",
         amount=price,
         reason=f"pass {product_id}",
-        created_by=actor,
-        created_at=now,
-        status="pending",
-        changed_version=bump_version(uow),
-        detail=json.dumps({"pass": entry._asdict(), "product_id": product_id}),
+        detail={"pass": entry._asdict(), "product_id": product_id},
+        audit=f"{product_id} {date_of_card_day(entry.valid_from)} to "
+        f"{date_of_card_day(entry.valid_until)}",
+        actor=actor,
+        now=now,
+        uow=uow,
     )
-    session.add(action)
-    session.add(
-        AuditEntry(
-            actor=actor,
-            action="pass",
-            subject=card.card_number,
-            detail=f"{product_id} {date_of_card_day(entry.valid_from)} to "
-            f"{date_of_card_day(entry.valid_until)}, load {action.seq}",
-            at=now,
-        )
-    )
-    session.flush()
-    return action
 
 
 def add_profile(
@@ -245,39 +254,22 @@ def add_profile(
     now: datetime,
     uow: UnitOfWork,
 ) -> PendingAction:
-    """A pending category change for `card`, numbered with its loads, and its audit row."""
+    """A new rider category for `card` (and its record here), written at its next tap."""
     category = tariff().latest.categories[category_id]
-    session = uow.session
-    session.get(CardShadow, card.uid, with_for_update=True)
-    last = session.scalar(
-        select(func.max(PendingAction.seq)).where(PendingAction.card_uid == card.uid)
-    )
     profile = {"category_code": category.code, "valid_until": card_day_or_none(valid_until)}
-    action = PendingAction(
-        card_uid=card.uid,
-        seq=(last or 0) + 1,
+    action = _add_action(
+        card,
         kind="profile",
         amount=0,
         reason=f"category {category_id} until {valid_until or 'no end'}",
-        created_by=actor,
-        created_at=now,
-        status="pending",
-        changed_version=bump_version(uow),
-        detail=json.dumps({"profile": profile, "category": category_id}),
-    )
-    session.add(action)
-    session.add(
-        AuditEntry(
-            actor=actor,
-            action="category",
-            subject=card.card_number,
-            detail=f"{category_id} until {valid_until or 'no end'}, load {action.seq}",
-            at=now,
-        )
+        detail={"profile": profile, "category": category_id},
+        audit=f"{category_id} until {valid_until or 'no end'}",
+        actor=actor,
+        now=now,
+        uow=uow,
     )
     card.category_id = category_id
     card.valid_until = valid_until
-    session.flush()
     return action
 
 
