@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app
 from flask.views import MethodView
 from sqlalchemy import select
 
 from api.auth import current_rider, derived_key
 from api.deps import unit_of_work
-from api.limits import limiter
+from api.limits import limiter, rider_key
 from api.schemas.eligibility import (
     ApplicationListSchema,
     ApplicationSchema,
@@ -54,10 +54,6 @@ def registry_for(school_code: str) -> Registry | None:
     """The school's own registry, or the city's, or none."""
     built: dict[str, Registry] = current_app.extensions.get(EXTENSION, {})
     return built.get(school_code.strip().upper()) or built.get("*")
-
-
-def _rider_key() -> str:
-    return "rider:" + str(getattr(g, "rider_id", "anonymous"))
 
 
 def _view(application: Application, uow: UnitOfWork) -> dict[str, Any]:
@@ -106,7 +102,7 @@ class ApplicationsView(MethodView):
         """Apply for the student category; asking again while one is open returns it."""
         with unit_of_work() as uow:
             rider = current_rider(uow)
-            with limiter.limit(APPLICATIONS_PER_RIDER, key_func=_rider_key):
+            with limiter.limit(APPLICATIONS_PER_RIDER, key_func=rider_key):
                 application = eligibility.apply(
                     rider,
                     body["school_code"],

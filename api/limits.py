@@ -8,7 +8,7 @@ are the looser ones.
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -29,6 +29,11 @@ LOGINS_PER_CLIENT = "100 per hour"
 # A code already dies after 5 wrong tries, and only 3 codes a number are sent per 10 minutes.
 CODE_CHECKS_PER_PHONE = "15 per 10 minutes"
 CARD_LINKS_PER_RIDER = "10 per hour"
+
+
+def rider_key() -> str:
+    """The signed-in rider (named by api.auth.current_rider before a limit is checked)."""
+    return "rider:" + str(getattr(g, "rider_id", "anonymous"))
 
 
 def phone_key() -> str:

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask.views import MethodView
 
 from api.auth import current_rider
 from api.deps import unit_of_work
-from api.limits import limiter
+from api.limits import limiter, rider_key
 from api.schemas.payments import (
     BuyPassSchema,
     PaymentSchema,
@@ -98,10 +98,6 @@ def install(app: Flask, override: Any = None) -> None:
 def provider() -> PaymentProvider:
     found: PaymentProvider = current_app.extensions[EXTENSION]
     return found
-
-
-def _rider_key() -> str:
-    return "rider:" + str(getattr(g, "rider_id", "anonymous"))
 
 
 def _view(payment: Payment, answer: ProviderPayment | None, uow: UnitOfWork) -> dict[str, Any]:
@@ -211,7 +207,7 @@ def _pay(begin: Begin, body: dict[str, Any]) -> Any:
         idempotency_key = request.headers.get("Idempotency-Key", "").strip()
         if not 0 < len(idempotency_key) <= MAX_KEY:
             raise IdempotencyKeyMissing()
-        with limiter.limit(PAYMENTS_PER_RIDER, key_func=_rider_key):
+        with limiter.limit(PAYMENTS_PER_RIDER, key_func=rider_key):
             started = begin(
                 rider,
                 idempotency_key,

@@ -17,8 +17,6 @@ from functools import wraps
 from typing import Any
 
 import pyotp
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask import (
     Blueprint,
     Flask,
@@ -42,6 +40,7 @@ from api.problems import problem
 from transit.errors import DomainError
 from transit.models import Application, AuditEntry, School, SchoolAdmin
 from transit.names import Keys
+from transit.passwords import matches
 from transit.services import eligibility, schools, sync
 from transit.uow import UnitOfWork
 
@@ -61,8 +60,6 @@ LOGINS_PER_CLIENT = "60 per hour"
 MAX_ROSTER_BYTES = 20 * 1024 * 1024
 STATUSES = ("pending", "approved", "rejected", "revoked")
 
-_hasher = PasswordHasher()
-_DUMMY = _hasher.hash(secrets.token_hex(16))
 
 TEXT: dict[str, tuple[str, str]] = {
     "title": ("Xác nhận học sinh, sinh viên", "Student confirmations"),
@@ -245,13 +242,8 @@ def login_password() -> Any:
     password = request.form.get("password", "")
     with unit_of_work() as uow:
         admin = uow.session.scalar(select(SchoolAdmin).where(SchoolAdmin.email == email))
-        stored = admin.password_hash if admin is not None else _DUMMY
-        matches: bool
-        try:
-            matches = _hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            matches = False
-        if not matches or admin is None or not admin.active:
+        stored = admin.password_hash if admin is not None else None
+        if not matches(stored, password) or admin is None or not admin.active:
             return render_template(
                 "school/login.html", step="password", message=t("wrong_login")
             ), 401

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import g
 from flask.views import MethodView
 
 from api.auth import current_rider
 from api.deps import unit_of_work
-from api.limits import CARD_LINKS_PER_RIDER, limiter
+from api.limits import CARD_LINKS_PER_RIDER, limiter, rider_key
 from api.schemas.wallet import (
     BlockCardSchema,
     CardListSchema,
@@ -27,11 +26,6 @@ blp = Blueprint(
     url_prefix="/api/v1/cards",
     description="A rider's cards: link, balance and pending loads, lost cards",
 )
-
-
-def _rider_key() -> str:
-    # Runs after current_rider() has named the rider; anonymous calls are refused before.
-    return "rider:" + str(getattr(g, "rider_id", "anonymous"))
 
 
 @blp.route("")
@@ -56,7 +50,7 @@ class CardsView(MethodView):
         with unit_of_work() as uow:
             rider = current_rider(uow)
             # Counted per rider, once they are known: guessing check codes gets nowhere.
-            with limiter.limit(CARD_LINKS_PER_RIDER, key_func=_rider_key):
+            with limiter.limit(CARD_LINKS_PER_RIDER, key_func=rider_key):
                 card = wallet.link_card(
                     rider, body["card_number"], body["check_code"], datetime.now(UTC), uow
                 )

@@ -16,12 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import phonenumbers
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 
 from transit.errors import DomainError
 from transit.models import Card, OneTimeCode, Payment, RefreshToken, Rider, TapRecord
+from transit.passwords import hash_password, matches, needs_rehash
 from transit.uow import UnitOfWork
 
 CONSENT_VERSION = "2026-11"
@@ -32,10 +31,6 @@ CODE_ATTEMPTS = 5
 REFRESH_LIFETIME = timedelta(days=30)
 LANGUAGES = ("vi", "en")
 
-_hasher = PasswordHasher()  # argon2id, the library's (RFC 9106) defaults
-# Verified against when no rider matches, so a wrong number costs the same time as a wrong
-# password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 _COMMON = {"12345678", "123456789", "1234567890", "password", "matkhau123", "11111111", "qwerty123"}
 
 
@@ -170,7 +165,7 @@ def request_registration(
     if rider is None:
         rider = Rider(rider_id="rdr_" + secrets.token_hex(12), phone=phone, created_at=now)
         session.add(rider)
-    rider.password_hash = _hasher.hash(password)
+    rider.password_hash = hash_password(password)
     rider.status = "unverified"
     rider.language = language
     rider.consent_version = CONSENT_VERSION
@@ -282,25 +277,19 @@ def login(phone_text: str, password: str, uow: UnitOfWork) -> Rider:
     rider = (
         uow.session.scalar(select(Rider).where(Rider.phone == phone)) if phone is not None else None
     )
-    stored = rider.password_hash if rider is not None and rider.password_hash else _DUMMY_HASH
-    if not _password_matches(stored, password) or rider is None:
+    stored = rider.password_hash if rider is not None else None
+    # Checked even without a rider: an unknown number costs the same time as a wrong password.
+    if not matches(stored, password) or rider is None or stored is None:
         raise InvalidCredentials()
     if rider.status != "active":
         raise PhoneNotVerified("verify the phone number with the code sent to it first")
-    if _hasher.check_needs_rehash(stored):
-        rider.password_hash = _hasher.hash(password)
+    if needs_rehash(stored):
+        rider.password_hash = hash_password(password)
     return rider
 
 
-def _password_matches(stored: str, password: str) -> bool:
-    try:
-        return _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
 def change_password(rider: Rider, current: str, new: str, now: datetime, uow: UnitOfWork) -> None:
-    if rider.password_hash is None or not _password_matches(rider.password_hash, current):
+    if rider.password_hash is None or not matches(rider.password_hash, current):
         raise InvalidCredentials()
     if rider.phone is None:
         raise InvalidCredentials()
@@ -309,7 +298,7 @@ def change_password(rider: Rider, current: str, new: str, now: datetime, uow: Un
 
 
 def _set_password(rider: Rider, password: str, now: datetime, uow: UnitOfWork) -> None:
-    rider.password_hash = _hasher.hash(password)
+    rider.password_hash = hash_password(password)
     rider.password_changed_at = now
     revoke_all(rider.rider_id, now, uow)
 
@@ -390,7 +379,7 @@ def active_rider(rider_id: str, uow: UnitOfWork) -> Rider | None:
 
 def delete_account(rider: Rider, password: str, now: datetime, uow: UnitOfWork) -> None:
     """Erase the rider's personal data. Cards keep working and their trips stay, unlinked."""
-    if rider.password_hash is None or not _password_matches(rider.password_hash, password):
+    if rider.password_hash is None or not matches(rider.password_hash, password):
         raise InvalidCredentials()
     session = uow.session
     if rider.phone is not None:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import pyotp
-from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from sqlalchemy import Table, insert, select
 
@@ -25,6 +24,7 @@ from fares.eligibility import Programme
 from transit.errors import DomainError
 from transit.models import AuditEntry, Roster, RosterEntry, School, SchoolAdmin
 from transit.names import Keys
+from transit.passwords import hash_password
 from transit.uow import UnitOfWork
 
 COLUMNS = ("student_code", "full_name", "date_of_birth", "level", "programme", "enrolment_end")
@@ -44,8 +44,6 @@ PROGRAMMES = {
     "dạy nghề": Programme.VOCATIONAL,
     "vừa học vừa làm": Programme.WORK_STUDY,
 }
-
-_hasher = PasswordHasher()
 
 
 class SchoolError(DomainError):
@@ -144,7 +142,7 @@ def add_admin(
         school_id=school.school_id,
         email=email,
         name=name.strip(),
-        password_hash=_hasher.hash(password),
+        password_hash=hash_password(password),
         totp_secret=vault.encrypt(secret.encode()).decode(),
         active=True,
         created_at=now,
