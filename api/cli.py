@@ -18,7 +18,7 @@ from sqlalchemy import select
 from api.auth import derived_key
 from api.deps import backend, unit_of_work
 from fares import card_seconds, load_hanoi_tariff
-from transit import gtfs, migrate
+from transit import gtfs, migrate, partitions
 from transit.errors import DomainError
 from transit.keystore import KeyFileError, create_key_file, load_master_keys
 from transit.models import Card
@@ -35,6 +35,23 @@ def db_upgrade(revision: str) -> None:
     """Migrate the database up to REVISION (default: the newest)."""
     migrate.upgrade(backend().engine, revision)
     click.echo(f"database at {migrate.current_revision(backend().engine)}")
+    if revision == "head":
+        _ensure_partitions()
+
+
+@db_cli.command("partitions")
+def db_partitions() -> None:
+    """Create the coming months' partitions of the taps table (PostgreSQL); run it daily."""
+    if not _ensure_partitions():
+        click.echo("no partitions to create")
+
+
+def _ensure_partitions() -> bool:
+    with backend().engine.begin() as connection:
+        created = partitions.ensure(connection, datetime.now(UTC))
+    for month in created:
+        click.echo(f"taps partition for {month} created")
+    return bool(created)
 
 
 @db_cli.command("downgrade")

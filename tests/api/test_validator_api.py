@@ -247,6 +247,16 @@ def test_a_repeated_transaction_counter_puts_the_card_on_the_deny_list(
     assert delta["deny"] == [{"card_uid": UID, "reason": "suspected_clone"}]
 
 
+def test_three_copies_of_one_counter_in_one_batch_deny_the_card_once(
+    app: Flask, device: Device, card: str
+) -> None:
+    # Found by the partitioning test: the second suspicion in a batch added a second deny row.
+    response = device.upload(*(device.tap(card_tx=1, route_id=r) for r in ("32", "09", "01")))
+    assert response.status_code == 200
+    assert alerts(app) == ["suspected_clone", "suspected_clone"]
+    assert denied(device) == [{"card_uid": UID, "reason": "suspected_clone"}]
+
+
 def test_a_pending_credit_is_offered_until_a_tap_confirms_it_once(
     app: Flask, device: Device, card: str
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import transit.models  # noqa: F401  (registers every table on Base.metadata)
+from transit import partitions
 from transit.db import Base
 
 connection = context.config.attributes.get("connection")
@@ -17,6 +18,7 @@ context.configure(
     # SQLite cannot ALTER most things; batch mode copies the table instead.
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=partitions.include_name,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -402,10 +402,15 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:
         arrays = ", ".join(
             f"CAST(:{name} AS {table.c[name].type.compile(dialect=dialect)}[])" for name in names
         )
+        # taps is partitioned by month, so its primary key is (tap_id, time): a tap_id stored
+        # in any month is looked up first, and ON CONFLICT settles two batches racing.
+        columns = ", ".join(quote(n) for n in names)
         statement = text(
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)})"  # noqa: S608  names from the model
-            f" SELECT * FROM unnest({arrays})"
-            " ON CONFLICT (tap_id) DO NOTHING RETURNING tap_id"
+            f"INSERT INTO {quote(table.name)} ({columns})"  # noqa: S608  names from the model
+            f" SELECT * FROM unnest({arrays}) AS incoming ({columns})"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {quote(table.name)} stored"
+            " WHERE stored.tap_id = incoming.tap_id)"
+            " ON CONFLICT DO NOTHING RETURNING tap_id"
         )
         return set(session.scalars(statement, {n: [row[n] for row in rows] for n in names}))
     if dialect.name == "sqlite":
@@ -622,6 +627,8 @@ def _suspect_clone(
                 changed_version=version,
             )
         )
+        # A second suspicion in the same batch must find this entry: get() does not flush.
+        uow.session.flush()
     else:
         entry.active, entry.reason, entry.changed_version = True, "suspected_clone", version
 
