@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 DEMO_FEED := data/demo-network
 
-.PHONY: run test test-long demo-bus lint typecheck pytest system-deps clean
+.PHONY: run test test-long bench demo-bus lint typecheck pytest system-deps clean
 
 ## make run: install, migrate the embedded database, import the demo network, serve on 127.0.0.1:8000
 run: $(VENV)/.runtime
@@ -21,6 +21,10 @@ test: system-deps $(VENV)/.dev lint typecheck pytest
 ## make test-long: the full-size fault and fuzz runs (marked `long`), which `make test` leaves out
 test-long: system-deps $(VENV)/.dev
 	$(BIN)/pytest -m long $(PYTEST_ARGS)
+
+## make bench: every benchmark in bench/, one table of figures, bench/results.json (about 20 min)
+bench: system-deps $(VENV)/.dev
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 ## make demo-bus: a virtual card and two validators against the server `make run` started
 demo-bus: system-deps $(VENV)/.dev

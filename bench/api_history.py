@@ -18,29 +18,22 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import platform
-import random
 import re
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import support  # noqa: E402
 from sqlalchemy import insert, select, text  # noqa: E402
+from support import Tally, fetch, pause, run_clients  # noqa: E402
 
-from tests.support.postgres import start_postgres  # noqa: E402
-from transit import migrate  # noqa: E402
 from transit.db import make_engine, make_session_factory  # noqa: E402
 from transit.models import Route, Stop, TapRecord  # noqa: E402
 from transit.services import cards, riders, wallet  # noqa: E402
@@ -145,68 +138,6 @@ def load(url: str) -> str:
     return reservation.card_id
 
 
-@dataclass
-class Tally:
-    """What the client threads measured: latencies in seconds, and what went wrong."""
-
-    latencies: list[float] = field(default_factory=list)
-    first_pages: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    connects: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def run_clients(
-    port: int,
-    clients: int,
-    seconds: float,
-    work: Callable[[http.client.HTTPConnection, Tally, float], None],
-) -> tuple[Tally, float]:
-    tally = Tally()
-    ready = threading.Barrier(clients + 1)
-    deadline: list[float] = []
-
-    def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        ready.wait()
-        try:
-            work(connection, tally, deadline[0])
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    began = time.perf_counter()
-    deadline.append(began + seconds)
-    ready.wait()
-    for thread in threads:
-        thread.join()
-    return tally, time.perf_counter() - began
-
-
-def fetch(
-    connection: http.client.HTTPConnection, path: str, headers: dict[str, str], tally: Tally
-) -> tuple[float, int, bytes]:
-    """One GET on the client's connection; a server that closed it is connected to again."""
-    reconnect = connection.sock is None
-    began = time.perf_counter()
-    connection.request("GET", path, headers=headers)
-    response = connection.getresponse()
-    body = response.read()
-    elapsed = time.perf_counter() - began
-    if reconnect:
-        with tally.lock:
-            tally.connects += 1
-    return elapsed, response.status, body
-
-
-def pause(think: float) -> None:
-    """A rider reading the screen before the next tap on it: `think` seconds on average."""
-    if think > 0:
-        time.sleep(random.uniform(0.5, 1.5) * think)  # noqa: S311  not for secrets
-
-
 def history_walk(card_id: str, token: str, think: float) -> Callable[..., None]:
     headers = {"Authorization": f"Bearer {token}"}
     base = f"/api/v1/cards/{card_id}/trips?limit={PAGE}"
@@ -261,8 +192,8 @@ def healthz(think: float) -> Callable[..., None]:
 
 
 def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] * 1000
+    """In milliseconds."""
+    return support.percentile(values, share) * 1000
 
 
 def report(label: str, tally: Tally, seconds: float) -> str:
@@ -299,88 +230,37 @@ def main() -> None:
         default=1.0,
         help="seconds a client waits between requests, on average, in the paced run",
     )
+    parser.add_argument("--json", help="also write the figures to this file (for make bench)")
     args = parser.parse_args()
-    server = start_postgres()
-    gunicorn = None
-    try:
-        server.execute("CREATE DATABASE bench")
-        url = server.url("bench")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        env = {
-            **os.environ,
-            "TRANSIT_DATABASE_URL": url,
-            "TRANSIT_BIND": f"127.0.0.1:{port}",
-            "TRANSIT_LOG_LEVEL": "WARNING",
-            # Every worker must sign and check tokens with the same key.
-            "TRANSIT_SECRET_KEY": secrets.token_hex(32),
-            "WEB_CONCURRENCY": str(args.workers),
-        }
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
-        flask = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi"]
-        subprocess.run(
-            [*flask, "network", "import", str(ROOT / "data" / "demo-network")],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+    with support.database() as (_, url):
+        port = support.free_port()
+        env = support.app_env(url, port, args.workers)
+        support.flask(env, "network", "import", str(ROOT / "data" / "demo-network"))
         began = time.perf_counter()
         card_id = load(url)
         load_seconds = time.perf_counter() - began
         worker = ["--worker-class", "gthread", "--threads", str(args.threads)]
-        gunicorn = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "-c",
-                "gunicorn.conf.py",
-                "--access-logfile",
-                "/dev/null",
-                *(worker if args.threads > 1 else []),
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(base + "/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        login = urllib.request.Request(
-            base + "/api/v1/auth/login",
-            data=json.dumps({"phone": PHONE, "password": PASSWORD}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(login, timeout=30) as response:
-            token = json.loads(response.read())["access_token"]
-        # Every worker builds its app and opens its pool before the clock starts.
-        run_clients(port, args.clients, 2, history_walk(card_id, token, 0))
-        runs = {}
-        for name, think in (("paced", args.think), ("saturated", 0.0)):
-            runs[name] = (
-                run_clients(port, args.clients, args.seconds, history_walk(card_id, token, think)),
-                run_clients(port, args.clients, args.seconds, healthz(think)),
+        with support.gunicorn(env, *(worker if args.threads > 1 else [])) as base:
+            login = urllib.request.Request(
+                base + "/api/v1/auth/login",
+                data=json.dumps({"phone": PHONE, "password": PASSWORD}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
             )
-    finally:
-        if gunicorn is not None:
-            gunicorn.terminate()
-            gunicorn.wait(timeout=30)
-        server.stop()
+            with urllib.request.urlopen(login, timeout=30) as response:  # noqa: S310  loopback
+                token = json.loads(response.read())["access_token"]
+            # Every worker builds its app and opens its pool before the clock starts.
+            run_clients(port, args.clients, 2, history_walk(card_id, token, 0))
+            runs = {}
+            for name, think in (("paced", args.think), ("saturated", 0.0)):
+                walk = history_walk(card_id, token, think)
+                runs[name] = (
+                    run_clients(port, args.clients, args.seconds, walk),
+                    run_clients(port, args.clients, args.seconds, healthz(think)),
+                )
     kind = f"gthread x {args.threads} threads" if args.threads > 1 else "sync"
     taps = TRIPS + OTHER_CARDS * TAPS_PER_OTHER_CARD
-    print(
-        f"python {platform.python_version()}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cpus; PostgreSQL private server (fsync off) on the same machine"
-    )
+    print(support.describe() + "; PostgreSQL private server (fsync off) on the same machine")
     print(
         f"gunicorn {args.workers} {kind} workers (WEB_CONCURRENCY={args.workers}); "
         f"{args.clients} client threads in one process on the same cores, one http.client "
@@ -402,11 +282,41 @@ def main() -> None:
         label = f"GET trips?limit={PAGE} (first page + {DEPTH - 1} by cursor)"
         print(report(label, history, history_seconds))
         print(report("GET /healthz", health, health_seconds))
-    p99 = percentile(runs["paced"][0][0].latencies, 0.99)
+    (paced, paced_seconds), (paced_health, _) = runs["paced"]
+    (busy, busy_seconds), (busy_health, busy_health_seconds) = runs["saturated"]
+    p50, p99 = percentile(paced.latencies, 0.50), percentile(paced.latencies, 0.99)
     verdict = "met" if p99 <= TARGET_P99_MS else "NOT met"
     print(
         f"\ntarget for trips, paced: p99 <= {TARGET_P99_MS:.0f} ms: {verdict} ({p99:.1f} ms); "
         "saturated, the latencies are the queue, and the rate is the server's capacity"
+    )
+    errors = len(paced.errors) + len(busy.errors)
+    command = f"bench/api_history.py --clients {args.clients} --think {args.think:g}"
+    support.write_figures(
+        args.json,
+        [
+            support.Figure(
+                name=f"Trip history, {args.clients} clients pacing {args.think:g} s "
+                f"({len(paced.latencies) / paced_seconds:,.0f} req/s)",
+                value=p99,
+                unit="ms",
+                shown=f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+                + (f", {errors} errors" if errors else ""),
+                target=f"p99 <= {TARGET_P99_MS:.0f} ms",
+                met=p99 <= TARGET_P99_MS and not errors,
+                baseline=f"/healthz p50 {percentile(paced_health.latencies, 0.50):.1f} ms, "
+                f"p99 {percentile(paced_health.latencies, 0.99):.1f} ms",
+                bench=command,
+            ),
+            support.Figure(
+                name="Trip history capacity, no waiting",
+                value=len(busy.latencies) / busy_seconds,
+                unit="req/s",
+                shown=f"{len(busy.latencies) / busy_seconds:,.0f} req/s",
+                baseline=f"/healthz {len(busy_health.latencies) / busy_health_seconds:,.0f} req/s",
+                bench=command,
+            ),
+        ],
     )
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, select  # noqa: E402
+import support  # noqa: E402
+from sqlalchemy import delete, func, insert, select  # noqa: E402
 
 from tests.support.postgres import start_postgres  # noqa: E402
 from transit import migrate  # noqa: E402
@@ -50,7 +51,7 @@ def roster(rows: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def import_into(url: str, text: str, rows: int) -> float:
+def import_into(url: str, text: str, rows: int) -> tuple[float, float]:
     engine = make_engine(url)
     migrate.upgrade(engine)
     factory = make_session_factory(engine)
@@ -73,15 +74,25 @@ def import_into(url: str, text: str, rows: int) -> float:
     seconds = time.perf_counter() - began
     with UnitOfWork(factory) as uow:
         stored = uow.session.scalar(select(func.count()).select_from(RosterEntry))
+    # The floor: the same stored rows, deleted and inserted again with one executemany.
+    table = RosterEntry.__table__
+    with engine.begin() as connection:
+        kept = [dict(row._mapping) for row in connection.execute(select(table))]
+        connection.execute(delete(table))
+    began = time.perf_counter()
+    with engine.begin() as connection:
+        connection.execute(insert(table), kept)
+    raw = time.perf_counter() - began
     engine.dispose()
     if report.rows != rows or stored != rows:
         raise SystemExit(f"imported {report.rows}, stored {stored}, expected {rows}")
-    return seconds
+    return seconds, raw
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--json", help="also write the figures to this file (for make bench)")
     args = parser.parse_args()
     text = roster(args.rows)
     print(
@@ -89,15 +100,37 @@ def main() -> None:
         f"{os.cpu_count()} cpus; a roster of {args.rows:,} rows ({len(text) / 1e6:.1f} MB)"
     )
     with tempfile.TemporaryDirectory() as folder:
-        seconds = import_into(f"sqlite:///{folder}/bench.sqlite3", text, args.rows)
-    print(f"SQLite (a file, WAL):           {seconds:5.1f} s   target < {TARGET_SECONDS:.0f} s")
+        lite, lite_raw = import_into(f"sqlite:///{folder}/bench.sqlite3", text, args.rows)
+    print(
+        f"SQLite (a file, WAL):            {lite:5.1f} s   target < {TARGET_SECONDS:.0f} s"
+        f"   (the stored rows inserted raw: {lite_raw:.1f} s)"
+    )
     server = start_postgres()
     try:
         server.execute("CREATE DATABASE bench")
-        seconds = import_into(server.url("bench"), text, args.rows)
+        seconds, raw = import_into(server.url("bench"), text, args.rows)
     finally:
         server.stop()
-    print(f"PostgreSQL (private, fsync off): {seconds:5.1f} s   target < {TARGET_SECONDS:.0f} s")
+    print(
+        f"PostgreSQL (private, fsync off): {seconds:5.1f} s   target < {TARGET_SECONDS:.0f} s"
+        f"   (the stored rows inserted raw: {raw:.1f} s)"
+    )
+    support.write_figures(
+        args.json,
+        [
+            support.Figure(
+                name=f"School roster of {args.rows:,} students imported (checked, hashed, "
+                "one transaction), PostgreSQL",
+                value=seconds,
+                unit="s",
+                shown=f"{seconds:.1f} s (SQLite {lite:.1f} s)",
+                target=f"< {TARGET_SECONDS:.0f} s",
+                met=seconds < TARGET_SECONDS and lite < TARGET_SECONDS,
+                baseline=f"the stored rows inserted raw {raw:.1f} s (SQLite {lite_raw:.1f} s)",
+                bench=f"bench/roster_import.py --rows {args.rows}",
+            )
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -118,6 +118,21 @@ def ensure(connection: Connection, now: datetime, ahead: int = AHEAD) -> list[Mo
     return created
 
 
+def cover(connection: Connection, first: datetime, last: datetime) -> list[Month]:
+    """Create every missing month's partition from the month of `first` to that of `last`."""
+    if not partitioned(connection):
+        return []
+    have = set(existing(connection))
+    month, end = Month.of(first), Month.of(last)
+    created = []
+    while (month.year, month.month) <= (end.year, end.month):
+        if month not in have:
+            _create(connection, month)
+            created.append(month)
+        month = month.next()
+    return created
+
+
 def _create(connection: Connection, month: Month) -> None:
     """One month's partition, taking over any of its rows that waited in the DEFAULT one."""
     bounds = {"start": month.start, "end": month.next().start}

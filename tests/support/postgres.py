@@ -26,6 +26,8 @@ class PostgresServer:
     port: int
     user: str
     run_as: list[str]
+    # The command-line options it was started with, so that `resume` starts it the same way.
+    options: str = ""
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
@@ -35,6 +37,26 @@ class PostgresServer:
         dsn = f"host=127.0.0.1 port={self.port} user={self.user} dbname={database}"
         with psycopg.connect(dsn, autocommit=True) as connection:
             connection.execute(sql.encode())
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server and keep its data: "fast" ends every session, "immediate" crashes."""
+        subprocess.run(
+            [*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode]
+            + ["-w", "-t", "60", "stop"],
+            check=True,
+            capture_output=True,
+        )
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port with the same settings."""
+        log = str(self.datadir.parent / "server.log")
+        subprocess.run(
+            [*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o"]
+            + [self.options, "-l", log, "-w", "-t", "60", "start"],
+            check=True,
+            capture_output=True,
+        )
+        _wait_for(self.port)
 
     def stop(self) -> None:
         subprocess.run(
@@ -69,8 +91,10 @@ def find_bindir() -> Path:
     raise PostgresUnavailable("no initdb found (install the Debian package 'postgresql')")
 
 
-def start_postgres() -> PostgresServer:
-    """Start a throwaway server tuned for tests (no fsync); PostgreSQL refuses to run as root."""
+def start_postgres(settings: dict[str, str] | None = None) -> PostgresServer:
+    """Start a throwaway server tuned for tests (no fsync); PostgreSQL refuses to run as root.
+
+    `settings` are more server settings (name: value), as the benchmarks at scale need."""
     bindir = find_bindir()
     root = Path(tempfile.mkdtemp(prefix="transit-pg-"))
     datadir = root / "data"
@@ -102,6 +126,8 @@ def start_postgres() -> PostgresServer:
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
+    for name, value in (settings or {}).items():
+        options += f" -c {name}={value}"
     subprocess.run(
         [
             *run_as,
@@ -120,7 +146,9 @@ def start_postgres() -> PostgresServer:
         check=True,
         capture_output=True,
     )
-    server = PostgresServer(bindir=bindir, datadir=datadir, port=port, user=user, run_as=run_as)
+    server = PostgresServer(
+        bindir=bindir, datadir=datadir, port=port, user=user, run_as=run_as, options=options
+    )
     _wait_for(port)
     return server
 
