@@ -119,9 +119,13 @@ def verify_request(
             reason = "nonce reused"
         else:
             session.add(DeviceNonce(device_id=device.device_id, nonce=nonce, seen_at=now))
+    # Checked last: only a request the device's own key signed says the device is in use, so
+    # naming a disabled device without its key raises no alert (and a replay is refused above).
+    if reason is None and device is not None and device.status != "active":
+        reason = "device disabled"
     if reason is not None:
         log.info("device request refused", extra={"device_id": device_id, "why": reason})
-        if device is not None and device.status == "disabled":
+        if reason == "device disabled" and device is not None:
             session.add(
                 Alert(
                     kind="disabled_device",
@@ -150,8 +154,6 @@ def _problem(
 ) -> str | None:
     if device is None:
         return "unknown device"
-    if device.status != "active":
-        return "device disabled"
     if not (timestamp and timestamp.isdigit() and nonce and signature):
         return "missing or malformed header"
     if len(nonce) != 32 or any(c not in "0123456789abcdef" for c in nonce):
