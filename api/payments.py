@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, current_app, request
 from flask.views import MethodView
+from sqlalchemy.exc import IntegrityError
 
 from api.auth import current_rider
 from api.deps import unit_of_work
@@ -24,6 +25,7 @@ from transit.models import Card, Payment, Rider
 from transit.payments import (
     InvalidSignature,
     PaymentProvider,
+    ProviderEvent,
     ProviderPayment,
     ProviderUnavailable,
 )
@@ -205,7 +207,8 @@ def _pay(begin: Begin, body: dict[str, Any]) -> Any:
     with unit_of_work() as uow:
         rider = current_rider(uow)  # who asks comes first, before what is wrong with the ask
         idempotency_key = request.headers.get("Idempotency-Key", "").strip()
-        if not 0 < len(idempotency_key) <= MAX_KEY:
+        # A NUL cannot be stored (PostgreSQL refuses it): such a key is no key.
+        if not 0 < len(idempotency_key) <= MAX_KEY or "\x00" in idempotency_key:
             raise IdempotencyKeyMissing()
         with limiter.limit(PAYMENTS_PER_RIDER, key_func=rider_key):
             started = begin(
@@ -275,7 +278,17 @@ class StripeWebhookView(MethodView):
             event = chosen.parse_event(payload, dict(request.headers))
         except InvalidSignature:
             raise BadSignature() from None
-        with unit_of_work() as uow:
-            outcome = payments.handle_event(event, chosen.name, datetime.now(UTC), uow)
-            uow.commit()
+        try:
+            outcome = _handle(event, chosen.name)
+        except IntegrityError:
+            # A second delivery of this event, or of its twin, committed while this one ran:
+            # looked at again, it is a duplicate or changes nothing.
+            outcome = _handle(event, chosen.name)
         return {"status": outcome}
+
+
+def _handle(event: ProviderEvent, provider_name: str) -> str:
+    with unit_of_work() as uow:
+        outcome = payments.handle_event(event, provider_name, datetime.now(UTC), uow)
+        uow.commit()
+    return outcome

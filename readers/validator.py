@@ -26,6 +26,7 @@ from cards.client import DesfireClient
 from cards.connection import CardConnection, CardError, CardRemoved
 from cards.transit import (
     BOARDING_KIND,
+    MAX_BALANCE,
     CardFull,
     CardState,
     MasterKeys,
@@ -249,12 +250,17 @@ class Validator:
             seq, kind = int(load["seq"]), load.get("kind")
             try:
                 if kind == "credit":
+                    amount = int(load["amount"])
+                    if amount > MAX_BALANCE - state.balance:
+                        # The card would refuse it: it waits until the rider has spent enough.
+                        log.warning("pending credit %d waits: the purse cannot take it", seq)
+                        break
                     state = apply_credit(
                         client,
                         state,
                         self.masters,
                         seq=seq,
-                        amount=int(load["amount"]),
+                        amount=amount,
                         time=seconds,
                     )
                 elif kind == "pass":

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from api.deps import unit_of_work
+from cards.transit import MAX_BALANCE
 from readers.signing import sign
 from transit.models import Alert, AuditEntry, CardShadow, PendingAction, TapRecord
 from transit.services import cards, devices
@@ -311,6 +312,24 @@ def test_a_bad_credit_is_refused(app: Flask, card: str, args: list[str], message
     result = app.test_cli_runner().invoke(args=["cards", "credit", card, *args])
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_a_credit_the_purse_cannot_take_is_refused_and_changes_nothing(
+    app: Flask, card: str
+) -> None:
+    # The card holds 50,000 VND; with 3,000,000 waiting, only what is left below the purse's
+    # limit can still be credited.
+    credit(app, card, 2_000_000)
+    credit(app, card, 1_000_000)
+    room = MAX_BALANCE - 50_000 - 3_000_000
+    refused = app.test_cli_runner().invoke(
+        args=["cards", "credit", card, str(room + 1), "--reason", "goodwill"]
+    )
+    assert refused.exit_code == 1
+    assert f"at most {room:,} VND more" in refused.output
+    with app.app_context(), unit_of_work() as uow:
+        assert len(list(uow.session.scalars(select(PendingAction)))) == 2
+    credit(app, card, room)
 
 
 def test_a_credit_for_an_unknown_card_is_refused(app: Flask) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from fares import card_seconds
@@ -326,7 +326,18 @@ def provider_failed(payment_id: str, uow: UnitOfWork) -> None:
 
 
 def _locked(payment_id: str, uow: UnitOfWork) -> Payment:
-    payment = uow.session.get(Payment, payment_id, with_for_update=True)
+    """The payment as it is now, locked until the transaction ends."""
+    session = uow.session
+    # SQLite ignores FOR UPDATE and reads outside any transaction, so two deliveries of one
+    # success could both find the payment unpaid and both load the card. A write takes the
+    # database's lock there (and the row's on PostgreSQL) before anything is read.
+    session.execute(
+        update(Payment)
+        .where(Payment.payment_id == payment_id)
+        .values(updated_at=Payment.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    payment = session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
     if payment is None:
         raise PaymentNotFound()
     return payment
@@ -373,6 +384,8 @@ def handle_event(event: ProviderEvent, provider: str, now: datetime, uow: UnitOf
     if payment is None and event.payment.payment_id:
         # The webhook can arrive before our request has stored the provider's reference.
         payment = session.get(Payment, event.payment.payment_id, with_for_update=True)
+    if payment is not None:
+        payment = _locked(payment.payment_id, uow)
     outcome = _apply(event, payment, now, uow)
     session.add(
         PaymentEvent(
@@ -470,8 +483,13 @@ def _succeed(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOf
 
 
 def _refund(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfWork) -> str:
-    if payment.status not in ("succeeded", "refunded") or seen.refunded <= payment.refunded_amount:
+    if seen.refunded <= payment.refunded_amount:
         return "no_change"
+    if payment.status in ("created", "failed"):
+        # Only a paid charge is refunded: the success is still on its way (Stripe keeps no
+        # order, and retries a failed delivery for days). Pay first, so that the refund below
+        # withdraws the load, and the late success finds the payment past it.
+        _succeed(payment, seen, now, uow)
     payment.refunded_amount = seen.refunded
     payment.status = "refunded"
     payment.updated_at = now

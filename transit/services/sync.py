@@ -27,7 +27,7 @@ from transit.models import (
     SyncVersion,
     TapRecord,
 )
-from transit.services.cards import CardNotFound
+from transit.services.cards import MAX_BALANCE, CardNotFound
 from transit.uow import UnitOfWork
 
 MAX_CREDIT = 2_000_000
@@ -144,6 +144,18 @@ def create_credit(
     card = uow.session.scalar(select(Card).where(Card.card_number == card_number))
     if card is None or card.status != "active":
         raise CardNotFound(f"no active card {card_number}", card_id=card_number)
+    # A credit the purse cannot take would wait on every validator forever: refuse it here.
+    shadow = uow.session.get(CardShadow, card.uid)
+    waiting = uow.session.scalar(
+        select(func.coalesce(func.sum(PendingAction.amount), 0)).where(
+            PendingAction.card_uid == card.uid,
+            PendingAction.kind == "credit",
+            PendingAction.status == "pending",
+        )
+    )
+    room = MAX_BALANCE - (shadow.balance if shadow is not None else 0) - int(waiting or 0)
+    if amount > room:
+        raise InvalidCredit(f"the card can take at most {max(room, 0):,} VND more")
     return add_credit(card, amount, reason, actor, now, uow)
 
 

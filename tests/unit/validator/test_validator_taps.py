@@ -203,6 +203,21 @@ def test_a_lost_commit_the_card_never_made_is_not_taken_from_another_buss_charge
         assert balance_of(memory) == 50_000 - 8_000 - 10_000
 
 
+def test_a_credit_the_purse_cannot_take_waits_and_the_tap_goes_on(journal: Journal) -> None:
+    memory = issued(4_990_000)
+    journal.apply_snapshot(pending_credit(1, 20_000))
+    first = validator(journal).tap(Field(memory))
+    assert (first.signal.colour, first.signal.code, first.signal.balance) == (
+        GREEN,
+        "paid",
+        4_980_000,
+    )
+    # Spent down, the purse has room: the credit is written at the next tap.
+    validator(journal, route="107", at=MORNING + timedelta(hours=1)).tap(Field(memory))
+    assert balance_of(memory) == 4_990_000 - 10_000 - 20_000 + 20_000
+    assert [t["loaded"] for t in finished(journal)] == [[], [1]]
+
+
 def test_a_tap_that_writes_a_load_says_so(journal: Journal) -> None:
     memory = issued(5_000)
     journal.apply_snapshot(pending_credit(1, 20_000))
