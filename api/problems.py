@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, json, request
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    NotFound,
+    RequestEntityTooLarge,
+)
 
 from transit.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
 LANGUAGES = ("vi", "en")
+# What a caller is told to wait while the database is away: a restart or failover takes seconds.
+RETRY_AFTER_SECONDS = 5
 
 log = logging.getLogger(__name__)
 
@@ -410,6 +420,14 @@ def _flatten_locations(errors: Any) -> Any:
     return errors
 
 
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot serve now (down, restarting, failing over, its
+    connection lost, the pool exhausted, a deadlock) rather than that the request is wrong."""
+    if isinstance(error, OperationalError | PoolTimeout):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
 def register(app: Flask) -> None:
     """Install the handlers that make every error a problem response."""
 
@@ -419,6 +437,21 @@ def register(app: Flask) -> None:
         limit = request.max_content_length
         if limit is not None and (request.content_length or 0) > limit:
             raise RequestEntityTooLarge()
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if limit is not None and chunked and request.environ.get("wsgi.input_terminated"):
+            # A body of unknown length: werkzeug stops reading it at the limit without a word,
+            # and a view would act on the cut body (a roster missing its last students). One
+            # byte past the limit tells; what fits is kept for the view to read.
+            body = request.environ["wsgi.input"].read(limit + 1)
+            if len(body) > limit:
+                raise RequestEntityTooLarge()
+            request.environ["wsgi.input"] = io.BytesIO(body)
+
+    @app.before_request
+    def _refuse_nul_in_path() -> None:
+        # No address has a NUL in it, and PostgreSQL refuses one in a lookup (a 500, not a 404).
+        if "\x00" in request.path:
+            raise NotFound()
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> Response:
@@ -436,5 +469,13 @@ def register(app: Flask) -> None:
     def _unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return http_exception_problem(error)
+        if database_unavailable(error):
+            # An outage, not a fault of the request: the caller retries, and the log stays
+            # one line per request instead of a traceback each.
+            cause = getattr(error, "orig", None) or error
+            log.warning("database unavailable", extra={"error": type(cause).__name__})
+            return problem(
+                "service_unavailable", 503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
         log.exception("unhandled error")
         return http_exception_problem(InternalServerError())

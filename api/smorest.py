@@ -6,8 +6,10 @@ import http
 from typing import Any
 
 import flask_smorest
+from flask import Request
 from flask_smorest import Api
-from webargs.flaskparser import FlaskParser
+from webargs import core
+from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import HTTPException
 
 from api.problems import PROBLEM_JSON, http_exception_problem
@@ -37,6 +39,22 @@ class ProblemApi(Api):  # type: ignore[misc]  # flask-smorest ships no type hint
         )
 
 
+class JsonBodyParser(FlaskParser):
+    """webargs' parser, but a body sent as something other than JSON is a 415, not a 422 that
+    says every field is missing, and JSON Python cannot read (nested too deeply, a number too
+    long) is malformed, not a 500."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not is_json_request(req):
+            if req.get_data(cache=True):
+                abort(415)
+            return core.missing
+        try:
+            return core.parse_json(req.get_data(cache=True))
+        except (ValueError, RecursionError):  # ValueError: also a number of over 4,300 digits
+            abort(400, messages={"json": ["Invalid JSON body."]})
+
+
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # no type hints upstream
     """A flask-smorest Blueprint whose schemas decide about unknown fields in every location.
 
@@ -44,4 +62,4 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # no type hints
     misspelt parameter is an error the app developer sees instead of a silent default.
     """
 
-    ARGUMENTS_PARSER = FlaskParser(unknown=None)
+    ARGUMENTS_PARSER = JsonBodyParser(unknown=None)

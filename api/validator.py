@@ -8,6 +8,7 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 from marshmallow import ValidationError
+from werkzeug.exceptions import UnsupportedMediaType
 
 from api.deps import unit_of_work
 from api.schemas.validator import (
@@ -45,17 +46,24 @@ def _rejected(item: Any, error: ValidationError) -> sync.TapResult:
     )
 
 
+def _signing_header(name: str) -> str | None:
+    # The protocol's headers are ASCII with no NUL: anything else is as good as missing (a NUL
+    # would fail the database lookup, a "²" the number parsing, as a 500).
+    value = request.headers.get(name)
+    return value if value is not None and value.isascii() and "\x00" not in value else None
+
+
 def _device(uow: UnitOfWork) -> Device:
     # The signature covers the raw body and the path as sent, before anything parses them.
     path = request.full_path.rstrip("?") if request.query_string else request.path
     return devices.verify_request(
         uow,
-        device_id=request.headers.get("X-Device-Id"),
+        device_id=_signing_header("X-Device-Id"),
         method=request.method,
         path_with_query=path,
-        timestamp=request.headers.get("X-Timestamp"),
-        nonce=request.headers.get("X-Nonce"),
-        signature=request.headers.get("X-Signature"),
+        timestamp=_signing_header("X-Timestamp"),
+        nonce=_signing_header("X-Nonce"),
+        signature=_signing_header("X-Signature"),
         body=request.get_data(cache=True),
         user_agent=request.headers.get("User-Agent"),
         now=datetime.now(UTC),
@@ -78,15 +86,22 @@ class SnapshotView(MethodView):
 
 @blp.route("/taps")
 class TapsView(MethodView):
+    # Documented, not parsed by flask-smorest: the view checks each tap on its own (below).
+    @blp.doc(
+        requestBody={"required": True, "content": {"application/json": {"schema": TapBatchSchema}}}
+    )
     @blp.response(200, TapResultsSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def post(self) -> Any:
         """A batch of up to 1,000 journaled taps; each gets its own result."""
         with unit_of_work() as uow:
             device = _device(uow)
             uow.commit()  # the nonce is spent even if the batch is refused below
+            if request.get_data(cache=True) and not request.is_json:
+                raise UnsupportedMediaType()
             raw = request.get_json(silent=True)
             if (
                 isinstance(raw, dict)

@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields
+import re
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load
+
+# Text no column can hold: NUL (PostgreSQL refuses it) and lone surrogates (not Unicode
+# characters, so not UTF-8 either). JSON carries both, as \u0000 and \ud800.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "Text must not contain NUL or unpaired surrogate characters."
 
 
-class StrictSchema(Schema):
+def unstorable(value: Any) -> bool:
+    """Whether a field's value is text (or a list of texts) that no column can hold."""
+    texts = value if isinstance(value, list) else [value]
+    return any(isinstance(text, str) and UNSTORABLE.search(text) for text in texts)
+
+
+class InputSchema(Schema):
+    """Input schemas refuse text no database can store, before it reaches one (a 422, not a
+    500). Nested schemas check their own fields."""
+
+    @pre_load
+    def _refuse_unstorable_text(self, data: Any, **kwargs: Any) -> Any:
+        if hasattr(data, "get"):
+            keys = (field.data_key or name for name, field in self.load_fields.items())
+            bad = [key for key in keys if unstorable(data.get(key))]
+            if bad:
+                raise ValidationError({key: [UNSTORABLE_MESSAGE] for key in bad})
+        return data
+
+
+class StrictSchema(InputSchema):
     """Input schemas refuse fields they do not know (no mass assignment)."""
 
     class Meta:

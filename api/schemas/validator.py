@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from datetime import UTC, datetime, timedelta
 
-from api.schemas.common import StrictSchema
+from marshmallow import Schema, ValidationError, fields, validate
+
+from api.schemas.common import InputSchema, StrictSchema
+
+# What the database's integer columns hold: a larger number is refused, not an overflow (500).
+BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+# Times a validator's clock can show (reset to 1970 included), at offsets clocks use: later
+# code compares and adds to them, and PostgreSQL refuses offsets past 15:59.
+EARLIEST_TAP = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TAP = datetime(3000, 1, 1, tzinfo=UTC)
+MAX_OFFSET = timedelta(hours=14)
+
+
+def _clock_time(value: datetime) -> None:
+    offset = value.utcoffset()
+    if offset is None or abs(offset) > MAX_OFFSET or not EARLIEST_TAP <= value < LATEST_TAP:
+        raise ValidationError("Expected a time from 1970 to 2999, at most 14 hours off UTC.")
 
 
 class SnapshotQuerySchema(StrictSchema):
-    since = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    since = fields.Integer(load_default=0, validate=validate.Range(min=0, max=BIGINT_MAX))
 
 
 class DenySchema(Schema):
@@ -62,28 +79,47 @@ class SnapshotSchema(Schema):
     withdrawn = fields.List(fields.Nested(WithdrawnSchema), required=True)
 
 
-class TapSchema(Schema):
-    """One journaled tap; fields a later device version adds are ignored, not refused."""
+class TapSchema(InputSchema):
+    """One journaled tap; fields a later device version adds are ignored, not refused.
+
+    Numbers are strict: 1.5 VND or "100" is a device's bug, refused, not rounded into money.
+    """
 
     class Meta:
         unknown = "exclude"
 
     tap_id = fields.String(required=True, validate=validate.Regexp(r"^tap_[0-9a-f]{32}$"))
-    device_seq = fields.Integer(required=True, validate=validate.Range(min=1))
-    time = fields.AwareDateTime(required=True)
+    device_seq = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=BIGINT_MAX)
+    )
+    time = fields.AwareDateTime(
+        required=True,
+        validate=_clock_time,
+        metadata={"description": "1970 to 2999, at most 14 hours off UTC"},
+    )
     card_uid = fields.String(required=True, validate=validate.Regexp(r"^[0-9A-F]{8,20}$"))
     card_number = fields.String(allow_none=True, validate=validate.Length(max=19))
     route_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     stop_id = fields.String(load_default="", validate=validate.Length(max=64))
     result = fields.String(required=True, validate=validate.OneOf(["accepted", "denied"]))
     reason = fields.String(allow_none=True, validate=validate.Length(max=40))
-    amount = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000_000))
+    amount = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=10_000_000)
+    )
     paid_by = fields.String(required=True, validate=validate.Length(max=20))
-    balance_after = fields.Integer(allow_none=True, validate=validate.Range(min=0))
-    card_tx = fields.Integer(allow_none=True, validate=validate.Range(min=0))
+    balance_after = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(min=0, max=BIGINT_MAX)
+    )
+    card_tx = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(min=0, max=BIGINT_MAX)
+    )
     # Loads the card holds, reported (again) by this tap; `loaded` are those this tap wrote.
-    applied_loads = fields.List(fields.Integer(validate=validate.Range(min=1)), load_default=list)
-    loaded = fields.List(fields.Integer(validate=validate.Range(min=1)), load_default=list)
+    applied_loads = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=INT_MAX)), load_default=list
+    )
+    loaded = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=INT_MAX)), load_default=list
+    )
     tariff_version = fields.String(allow_none=True, validate=validate.Length(max=40))
     explanation = fields.String(load_default="", validate=validate.Length(max=2000))
     commit = fields.String(

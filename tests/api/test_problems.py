@@ -6,6 +6,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from marshmallow import fields
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.schemas.common import StrictSchema
 from api.smorest import Blueprint
@@ -93,6 +95,36 @@ def test_an_unexpected_failure_is_a_problem_without_a_trace(client: FlaskClient)
     assert "secret internals" not in response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
     assert body["title"] == "Internal server error"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        # The database is down, restarting, or dropped the connection: try again shortly.
+        (
+            OperationalError("SELECT 1", {}, OSError("connection refused")),
+            503,
+            "service_unavailable",
+        ),
+        (PoolTimeout("QueuePool limit reached"), 503, "service_unavailable"),
+        # A broken constraint is a fault of ours, not an outage.
+        (IntegrityError("INSERT", {}, ValueError("duplicate key")), 500, "internal_error"),
+    ],
+)
+def test_a_database_outage_is_503_with_retry_after(
+    client: FlaskClient, error: Exception, status: int, code: str
+) -> None:
+    app = client.application
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.get("/database")
+    def database() -> str:
+        raise error
+
+    response = client.get("/database")
+    assert_problem(response, status, code)
+    assert ("Retry-After" in response.headers) == (status == 503)
+    assert "connection refused" not in response.get_data(as_text=True)
 
 
 def test_every_response_carries_a_request_id(client: FlaskClient) -> None:

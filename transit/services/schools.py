@@ -188,7 +188,12 @@ def check_roster(
     if not match or int(match.group(2)) != int(match.group(1)) + 1:
         return [], [RowError(0, "school_year", f"{school_year!r} is not like 2026-2027")]
     first_year = int(match.group(1))
-    header = next(csv.reader(io.StringIO(text.removeprefix("\ufeff"))), [])
+    if "\x00" in text:  # no text file has one, and PostgreSQL would refuse it in a column
+        return [], [RowError(0, "-", "a NUL character: not a text file")]
+    try:
+        header = next(csv.reader(io.StringIO(text.removeprefix("\ufeff"))), [])
+    except csv.Error as error:  # a lone carriage return in the header line, say
+        return [], [RowError(1, "-", f"not a CSV file: {error}")]
     names = [name.strip() for name in header]
     missing = [c for c in COLUMNS if c not in names]
     unknown = [c for c in names if c not in COLUMNS]
