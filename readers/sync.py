@@ -113,6 +113,11 @@ class SyncClient:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 payload = response.read()
+        except urllib.error.HTTPError as error:
+            # Closed at once: the server holds a worker until the client hangs up, and a bus
+            # retrying through an outage would otherwise keep it waiting seconds a time.
+            error.close()
+            raise SyncError(f"{method} {path}: {error}") from error
         except (urllib.error.URLError, OSError) as error:
             raise SyncError(f"{method} {path}: {error}") from error
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -152,6 +154,45 @@ def test_while_the_server_is_down_taps_wait_and_go_up_after(
             assert journal.backlog() == 3
         assert client.upload_once() == 3
     assert len(state.taps) == 3
+
+
+def test_an_error_answer_is_hung_up_at_once(tmp_path: Path) -> None:
+    # gunicorn keeps a worker until the client closes: a bus retrying through an outage must
+    # not hold one for seconds with each refused request.
+    hung_up = threading.Event()
+
+    def answer_503(listener: socket.socket) -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.settimeout(5)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += connection.recv(65536)
+            head, _, body = received.partition(b"\r\n\r\n")
+            length = re.search(rb"content-length: *(\d+)", head, re.IGNORECASE)
+            assert length is not None
+            while len(body) < int(length.group(1)):
+                body += connection.recv(65536)
+            connection.sendall(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 2\r\n\r\n{}"
+            )
+            connection.shutdown(socket.SHUT_WR)
+            if connection.recv(1) == b"":
+                hung_up.set()
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        server = threading.Thread(target=answer_503, args=(listener,))
+        server.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with journal_with_taps(tmp_path / "j.sqlite3", 1) as journal:
+            with pytest.raises(SyncError) as refused:
+                SyncClient(url, DEVICE, SEED, journal).upload_once()
+            # Hung up while the error is still held, not when it is collected.
+            assert hung_up.wait(timeout=2), "the connection stayed open"
+            assert "503" in str(refused.value)
+            assert journal.backlog() == 1
+        server.join(timeout=10)
 
 
 def test_a_wrong_key_is_refused_and_nothing_is_acknowledged(
