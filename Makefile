@@ -22,7 +22,7 @@ test: system-deps $(VENV)/.dev lint typecheck pytest
 test-long: system-deps $(VENV)/.dev
 	$(BIN)/pytest -m long $(PYTEST_ARGS)
 
-## make bench: every benchmark in bench/, one table of figures, bench/results.json (about 20 min)
+## make bench: every benchmark in bench/, one table of figures, bench/results.json (about 10 min)
 bench: system-deps $(VENV)/.dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
