@@ -106,8 +106,10 @@ def ensure(connection: Connection, now: datetime, ahead: int = AHEAD) -> list[Mo
         wanted.append(wanted[-1].next())
     stray = connection.execute(
         text(
-            f"SELECT DISTINCT date_part('year', time AT TIME ZONE '+07:00')::int,"  # noqa: S608  constant names
-            f" date_part('month', time AT TIME ZONE '+07:00')::int FROM {DEFAULT}"
+            # Hanoi time as UTC + 7 hours: a zone written '+07:00' is POSIX, i.e. UTC-7.
+            "SELECT DISTINCT date_part('year', local)::int, date_part('month', local)::int"  # noqa: S608  constant names
+            " FROM (SELECT (time AT TIME ZONE 'UTC') + interval '7 hours' AS local"
+            f" FROM {DEFAULT}) strays"
         )
     )
     wanted += [Month(year, month) for year, month in stray]

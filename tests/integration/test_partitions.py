@@ -59,7 +59,9 @@ def test_a_tap_in_a_month_with_no_partition_waits_in_default_until_the_next_run(
 ) -> None:
     long_ago = datetime(2019, 5, 20, 8, 0, tzinfo=HANOI)
     tap = device.tap(time=long_ago.isoformat())
-    assert device.upload(tap).status_code == 200
+    # 03:00 on the first of July in Hanoi is still the 30th of June in UTC.
+    first_of_month = device.tap(time=datetime(2019, 7, 1, 3, 0, tzinfo=HANOI).isoformat())
+    assert device.upload(tap, first_of_month).status_code == 200
     assert where(database_url, tap["tap_id"]) == [partitions.DEFAULT]
     engine = make_engine(database_url)
     with engine.begin() as connection:
@@ -67,8 +69,10 @@ def test_a_tap_in_a_month_with_no_partition_waits_in_default_until_the_next_run(
     with engine.begin() as connection:
         assert partitions.ensure(connection, datetime.now(UTC)) == []
     engine.dispose()
-    assert partitions.Month(2019, 5) in created
+    assert {partitions.Month(2019, 5), partitions.Month(2019, 7)} <= set(created)
+    assert partitions.Month(2019, 6) not in created
     assert where(database_url, tap["tap_id"]) == ["taps_y2019m05"]
+    assert where(database_url, first_of_month["tap_id"]) == ["taps_y2019m07"]
     # Moved, not copied: the tap is still a duplicate when the validator sends it again.
     again = device.upload(tap)
     assert [r["status"] for r in again.get_json()["results"]] == ["duplicate"]
