@@ -88,10 +88,17 @@ class Localstripe:
         self.process.wait(timeout=10)
 
 
+PICKLE = Path("/tmp/localstripe.pickle")  # noqa: S108  where localstripe itself keeps its data
+
+
 def start_localstripe() -> Localstripe:
     binary = shutil.which("localstripe") or str(Path(sys.executable).parent / "localstripe")
     if not Path(binary).exists():
         raise LocalstripeUnavailable("pip install localstripe (requirements-dev.txt)")
+    # localstripe rewrites /tmp/localstripe.pickle on every change and loads it at start; one
+    # stopped in the middle of a write leaves a truncated file that the next one dies reading.
+    # Every test starts empty anyway (the flush below), so the file goes first.
+    PICKLE.unlink(missing_ok=True)
     port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
