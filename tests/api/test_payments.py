@@ -277,7 +277,16 @@ def localstripe() -> Iterator[Localstripe]:
 def stripe_app(
     database_url: str, tmp_path: Path, sms: SmsOutbox, localstripe: Localstripe
 ) -> Iterator[Flask]:
-    app = create_app(
+    app = stripe_test_app(database_url, tmp_path, sms, localstripe)
+    yield app
+    app.extensions["transit"].engine.dispose()
+
+
+def stripe_test_app(
+    database_url: str, tmp_path: Path, sms: SmsOutbox, localstripe: Localstripe
+) -> Flask:
+    """The app paying through the real stripe library, pointed at localstripe."""
+    return create_app(
         {
             "DATABASE_URL": database_url,
             "INSTANCE_PATH": str(tmp_path / "stripe"),
@@ -291,8 +300,6 @@ def stripe_app(
             "STRIPE_API_BASE": localstripe.base,
         }
     )
-    yield app
-    app.extensions["transit"].engine.dispose()
 
 
 def phone_pays(localstripe: Localstripe, intent_id: str) -> None:

@@ -37,15 +37,13 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from api import create_app
 from api.deps import unit_of_work
 from api.limits import limiter
-from tests.api.test_payments import buy, signed, topup, webhook
+from tests.api.test_payments import buy, signed, stripe_test_app, topup, webhook
 from tests.api.test_riders import bearer, signed_up
 from tests.api.test_wallet import issue, link
 from tests.conftest import IN_CI, SmsOutbox
 from tests.support.localstripe import (
-    WEBHOOK_SECRET,
     Localstripe,
     LocalstripeUnavailable,
     start_localstripe,
@@ -128,20 +126,7 @@ def stripe_stand_in() -> Iterator[Localstripe]:
 def paying_app(
     database_url: str, tmp_path: Path, sms: SmsOutbox, stripe_stand_in: Localstripe
 ) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(tmp_path / "stripe"),
-            "TESTING": True,
-            "LOG_JSON": False,
-            "SMS_SENDER_OBJECT": sms,
-            "PAYMENT_PROVIDER": "stripe",
-            "STRIPE_SECRET_KEY": "sk_test_local",
-            "STRIPE_PUBLISHABLE_KEY": "pk_test_local",
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "STRIPE_API_BASE": stripe_stand_in.base,
-        }
-    )
+    app = stripe_test_app(database_url, tmp_path, sms, stripe_stand_in)
     yield app
     app.extensions["transit"].engine.dispose()
 
