@@ -83,16 +83,18 @@ class RegisterView(MethodView):
 
 @blp.route("/auth/verify")
 class VerifyView(MethodView):
+    @blp.doc(operationId="verify_phone")
     @_limited(CODE_CHECKS_PER_PHONE, LOGINS_PER_CLIENT)
     @blp.arguments(VerifySchema)
     @blp.response(200, TokensSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, body: dict[str, Any]) -> Any:
-        """Confirm the phone number with its code; the answer signs the rider in."""
+        """Confirm the phone number with its code and the password registered with it; the answer
+        signs the rider in."""
         with unit_of_work() as uow:
             rider = riders.verify_phone(
-                body["phone"], body["code"], datetime.now(UTC), uow, _codes()
+                body["phone"], body["code"], body["password"], datetime.now(UTC), uow, _codes()
             )
             tokens = tokens_for(rider, uow)
             uow.commit()

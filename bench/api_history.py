@@ -78,7 +78,7 @@ def load(url: str) -> str:
         riders.request_registration(
             PHONE, PASSWORD, consent=True, language="vi", now=now, uow=uow, codes=codes
         )
-        rider = riders.verify_phone(PHONE, outbox.code(), now, uow, codes)
+        rider = riders.verify_phone(PHONE, outbox.code(), PASSWORD, now, uow, codes)
         reservation = cards.reserve_card(
             uow,
             uid=bytes.fromhex(CARD_UID),

@@ -299,6 +299,8 @@ class OneTimeCode(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # A registration's password waits here, beside its code, until the phone is verified.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
 
 
 class RefreshToken(Base):

@@ -34,6 +34,15 @@ class PhoneSchema(StrictSchema):
 class VerifySchema(StrictSchema):
     phone = _phone()
     code = fields.String(required=True, validate=validate.Regexp(r"^\s*\d{6}\s*$"))
+    password = fields.String(
+        required=True,
+        validate=validate.Length(max=128),
+        load_only=True,
+        metadata={
+            "description": "The password given when registering: the code only activates the "
+            "account with the password chosen in the same registration."
+        },
+    )
 
 
 class ResetSchema(StrictSchema):

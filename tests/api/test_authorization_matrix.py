@@ -447,7 +447,9 @@ REQUESTS: dict[tuple[str, str], Callable[[World], Call]] = {
         "POST", "/api/v1/auth/register", _sign_up_body("0933 444 555"), 202
     ),
     ("POST", "/api/v1/auth/verify"): lambda w: _json(
-        "POST", "/api/v1/auth/verify", {"phone": SIGNING_UP, "code": w.registration_code}
+        "POST",
+        "/api/v1/auth/verify",
+        {"phone": SIGNING_UP, "code": w.registration_code, "password": PASSWORD},
     ),
     ("POST", "/api/v1/auth/login"): lambda w: _json(
         "POST", "/api/v1/auth/login", {"phone": RIDER_A_PHONE, "password": PASSWORD}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
@@ -31,7 +33,8 @@ def signed_up(client: FlaskClient, sms: SmsOutbox, phone: str = "0912 345 678") 
     assert register(client, phone).status_code == 202
     normalized = "+84" + phone.replace(" ", "").removeprefix("0")
     answer = client.post(
-        "/api/v1/auth/verify", json={"phone": phone, "code": sms.last_code(normalized)}
+        "/api/v1/auth/verify",
+        json={"phone": phone, "code": sms.last_code(normalized), "password": PASSWORD},
     )
     assert answer.status_code == 200, answer.get_json()
     return dict(answer.get_json())
@@ -62,7 +65,8 @@ def test_a_rider_registers_with_a_code_by_sms_and_signs_in(
 
 def signed_up_after_register(client: FlaskClient, sms: SmsOutbox) -> dict[str, Any]:
     answer = client.post(
-        "/api/v1/auth/verify", json={"phone": "0912345678", "code": sms.last_code(PHONE)}
+        "/api/v1/auth/verify",
+        json={"phone": "0912345678", "code": sms.last_code(PHONE), "password": PASSWORD},
     )
     assert answer.status_code == 200
     return dict(answer.get_json())
@@ -107,9 +111,13 @@ def test_five_wrong_codes_spend_the_code(client: FlaskClient, sms: SmsOutbox) ->
     right = sms.last_code(PHONE)
     wrong = f"{(int(right) + 1) % 10**6:06d}"
     for _ in range(5):
-        answer = client.post("/api/v1/auth/verify", json={"phone": PHONE, "code": wrong})
+        answer = client.post(
+            "/api/v1/auth/verify", json={"phone": PHONE, "code": wrong, "password": PASSWORD}
+        )
         assert answer.get_json()["code"] == "invalid_code"
-    answer = client.post("/api/v1/auth/verify", json={"phone": PHONE, "code": right})
+    answer = client.post(
+        "/api/v1/auth/verify", json={"phone": PHONE, "code": right, "password": PASSWORD}
+    )
     assert (answer.status_code, answer.get_json()["code"]) == (400, "invalid_code")
 
 
@@ -120,7 +128,10 @@ def test_an_expired_code_is_refused(app: Flask, client: FlaskClient, sms: SmsOut
             update(OneTimeCode).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
         uow.commit()
-    answer = client.post("/api/v1/auth/verify", json={"phone": PHONE, "code": sms.last_code(PHONE)})
+    answer = client.post(
+        "/api/v1/auth/verify",
+        json={"phone": PHONE, "code": sms.last_code(PHONE), "password": PASSWORD},
+    )
     assert answer.get_json()["code"] == "invalid_code"
 
 
@@ -313,3 +324,87 @@ def test_code_requests_per_number_are_limited(client: FlaskClient, sms: SmsOutbo
         assert register(client).status_code == 202
     assert register(client).status_code == 429
     assert len(sms.sent) == 3
+
+
+def test_a_second_registration_of_a_pending_number_cannot_choose_its_password(
+    client: FlaskClient, sms: SmsOutbox
+) -> None:
+    owner, stranger = "owner's password 2026", "stranger password 99"
+    phone = "+84980085101"
+    assert register(client, "0980085101", password=owner).status_code == 202
+    owners_code = sms.last_code(phone)
+    assert register(client, phone, password=stranger).status_code == 202
+    strangers_code = sms.last_code(phone)  # the SMS reaches the owner's phone, not the stranger
+    assert strangers_code != owners_code
+
+    # The owner types the newest code with their own password: it does not activate anything.
+    answer = client.post(
+        "/api/v1/auth/verify", json={"phone": phone, "code": strangers_code, "password": owner}
+    )
+    assert (answer.status_code, answer.get_json()["code"]) == (400, "invalid_code")
+    # The owner's own code still works: the stranger's registration did not cancel it.
+    answer = client.post(
+        "/api/v1/auth/verify", json={"phone": phone, "code": owners_code, "password": owner}
+    )
+    assert answer.status_code == 200, answer.get_json()
+    assert (
+        client.post("/api/v1/auth/login", json={"phone": phone, "password": owner}).status_code
+        == 200
+    )
+    refused = client.post("/api/v1/auth/login", json={"phone": phone, "password": stranger})
+    assert (refused.status_code, refused.get_json()["code"]) == (401, "invalid_credentials")
+    # And the stranger's code died with the owner's verification.
+    late = client.post(
+        "/api/v1/auth/verify", json={"phone": phone, "code": strangers_code, "password": stranger}
+    )
+    assert (late.status_code, late.get_json()["code"]) == (400, "invalid_code")
+
+
+def test_a_pending_accounts_password_is_the_one_verified_with_its_own_code(
+    client: FlaskClient, sms: SmsOutbox
+) -> None:
+    # Someone who mistyped their password registers again: the second registration wins when
+    # its own code is used with its own password.
+    register(client, password="first try password 1")
+    register(client, password="second try password 2")
+    answer = client.post(
+        "/api/v1/auth/verify",
+        json={"phone": PHONE, "code": sms.last_code(PHONE), "password": "second try password 2"},
+    )
+    assert answer.status_code == 200
+    first = client.post(
+        "/api/v1/auth/login", json={"phone": PHONE, "password": "first try password 1"}
+    )
+    assert first.status_code == 401
+
+
+def test_a_password_is_the_same_from_a_keyboard_that_sends_combining_accents(
+    client: FlaskClient, sms: SmsOutbox
+) -> None:
+    composed = unicodedata.normalize("NFC", "Xe buýt Hà Nội 2026")
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert register(client, password=composed).status_code == 202
+    answer = client.post(
+        "/api/v1/auth/verify",
+        json={"phone": PHONE, "code": sms.last_code(PHONE), "password": decomposed},
+    )
+    assert answer.status_code == 200
+    for typed in (composed, decomposed):
+        login = client.post("/api/v1/auth/login", json={"phone": PHONE, "password": typed})
+        assert login.status_code == 200, typed
+
+
+def test_a_password_hashed_before_normalization_still_signs_in_and_is_hashed_again(
+    app: Flask, client: FlaskClient, sms: SmsOutbox
+) -> None:
+    decomposed = unicodedata.normalize("NFD", "Xe buýt Hà Nội 2026")
+    signed_up(client, sms)
+    with app.app_context(), unit_of_work() as uow:
+        uow.session.execute(update(Rider).values(password_hash=PasswordHasher().hash(decomposed)))
+        uow.commit()
+    login = client.post("/api/v1/auth/login", json={"phone": PHONE, "password": decomposed})
+    assert login.status_code == 200
+    with app.app_context(), unit_of_work() as uow:
+        stored = uow.session.scalar(select(Rider.password_hash))
+    # Now stored in the normalized form: the composed spelling works too.
+    assert PasswordHasher().verify(stored, unicodedata.normalize("NFC", decomposed))

@@ -86,6 +86,7 @@ def test_a_top_up_from_the_phone_reaches_the_card_at_its_next_tap(backend: Backe
         {
             "phone": "0912345678",
             "code": code_from_log(backend.home, "+84912345678"),
+            "password": "xe buyt 32 Cau Giay",
         },
     )
     assert status == 200, tokens

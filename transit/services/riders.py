@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from transit.errors import DomainError
 from transit.models import Card, OneTimeCode, Payment, RefreshToken, Rider, TapRecord
-from transit.passwords import hash_password, matches, needs_rehash
+from transit.passwords import hash_password, matches, normalized, verify
 from transit.uow import UnitOfWork
 
 CONSENT_VERSION = "2026-11"
@@ -119,6 +119,7 @@ def normalize_phone(text: str) -> str:
 
 
 def check_password(password: str, phone: str) -> None:
+    password = normalized(password)
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise WeakPassword(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
     digits = phone.removeprefix("+84")
@@ -149,13 +150,20 @@ def request_registration(
     uow: UnitOfWork,
     codes: Codes,
 ) -> None:
-    """Start (or restart) a registration; a code goes to the phone. Same outcome either way."""
+    """Start a registration: a code goes to the phone. Same outcome, and same work, either way.
+
+    The password waits beside this registration's code and reaches the account only when the
+    phone is verified with that code and that password: a second caller registering the same
+    pending number cannot choose its password, and never stops the owner's code from working.
+    """
     phone = normalize_phone(phone_text)
     check_password(password, phone)
     if not consent:
         raise ConsentRequired("registration needs consent to the personal data notice")
     if language not in LANGUAGES:
         language = "vi"
+    # Hashed on every path: an answer that skipped it would say the number has an account.
+    password_hash = hash_password(password)
     session = uow.session
     rider = session.scalar(select(Rider).where(Rider.phone == phone))
     if rider is not None and rider.status == "active":
@@ -163,14 +171,19 @@ def request_registration(
         codes.sms.send(phone, _text("registered", rider.language))
         return
     if rider is None:
-        rider = Rider(rider_id="rdr_" + secrets.token_hex(12), phone=phone, created_at=now)
+        rider = Rider(
+            rider_id="rdr_" + secrets.token_hex(12),
+            phone=phone,
+            status="unverified",
+            language=language,
+            consent_version=CONSENT_VERSION,
+            consent_at=now,
+            created_at=now,
+        )
         session.add(rider)
-    rider.password_hash = hash_password(password)
-    rider.status = "unverified"
-    rider.language = language
-    rider.consent_version = CONSENT_VERSION
-    rider.consent_at = now
-    _send_code(phone, "verify", language, now, uow, codes)
+    elif rider.status == "unverified":
+        rider.language = language  # only the language of the texts; nothing else is taken
+    _send_code(phone, "verify", language, now, uow, codes, password_hash=password_hash)
 
 
 def request_password_reset(phone_text: str, now: datetime, uow: UnitOfWork, codes: Codes) -> None:
@@ -185,19 +198,28 @@ def request_password_reset(phone_text: str, now: datetime, uow: UnitOfWork, code
 
 
 def _send_code(
-    phone: str, purpose: str, language: str, now: datetime, uow: UnitOfWork, codes: Codes
+    phone: str,
+    purpose: str,
+    language: str,
+    now: datetime,
+    uow: UnitOfWork,
+    codes: Codes,
+    *,
+    password_hash: str | None = None,
 ) -> None:
     session = uow.session
-    # A new code replaces any earlier one for the same purpose.
-    session.execute(
-        update(OneTimeCode)
-        .where(
-            OneTimeCode.phone == phone,
-            OneTimeCode.purpose == purpose,
-            OneTimeCode.used_at.is_(None),
+    if purpose != "verify":
+        # A new reset code replaces any earlier one. Registration codes live side by side, each
+        # bound to its own password, so a stranger's registration cannot cancel the owner's.
+        session.execute(
+            update(OneTimeCode)
+            .where(
+                OneTimeCode.phone == phone,
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.used_at.is_(None),
+            )
+            .values(used_at=now)
         )
-        .values(used_at=now)
-    )
     code = codes.make()
     session.add(
         OneTimeCode(
@@ -207,6 +229,7 @@ def _send_code(
             created_at=now,
             expires_at=now + CODE_LIFETIME,
             attempts=0,
+            password_hash=password_hash,
         )
     )
     session.flush()
@@ -214,44 +237,80 @@ def _send_code(
 
 
 def _use_code(
-    phone_text: str, purpose: str, code: str, now: datetime, uow: UnitOfWork, codes: Codes
-) -> str:
-    """Spend a code; the attempt is committed even when it fails. Returns the phone."""
+    phone_text: str,
+    purpose: str,
+    code: str,
+    now: datetime,
+    uow: UnitOfWork,
+    codes: Codes,
+    password: str | None = None,
+) -> tuple[str, OneTimeCode]:
+    """Spend a code (and, for a registration, check the password bound to it).
+
+    A failed attempt counts against every live code of the number and is committed before the
+    refusal. Returns the phone and the spent code.
+    """
     try:
         phone = normalize_phone(phone_text)
     except InvalidPhone:
         raise InvalidCode() from None
     session = uow.session
-    row = session.scalar(
-        select(OneTimeCode)
-        .where(
-            OneTimeCode.phone == phone,
-            OneTimeCode.purpose == purpose,
-            OneTimeCode.used_at.is_(None),
+    live = list(
+        session.scalars(
+            select(OneTimeCode)
+            .where(
+                OneTimeCode.phone == phone,
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.used_at.is_(None),
+                OneTimeCode.expires_at > now,
+                OneTimeCode.attempts < CODE_ATTEMPTS,
+            )
+            .order_by(OneTimeCode.code_id.desc())
+            .with_for_update()
         )
-        .order_by(OneTimeCode.code_id.desc())
-        .limit(1)
-        .with_for_update()
     )
-    if row is None or row.expires_at <= now or row.attempts >= CODE_ATTEMPTS:
+    if not live:
         raise InvalidCode()
-    row.attempts += 1
-    if not hmac.compare_digest(row.code_hash, codes.digest(phone, purpose, code)):
+    digest = codes.digest(phone, purpose, code)
+    found = next((row for row in live if hmac.compare_digest(row.code_hash, digest)), None)
+    bound = _bound_password(found, phone, uow) if found is not None else None
+    right = found is not None and (password is None or matches(bound, password))
+    if found is None or not right:
+        for row in live:
+            row.attempts += 1
         uow.commit()
         raise InvalidCode()
-    row.used_at = now
-    return phone
+    for row in live:
+        # One registration wins; the other pending codes of the number die with it.
+        if row is found or purpose == "verify":
+            row.used_at = now
+    return phone, found
 
 
-def verify_phone(phone_text: str, code: str, now: datetime, uow: UnitOfWork, codes: Codes) -> Rider:
-    """The code from the registration SMS: the account becomes active."""
-    phone = _use_code(phone_text, "verify", code, now, uow, codes)
+def _bound_password(row: OneTimeCode, phone: str, uow: UnitOfWork) -> str | None:
+    if row.password_hash is not None or row.purpose != "verify":
+        return row.password_hash
+    # A code sent before passwords were kept beside codes: the password is the rider's own.
+    rider = uow.session.scalar(select(Rider).where(Rider.phone == phone))
+    return rider.password_hash if rider is not None else None
+
+
+def verify_phone(
+    phone_text: str, code: str, password: str, now: datetime, uow: UnitOfWork, codes: Codes
+) -> Rider:
+    """The code from the registration SMS, with that registration's password: the account
+    becomes active with that password."""
+    phone, spent = _use_code(phone_text, "verify", code, now, uow, codes, password=password)
     rider = uow.session.scalar(select(Rider).where(Rider.phone == phone))
     if rider is None:
         raise InvalidCode()
     if rider.status == "unverified":
+        rider.password_hash = _bound_password(spent, phone, uow)
         rider.status = "active"
         rider.verified_at = now
+        # The consent that counts is the one given with the registration that was verified.
+        rider.consent_version = CONSENT_VERSION
+        rider.consent_at = spent.created_at
     return rider
 
 
@@ -261,7 +320,7 @@ def reset_password(
     """A forgotten password replaced with a code from SMS; every session is logged out."""
     phone = normalize_phone(phone_text)
     check_password(new_password, phone)
-    phone = _use_code(phone, "reset", code, now, uow, codes)
+    phone, _ = _use_code(phone, "reset", code, now, uow, codes)
     rider = uow.session.scalar(select(Rider).where(Rider.phone == phone))
     if rider is None or rider.status != "active":
         raise InvalidCode()
@@ -278,12 +337,21 @@ def login(phone_text: str, password: str, uow: UnitOfWork) -> Rider:
         uow.session.scalar(select(Rider).where(Rider.phone == phone)) if phone is not None else None
     )
     stored = rider.password_hash if rider is not None else None
+    if rider is not None and rider.status == "unverified":
+        # The password of the newest registration, so its author hears the phone is unverified.
+        stored = uow.session.scalar(
+            select(OneTimeCode.password_hash)
+            .where(OneTimeCode.phone == rider.phone, OneTimeCode.purpose == "verify")
+            .order_by(OneTimeCode.code_id.desc())
+            .limit(1)
+        )
     # Checked even without a rider: an unknown number costs the same time as a wrong password.
-    if not matches(stored, password) or rider is None or stored is None:
+    right, rehash = verify(stored, password)
+    if not right or rider is None or stored is None:
         raise InvalidCredentials()
     if rider.status != "active":
         raise PhoneNotVerified("verify the phone number with the code sent to it first")
-    if needs_rehash(stored):
+    if rehash:
         rider.password_hash = hash_password(password)
     return rider
 
