@@ -95,7 +95,8 @@ def link_card(
 ) -> Card:
     """Link a card the rider holds: its printed number and the check code on its sleeve."""
     card = uow.session.scalar(select(Card).where(Card.card_number == _digits(card_number)))
-    if card is None or not check_code_matches(check_code, card.check_code_hash):
+    stored = card.check_code_hash if card is not None else None
+    if not check_code_matches(check_code, stored) or card is None:
         raise CardNotFound("no card with this number and check code")
     if card.rider_id == rider.rider_id:
         return card  # linking twice is not an error: the app may retry
