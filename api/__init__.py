@@ -10,6 +10,7 @@ from typing import Any
 import swagger_ui_bundle
 from flask import Flask, Response, send_from_directory
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import (
     auth,
@@ -74,7 +75,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         head_revision=head_revision(),
     )
 
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        # Only the addresses our own proxies appended are believed; the rest is the caller's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     install_request_id(app)
+    _security_headers(app)
     problems.register(app)
     auth.install(app)
     sms.install(app, (config or {}).get("SMS_SENDER_OBJECT"))
@@ -94,6 +100,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _serve_docs_assets(app)
     cli.register(app)
     return app
+
+
+def _security_headers(app: Flask) -> None:
+    production = app.config["ENV"] == "production"
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        # A JSON answer or an uploaded roster is never run as a script or shown as a page.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if production:
+            # Production is served over TLS only: browsers keep to it for a year.
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        return response
 
 
 def _serve_docs_assets(app: Flask) -> None:

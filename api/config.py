@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": "",
     # Where one-time codes go: "log" writes them to the log (development only).
     "SMS_SENDER": "log",
+    # How many proxies in front of the app set X-Forwarded-For and -Proto (a TLS terminator
+    # is one). 0 ignores those headers: a caller could write anything in them. Rate limits
+    # count the client address this yields.
+    "TRUSTED_PROXIES": 0,
     # Rate limits shared by all gunicorn workers: redis://host:port in production.
     "RATELIMIT_STORAGE_URI": "memory://",
     "ACCESS_TOKEN_MINUTES": 15,
@@ -88,6 +92,8 @@ def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None
         settings["SECRET_KEY"] = _instance_secret(Path(instance_path) / "secret-key")
     if len(settings["SECRET_KEY"]) < 32:
         raise ConfigError(f"{PREFIX}SECRET_KEY needs at least 32 characters")
+    if not 0 <= settings["TRUSTED_PROXIES"] <= 10:
+        raise ConfigError(f"{PREFIX}TRUSTED_PROXIES: a number of proxies from 0 to 10")
     if production and settings["SMS_SENDER"] == "log":
         raise ConfigError(f"{PREFIX}SMS_SENDER=log writes codes to the log: not in production")
     if production and settings["PAYMENT_PROVIDER"] == "dev":
