@@ -252,7 +252,7 @@ def test_three_copies_of_one_counter_in_one_batch_deny_the_card_once(
     app: Flask, device: Device, card: str
 ) -> None:
     # Found by the partitioning test: the second suspicion in a batch added a second deny row.
-    response = device.upload(*(device.tap(card_tx=1, route_id=r) for r in ("32", "09", "01")))
+    response = device.upload(*(device.tap(card_tx=1, time=at(m)) for m in (0, 5, 10)))
     assert response.status_code == 200
     assert alerts(app) == ["suspected_clone", "suspected_clone"]
     assert denied(device) == [{"card_uid": UID, "reason": "suspected_clone"}]
@@ -452,6 +452,34 @@ def test_a_tap_dated_in_the_future_is_kept_and_the_clock_reported(
     answer = device.upload(device.tap(card_tx=1, balance_after=40_000, time=future))
     assert answer.get_json()["results"][0]["status"] == "accepted"
     assert alerts(app) == ["device_clock"]
+
+
+def test_taps_on_a_route_the_validator_is_not_registered_for_are_kept_and_reported_once(
+    app: Flask, device: Device, card: str
+) -> None:
+    moved = [
+        device.tap(card_tx=1, balance_after=40_000, route_id="09", time=at(0)),
+        device.tap(card_tx=2, balance_after=30_000, route_id="09", time=at(20)),
+    ]
+    answer = device.upload(*moved, device.tap(card_tx=3, balance_after=20_000, time=at(40)))
+    assert [r["status"] for r in answer.get_json()["results"]] == ["accepted"] * 3
+    assert len(stored_taps(app)) == 3  # the riders were charged: the taps are history
+    with app.app_context(), unit_of_work() as uow:
+        [alert] = uow.session.scalars(select(Alert))
+        assert (alert.kind, alert.device_id, alert.card_uid) == (
+            "route_mismatch",
+            device.device_id,
+            None,
+        )
+        assert "2 taps on route 09, registered for route 32" in alert.detail
+
+
+def test_an_unknown_card_is_accepted_and_reported(app: Flask, device: Device) -> None:
+    # docs/validator-protocol.md: the validator already charged it; the server keeps the tap.
+    answer = device.upload(device.tap(card_tx=1, balance_after=40_000))
+    assert answer.get_json()["results"][0]["status"] == "accepted"
+    assert alerts(app) == ["unknown_card"]
+    assert len(stored_taps(app)) == 1
 
 
 def test_two_uploads_of_the_same_batch_at_once_store_each_tap_once(

@@ -397,10 +397,33 @@ def ingest_taps(
                 now,
                 f"tap {tap['tap_id']} is dated {tap['time'].isoformat()}, in the future",
             )
+    _check_routes(device, fresh, now, uow)
     device.last_seen_at = now
     if backlog is not None:
         device.last_backlog = backlog
     return results
+
+
+def _check_routes(
+    device: Device, fresh: list[dict[str, Any]], now: datetime, uow: UnitOfWork
+) -> None:
+    """A validator that charges on another route than it is registered for: moved to another
+    bus without being re-registered, or misconfigured. The taps stay (the riders were charged);
+    an operator gets one alert per route and batch, not one per tap."""
+    elsewhere: dict[str, list[str]] = defaultdict(list)
+    for tap in fresh:
+        if tap.get("route_id") and tap["route_id"] != device.route_id:
+            elsewhere[tap["route_id"]].append(tap["tap_id"])
+    for route_id, tap_ids in sorted(elsewhere.items()):
+        _alert(
+            uow,
+            "route_mismatch",
+            None,
+            device,
+            now,
+            f"{len(tap_ids)} taps on route {route_id}, registered for route {device.route_id}; "
+            f"first: {tap_ids[0]}",
+        )
 
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:
@@ -650,7 +673,7 @@ def _suspect_clone(
 
 
 def _alert(
-    uow: UnitOfWork, kind: str, card_uid: str, device: Device, now: datetime, detail: str
+    uow: UnitOfWork, kind: str, card_uid: str | None, device: Device, now: datetime, detail: str
 ) -> None:
     uow.session.add(
         Alert(
