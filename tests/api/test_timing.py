@@ -20,6 +20,8 @@ from tests.api.test_riders import PASSWORD, bearer, signed_up
 from tests.api.test_wallet import issue, link
 from tests.conftest import SmsOutbox
 
+GATEWAY_SECONDS = 0.05  # what an SMS brandname gateway takes to answer, at the least
+
 ROUNDS = 7
 RATIO = 2.0
 
@@ -73,3 +75,31 @@ def test_linking_a_missing_card_number_takes_as_long_as_a_wrong_check_code(
 
     existing, unknown = _compare(wrong_code, missing)
     assert 1 / RATIO < existing / unknown < RATIO, (existing, unknown)
+
+
+class SlowGateway(SmsOutbox):
+    """The SMS gateway's servers, with their round trip."""
+
+    def send(self, phone: str, text: str) -> None:
+        time.sleep(GATEWAY_SECONDS)
+        super().send(phone, text)
+
+
+def test_a_password_reset_for_a_number_without_an_account_takes_as_long(
+    app: Flask, client: FlaskClient, sms: SmsOutbox
+) -> None:
+    signed_up(client, sms)
+    app.extensions["transit.sms"] = SlowGateway()
+
+    def known(_: int) -> None:
+        answer = client.post("/api/v1/auth/password-reset", json={"phone": "0912345678"})
+        assert answer.status_code == 202
+
+    def unknown(round_number: int) -> None:
+        answer = client.post(
+            "/api/v1/auth/password-reset", json={"phone": f"09800{round_number + 10:02d}101"}
+        )
+        assert answer.status_code == 202
+
+    with_account, without = _compare(known, unknown)
+    assert 1 / RATIO < with_account / without < RATIO, (with_account, without)

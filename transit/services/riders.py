@@ -91,6 +91,12 @@ _TEXTS = {
         "Hay dang nhap hoac dat lai mat khau.",
         "This number already has a Hanoi bus card account. Log in or reset your password.",
     ),
+    "no_account": (
+        "Co yeu cau dat lai mat khau the xe buyt Ha Noi cho so nay, nhung so nay chua co "
+        "tai khoan. Hay dang ky trong ung dung.",
+        "A Hanoi bus card password reset was asked for this number, but it has no account. "
+        "Sign up in the app.",
+    ),
 }
 
 
@@ -187,7 +193,11 @@ def request_registration(
 
 
 def request_password_reset(phone_text: str, now: datetime, uow: UnitOfWork, codes: Codes) -> None:
-    """Send a reset code if the number has an account; say nothing either way."""
+    """Send a reset code if the number has an account; say nothing either way.
+
+    A number without an account gets a text too, so both paths wait on the SMS gateway alike:
+    an answer that skipped it would be faster, and tell which numbers have accounts.
+    """
     try:
         phone = normalize_phone(phone_text)
     except InvalidPhone:
@@ -195,6 +205,8 @@ def request_password_reset(phone_text: str, now: datetime, uow: UnitOfWork, code
     rider = uow.session.scalar(select(Rider).where(Rider.phone == phone))
     if rider is not None and rider.status == "active":
         _send_code(phone, "reset", rider.language, now, uow, codes)
+    else:
+        codes.sms.send(phone, _text("no_account", rider.language if rider else "vi"))
 
 
 def _send_code(
