@@ -8,11 +8,17 @@ DEMO_FEED := data/demo-network
 
 .PHONY: run test test-long bench demo-bus lint typecheck pytest system-deps clean
 
-## make run: install, migrate the embedded database, import the demo network, serve on 127.0.0.1:8000
+## make run: install, migrate the embedded database, import the demo network and the demo rider
+## (once; `demo seed` leaves a seeded database alone), serve on 127.0.0.1:8000
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
 	$(FLASK) network import $(DEMO_FEED)
+	$(FLASK) demo seed
 	@echo "Open http://127.0.0.1:8000/api/docs (API docs), /api/v1/routes (routes), /readyz (readiness)."
+	@echo "Sign in as the demo rider (phone 0912 000 000, password demo-xe-buyt):"
+	@echo "  curl -s http://127.0.0.1:8000/api/v1/auth/login -H 'Content-Type: application/json' \\"
+	@echo "    -d '{\"phone\": \"0912 000 000\", \"password\": \"demo-xe-buyt\"}'"
+	@echo "then GET /api/v1/cards and /api/v1/cards/CARD_ID/trips with 'Authorization: Bearer ACCESS_TOKEN'."
 	exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 ## make test: install what the tests need, then lint, type-check and run the whole suite

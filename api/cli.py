@@ -16,6 +16,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from api.auth import derived_key
+from api.demo import demo_cli
 from api.deps import backend, unit_of_work
 from fares import card_seconds, load_hanoi_tariff
 from transit import gtfs, migrate, partitions
@@ -441,3 +442,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(devices_cli)
     app.cli.add_command(payments_cli)
     app.cli.add_command(schools_cli)
+    app.cli.add_command(demo_cli)
