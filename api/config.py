@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PREFIX = "TRANSIT_"
 
@@ -27,8 +28,19 @@ DEFAULTS: dict[str, Any] = {
     # Signs access tokens and cursors, keys the hashes of one-time codes. Empty means a random
     # key kept in the instance folder (made on first start).
     "SECRET_KEY": "",
-    # Where one-time codes go: "log" writes them to the log (development only).
+    # Where one-time codes go: "log" writes them to the log (development only); "http" posts
+    # them to an SMS brandname gateway (api/sms.py says what it sends and expects back).
     "SMS_SENDER": "log",
+    # The gateway's address: https://, or http:// on this machine only (a local stand-in).
+    "SMS_HTTP_URL": "",
+    # HTTP Basic credentials the provider issued; a provider with one API token documents
+    # which of the two it goes in.
+    "SMS_HTTP_USERNAME": "",
+    "SMS_HTTP_PASSWORD": "",
+    # The sender name registered with the carriers (at most 11 characters), shown to riders.
+    "SMS_BRANDNAME": "",
+    # Seconds to wait for the gateway: the rider is waiting, and gunicorn kills a worker at 30.
+    "SMS_HTTP_TIMEOUT": 10,
     # How many proxies in front of the app set X-Forwarded-For and -Proto (a TLS terminator
     # is one). 0 ignores those headers: a caller could write anything in them. Rate limits
     # count the client address this yields.
@@ -96,6 +108,8 @@ def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None
         raise ConfigError(f"{PREFIX}TRUSTED_PROXIES: a number of proxies from 0 to 10")
     if production and settings["SMS_SENDER"] == "log":
         raise ConfigError(f"{PREFIX}SMS_SENDER=log writes codes to the log: not in production")
+    if settings["SMS_SENDER"] == "http":
+        _check_sms_gateway(settings)
     if production and settings["PAYMENT_PROVIDER"] == "dev":
         raise ConfigError(
             f"{PREFIX}PAYMENT_PROVIDER=dev completes payments by itself: not in production"
@@ -105,6 +119,31 @@ def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None
             f"{PREFIX}RATELIMIT_STORAGE_URI: memory:// is per worker; use redis:// in production"
         )
     return settings
+
+
+def _check_sms_gateway(settings: Mapping[str, Any]) -> None:
+    # Checked in development too: a gateway without these cannot send, and the password and
+    # the codes must not cross a network in clear text.
+    for key in ("SMS_HTTP_URL", "SMS_HTTP_USERNAME", "SMS_HTTP_PASSWORD", "SMS_BRANDNAME"):
+        if not settings[key]:
+            raise ConfigError(f"{PREFIX}{key} must be set with {PREFIX}SMS_SENDER=http")
+    url = urlsplit(settings["SMS_HTTP_URL"])
+    # The address is never echoed: it may carry a password.
+    if url.username is not None or url.password is not None:
+        raise ConfigError(
+            f"{PREFIX}SMS_HTTP_URL: put the credentials in {PREFIX}SMS_HTTP_USERNAME and "
+            f"{PREFIX}SMS_HTTP_PASSWORD, not in the address"
+        )
+    local = url.hostname in ("127.0.0.1", "localhost", "::1")
+    if not url.hostname or not (url.scheme == "https" or (url.scheme == "http" and local)):
+        raise ConfigError(
+            f"{PREFIX}SMS_HTTP_URL: an https:// address (http:// only to 127.0.0.1 or "
+            f"localhost), not {url.scheme or 'no scheme'}://{url.hostname or ''}"
+        )
+    if len(settings["SMS_BRANDNAME"]) > 11:
+        raise ConfigError(f"{PREFIX}SMS_BRANDNAME: a brandname has at most 11 characters")
+    if settings["SMS_HTTP_TIMEOUT"] <= 0:
+        raise ConfigError(f"{PREFIX}SMS_HTTP_TIMEOUT: a number of seconds above 0")
 
 
 def _instance_secret(path: Path) -> str:

@@ -106,6 +106,30 @@ MESSAGES: dict[str, Message] = {
         "Nội dung yêu cầu vượt quá {limit} byte.",
         "The request body is larger than {limit} bytes.",
     ),
+    "uri_too_long": Message(
+        "Địa chỉ quá dài",
+        "URI too long",
+        "Địa chỉ (URL) của yêu cầu quá dài; hãy gửi dữ liệu lớn trong nội dung yêu cầu.",
+        "The request's address (URL) is too long; send large data in the request body.",
+    ),
+    "headers_too_large": Message(
+        "Tiêu đề yêu cầu quá lớn",
+        "Request headers too large",
+        "Yêu cầu có quá nhiều tiêu đề, hoặc một tiêu đề quá dài.",
+        "The request has too many headers, or one header is too long.",
+    ),
+    "expectation_failed": Message(
+        "Không đáp ứng được tiêu đề Expect",
+        "Expectation failed",
+        "Máy chủ chỉ hiểu Expect: 100-continue.",
+        "The server only understands Expect: 100-continue.",
+    ),
+    "unsupported_transfer_coding": Message(
+        "Transfer-Encoding không được hỗ trợ",
+        "Unsupported transfer coding",
+        "Hãy gửi nội dung với Content-Length hoặc Transfer-Encoding: chunked.",
+        "Send the body with Content-Length or Transfer-Encoding: chunked.",
+    ),
     "unsupported_media_type": Message(
         "Định dạng nội dung không được hỗ trợ",
         "Unsupported media type",
@@ -268,6 +292,12 @@ MESSAGES: dict[str, Message] = {
         "Payment provider unavailable",
         "Chưa có tiền nào bị trừ. Hãy thử lại với cùng Idempotency-Key.",
         "No money was taken. Retry with the same Idempotency-Key.",
+    ),
+    "sms_unavailable": Message(
+        "Chưa gửi được tin nhắn",
+        "Text message not sent",
+        "Dịch vụ SMS tạm thời không khả dụng; chưa có mã nào được gửi. Hãy thử lại sau ít phút.",
+        "The SMS service is unavailable for now; no code was sent. Try again in a few minutes.",
     ),
     "invalid_product": Message(
         "Không thể mua vé này",
