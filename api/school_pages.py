@@ -1,22 +1,23 @@
 """The school's web pages: an administrator signs in (password, then a TOTP code) and decides.
 
-Server-rendered (Jinja, no build step), Vietnamese by default with English (?lang=en). The
-session is Flask's signed cookie, HttpOnly and SameSite=Lax (Secure in production), and ends
-after 30 idle minutes or 8 hours; every form carries a CSRF token. An administrator sees
-only their own school: any other school's application is "not found".
+Server-rendered (Jinja, no build step), Vietnamese by default with English (?lang=en). Flask's
+signed cookie (HttpOnly, SameSite=Lax, Secure in production) carries the CSRF token, the step
+between password and code, and the id of a session kept on the server
+(transit/services/school_auth.py), which signing out, 30 idle minutes or 8 hours end for every
+copy of the cookie; every form carries the CSRF token. An administrator sees only their own
+school: any other school's application is "not found".
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import wraps
 from typing import Any
 
-import pyotp
 from flask import (
     Blueprint,
     Flask,
@@ -38,10 +39,9 @@ from api.deps import unit_of_work
 from api.limits import limiter
 from api.problems import problem
 from transit.errors import DomainError
-from transit.models import Application, AuditEntry, School, SchoolAdmin
+from transit.models import Application, AuditEntry, School
 from transit.names import Keys
-from transit.passwords import matches
-from transit.services import eligibility, schools, sync
+from transit.services import eligibility, school_auth, schools, sync
 from transit.uow import UnitOfWork
 
 blp = Blueprint(
@@ -52,8 +52,6 @@ blp = Blueprint(
     static_folder="static",
 )
 
-IDLE_SECONDS = 30 * 60
-MAX_SESSION_SECONDS = 8 * 3600
 PENDING_SECONDS = 5 * 60  # between the password and the TOTP code
 LOGINS_PER_EMAIL = "5 per minute;20 per hour"
 LOGINS_PER_CLIENT = "60 per hour"
@@ -70,6 +68,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "next": ("Tiếp tục", "Continue"),
     "wrong_login": ("Sai thư điện tử hoặc mật khẩu.", "Wrong e-mail or password."),
     "wrong_code": ("Mã xác thực không đúng.", "Wrong authenticator code."),
+    "code_locked": (
+        "Nhập sai mã xác thực quá nhiều lần: bước này tạm khóa cho tài khoản. "
+        "Hãy thử lại sau {minutes} phút.",
+        "Too many wrong authenticator codes: this step is locked for the account. "
+        "Try again in {minutes} minutes.",
+    ),
     "expired": ("Phiên đã hết hạn, hãy đăng nhập lại.", "Session expired: sign in again."),
     "queue": ("Đơn chờ duyệt", "Applications"),
     "roster": ("Danh sách học sinh", "Roster"),
@@ -193,23 +197,18 @@ def _check_csrf() -> None:
 
 
 def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
-    """The view runs for a signed-in administrator whose session is fresh; else the login."""
+    """The view runs for an administrator whose session is live on the server; else the login."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        now = time.time()
-        admin_id = session.get("admin_id")
-        started, seen = session.get("started", 0), session.get("seen", 0)
-        if not admin_id:
-            return redirect(url_for("school.login"))
-        if now - seen > IDLE_SECONDS or now - started > MAX_SESSION_SECONDS:
-            session.clear()
-            return redirect(url_for("school.login", expired=1))
-        session["seen"] = now
         with unit_of_work() as uow:
-            admin = uow.session.get(SchoolAdmin, admin_id)
-            if admin is None or not admin.active:
-                session.clear()
+            try:
+                admin = school_auth.current_admin(session.get("sid"), datetime.now(UTC), uow)
+            except school_auth.NotSignedIn as ended:
+                if "sid" in session:
+                    session.clear()
+                if ended.expired:
+                    return redirect(url_for("school.login", expired=1))
                 return redirect(url_for("school.login"))
             g.admin = admin
             g.school = uow.session.get(School, admin.school_id)
@@ -225,6 +224,15 @@ def _email_key() -> str:
     return "school-login:" + request.form.get("email", "").strip().lower()
 
 
+def _fresh_session(**values: Any) -> None:
+    """Nothing carried over from before a sign-in step but the language chosen."""
+    language_chosen = session.get("lang")
+    session.clear()
+    session.update(values)
+    if language_chosen:
+        session["lang"] = language_chosen
+
+
 @blp.get("/login")
 def login() -> str:
     return render_template(
@@ -238,18 +246,20 @@ def login() -> str:
 @limiter.limit(LOGINS_PER_CLIENT)
 @limiter.limit(LOGINS_PER_EMAIL, key_func=_email_key)
 def login_password() -> Any:
-    email = request.form.get("email", "").strip().lower()
-    password = request.form.get("password", "")
+    now = datetime.now(UTC)
     with unit_of_work() as uow:
-        admin = uow.session.scalar(select(SchoolAdmin).where(SchoolAdmin.email == email))
-        stored = admin.password_hash if admin is not None else None
-        if not matches(stored, password) or admin is None or not admin.active:
+        try:
+            admin = school_auth.check_password(
+                request.form.get("email", ""), request.form.get("password", ""), uow
+            )
+        except school_auth.WrongLogin:
             return render_template(
                 "school/login.html", step="password", message=t("wrong_login")
             ), 401
-        session.clear()
-        session["pending_admin"] = admin.admin_id
-        session["pending_at"] = time.time()
+        # Signing in again ends the session this browser had.
+        school_auth.end_session(session.get("sid"), now, uow, school_auth.SessionEnd.REPLACED)
+        uow.commit()
+    _fresh_session(pending_admin=admin.admin_id, pending_at=now.timestamp())
     return redirect(url_for("school.login_code"))
 
 
@@ -263,45 +273,39 @@ def login_code() -> Any:
 @blp.post("/login/code")
 @limiter.limit(LOGINS_PER_CLIENT)
 def login_code_check() -> Any:
+    now = datetime.now(UTC)
     admin_id = session.get("pending_admin")
-    if not admin_id or time.time() - session.get("pending_at", 0) > PENDING_SECONDS:
+    if not admin_id or now.timestamp() - session.get("pending_at", 0) > PENDING_SECONDS:
         session.clear()
         return redirect(url_for("school.login", expired=1))
     with unit_of_work() as uow:
-        admin = uow.session.get(SchoolAdmin, admin_id)
-        if admin is None or not admin.active:
+        try:
+            signed = school_auth.check_code(
+                admin_id, request.form.get("code", ""), vault=vault(), now=now, uow=uow
+            )
+        except school_auth.NotSignedIn:
             session.clear()
             return redirect(url_for("school.login"))
-        secret = vault().decrypt(admin.totp_secret.encode()).decode()
-        code = "".join(request.form.get("code", "").split())
-        if not pyotp.TOTP(secret).verify(code, valid_window=1):
+        except school_auth.WrongCode:
             return render_template("school/login.html", step="code", message=t("wrong_code")), 401
-        language_chosen = session.get("lang")
-        session.clear()  # a new session after signing in: nothing carried over
-        now = time.time()
-        session.update(admin_id=admin.admin_id, started=now, seen=now)
-        if language_chosen:
-            session["lang"] = language_chosen
-        uow.session.add(
-            AuditEntry(
-                actor=f"admin:{admin.admin_id}",
-                action="sign_in",
-                subject=_school_code(admin, uow),
-                detail="password and TOTP",
-                at=datetime.now(UTC),
+        except school_auth.SecondFactorLocked as locked:
+            seconds = max(1, math.ceil((locked.until - now).total_seconds()))
+            page = render_template(
+                "school/login.html",
+                step="code",
+                message=t("code_locked", minutes=math.ceil(seconds / 60)),
             )
-        )
+            return page, 429, {"Retry-After": str(seconds)}
         uow.commit()
+    _fresh_session(sid=signed.session_id)
     return redirect(url_for("school.queue"))
-
-
-def _school_code(admin: SchoolAdmin, uow: UnitOfWork) -> str:
-    school = uow.session.get(School, admin.school_id)
-    return school.code if school else admin.school_id
 
 
 @blp.post("/logout")
 def logout() -> Any:
+    with unit_of_work() as uow:
+        school_auth.end_session(session.get("sid"), datetime.now(UTC), uow)
+        uow.commit()
     session.clear()
     return redirect(url_for("school.login"))
 

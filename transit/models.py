@@ -394,6 +394,24 @@ class SchoolAdmin(Base):
     totp_secret: Mapped[str] = mapped_column(String(400))  # Fernet token of the base32 secret
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The TOTP time step of the last code accepted: a code is good once, and only a newer one.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # Wrong codes in a row; enough of them lock the second factor until code_locked_until.
+    code_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    code_locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class SchoolSession(Base):
+    """A signed-in administrator's session: the cookie holds its id, this row only a hash."""
+
+    __tablename__ = "school_sessions"
+
+    session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256, hex
+    admin_id: Mapped[str] = mapped_column(ForeignKey("school_admins.admin_id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    end_reason: Mapped[str | None] = mapped_column(String(16))  # a SessionEnd value
 
 
 class Roster(Base):

@@ -6,6 +6,7 @@ import gc
 import json
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,14 @@ import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select, update
 
+from api.deps import unit_of_work
 from tests.api.test_eligibility import ROSTER, apply
 from tests.api.test_riders import bearer, signed_up
 from tests.conftest import SmsOutbox
+from transit.models import AuditEntry, SchoolAdmin, SchoolSession
+from transit.services import school_auth
 
 PASSWORD = "a long enough secret"
 
@@ -39,13 +44,48 @@ def make_school(app: Flask, code: str, email: str) -> str:
     return str(re.search(r"secret=([A-Z2-7]+)", uri).group(1))  # type: ignore[union-attr]
 
 
-def sign_in(client: FlaskClient, email: str, secret: str) -> Any:
+def code_at(secret: str, steps_ahead: int = 0) -> str:
+    """The authenticator's code now, or `steps_ahead` 30-second steps from now."""
+    return pyotp.TOTP(secret).at(time.time(), counter_offset=steps_ahead)
+
+
+def wrong_code(secret: str) -> str:
+    """A code that no step the server accepts now (the previous, this, the next) produces."""
+    near = {code_at(secret, steps) for steps in (-1, 0, 1, 2)}
+    return next(c for c in ("000000", "111111", "222222", "333333", "444444") if c not in near)
+
+
+def password_step(client: FlaskClient, email: str) -> str:
+    """The password given; returns the CSRF token of the code page that follows."""
     page = client.get("/school/login")
     client.post("/school/login", data={"csrf": csrf(page), "email": email, "password": PASSWORD})
-    page = client.get("/school/login/code")
-    return client.post(
-        "/school/login/code", data={"csrf": csrf(page), "code": pyotp.TOTP(secret).now()}
-    )
+    return csrf(client.get("/school/login/code"))
+
+
+def sign_in(client: FlaskClient, email: str, secret: str, code: str | None = None) -> Any:
+    """Both steps; each code is accepted once, so a second sign-in in the same 30 seconds
+    passes `code=code_at(secret, 1)`."""
+    token = password_step(client, email)
+    return client.post("/school/login/code", data={"csrf": token, "code": code or code_at(secret)})
+
+
+def admin_id(app: Flask, email: str) -> str:
+    with app.app_context(), unit_of_work() as uow:
+        found = uow.session.scalar(select(SchoolAdmin.admin_id).where(SchoolAdmin.email == email))
+    assert found is not None
+    return found
+
+
+def move_sessions_back(app: Flask, email: str, *, started: timedelta, seen: timedelta) -> None:
+    """Make the administrator's sessions older on the server: the cookie stays as it was."""
+    now = datetime.now(UTC)
+    with app.app_context(), unit_of_work() as uow:
+        uow.session.execute(
+            update(SchoolSession)
+            .where(SchoolSession.admin_id == admin_id(app, email))
+            .values(started_at=now - started, seen_at=now - seen)
+        )
+        uow.commit()
 
 
 @pytest.fixture
@@ -104,13 +144,134 @@ def test_a_form_without_its_csrf_token_is_refused(
     assert client.get("/school/").status_code == 200  # still signed in
 
 
-def test_an_idle_session_ends(client: FlaskClient, schools: dict[str, str]) -> None:
+def test_an_idle_session_ends_on_the_server(
+    app: Flask, client: FlaskClient, schools: dict[str, str]
+) -> None:
     sign_in(client, "lan@cva.edu.vn", schools["ours"])
-    with client.session_transaction("/school/") as session:
-        session["seen"] = time.time() - 31 * 60
+    move_sessions_back(app, "lan@cva.edu.vn", started=timedelta(minutes=29), seen=timedelta(0))
+    assert client.get("/school/").status_code == 200  # busy for 29 minutes: still in
+    move_sessions_back(
+        app, "lan@cva.edu.vn", started=timedelta(minutes=40), seen=timedelta(minutes=31)
+    )
     answer = client.get("/school/")
     assert answer.status_code == 302
     assert "expired=1" in answer.headers["Location"]
+    assert client.get("/school/api/session").status_code == 401
+
+
+def test_a_session_ends_after_eight_hours_however_busy(
+    app: Flask, client: FlaskClient, schools: dict[str, str]
+) -> None:
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    move_sessions_back(
+        app, "lan@cva.edu.vn", started=timedelta(hours=8, minutes=1), seen=timedelta(0)
+    )
+    answer = client.get("/school/")
+    assert answer.status_code == 302
+    assert "expired=1" in answer.headers["Location"]
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_the_cookie(
+    client: FlaskClient, schools: dict[str, str]
+) -> None:
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    token = client.get("/school/api/session").get_json()["csrf"]
+    saved = client.get_cookie("school_session", path="/school")
+    assert saved is not None
+    out = client.post("/school/logout", data={"csrf": token})
+    assert (out.status_code, out.headers["Location"]) == (302, "/school/login")
+
+    copy = FlaskClient(client.application, use_cookies=True)
+    copy.set_cookie("school_session", saved.value, path="/school")
+    assert copy.get("/school/api/session").status_code == 401
+    page = copy.get("/school/")
+    assert (page.status_code, page.headers["Location"]) == (302, "/school/login")
+    assert client.get("/school/").status_code == 302
+
+
+def test_ending_an_administrators_sessions_signs_out_every_browser(
+    app: Flask, client: FlaskClient, schools: dict[str, str]
+) -> None:
+    other = FlaskClient(client.application, use_cookies=True)
+    assert sign_in(client, "lan@cva.edu.vn", schools["ours"]).status_code == 302
+    assert (
+        sign_in(other, "lan@cva.edu.vn", schools["ours"], code_at(schools["ours"], 1)).status_code
+        == 302
+    )
+    with app.app_context(), unit_of_work() as uow:
+        school_auth.end_sessions(admin_id(app, "lan@cva.edu.vn"), datetime.now(UTC), uow)
+        uow.commit()
+    assert client.get("/school/api/session").status_code == 401
+    assert other.get("/school/api/session").status_code == 401
+
+
+def test_an_authenticator_code_is_accepted_once(
+    client: FlaskClient, schools: dict[str, str]
+) -> None:
+    secret = schools["ours"]
+    used = code_at(secret)
+    assert sign_in(client, "lan@cva.edu.vn", secret, used).status_code == 302
+    client.post(
+        "/school/logout", data={"csrf": client.get("/school/api/session").get_json()["csrf"]}
+    )
+
+    token = password_step(client, "lan@cva.edu.vn")
+    again = client.post("/school/login/code", data={"csrf": token, "code": used})
+    assert again.status_code == 401
+    assert "Mã xác thực không đúng" in again.get_data(as_text=True)
+    assert client.get("/school/").status_code == 302
+    # The next step's code is new: the authenticator shows it within 30 seconds.
+    fresh = client.post("/school/login/code", data={"csrf": token, "code": code_at(secret, 1)})
+    assert (fresh.status_code, fresh.headers["Location"]) == (302, "/school/")
+    assert client.get("/school/").status_code == 200
+
+
+def test_wrong_codes_lock_the_accounts_second_factor_for_a_while(
+    app: Flask, client: FlaskClient, schools: dict[str, str]
+) -> None:
+    secret = schools["ours"]
+    token = password_step(client, "lan@cva.edu.vn")
+    for _ in range(4):
+        wrong = client.post("/school/login/code", data={"csrf": token, "code": wrong_code(secret)})
+        assert wrong.status_code == 401
+    locked = client.post("/school/login/code", data={"csrf": token, "code": wrong_code(secret)})
+    assert locked.status_code == 429
+    assert "quá nhiều lần" in locked.get_data(as_text=True)
+    assert int(locked.headers["Retry-After"]) > 14 * 60
+    right = client.post(
+        "/school/login/code",
+        data={"csrf": token, "code": code_at(secret)},
+        headers={"Accept-Language": "en"},
+    )
+    assert right.status_code == 429  # the right code too, while the lock lasts
+    assert "Too many wrong authenticator codes" in right.get_data(as_text=True)
+    assert client.get("/school/").status_code == 302
+    # Even after a new password step, from another browser.
+    elsewhere = FlaskClient(client.application, use_cookies=True)
+    assert sign_in(elsewhere, "lan@cva.edu.vn", secret, code_at(secret, 1)).status_code == 429
+
+    other = FlaskClient(client.application, use_cookies=True)
+    assert sign_in(other, "minh@x.edu.vn", schools["theirs"]).status_code == 302  # not locked
+
+    with app.app_context(), unit_of_work() as uow:
+        audited = uow.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "second_factor_locked")
+        ).all()
+        assert [(a.actor, a.subject) for a in audited] == [
+            (f"admin:{admin_id(app, 'lan@cva.edu.vn')}", "THPT-CVA")
+        ]
+        uow.session.execute(
+            update(SchoolAdmin)
+            .where(SchoolAdmin.email == "lan@cva.edu.vn")
+            .values(code_locked_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        uow.commit()
+    unlocked = client.post("/school/login/code", data={"csrf": token, "code": code_at(secret)})
+    assert (unlocked.status_code, unlocked.headers["Location"]) == (302, "/school/")
+    with app.app_context(), unit_of_work() as uow:
+        admin = uow.session.scalar(select(SchoolAdmin).where(SchoolAdmin.email == "lan@cva.edu.vn"))
+        assert admin is not None
+        assert (admin.code_failures, admin.code_locked_until) == (0, None)
 
 
 def test_the_administrator_decides_for_their_school_only(

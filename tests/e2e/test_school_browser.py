@@ -58,6 +58,9 @@ def served(tmp_path: Path) -> Iterator[tuple[Backend, str]]:
         backend.stop()
 
 
+RIDER_PASSWORD = "xe buyt 32 Cau Giay"
+
+
 def rider(backend: Backend, phone: str) -> str:
     status, _ = call(
         backend,
@@ -65,7 +68,7 @@ def rider(backend: Backend, phone: str) -> str:
         "/api/v1/auth/register",
         {
             "phone": phone,
-            "password": "xe buyt 32 Cau Giay",
+            "password": RIDER_PASSWORD,
             "consent": True,
         },
     )
@@ -78,6 +81,7 @@ def rider(backend: Backend, phone: str) -> str:
         {
             "phone": phone,
             "code": code_from_log(backend.home, e164),
+            "password": RIDER_PASSWORD,  # the same as at registration
         },
     )
     assert status == 200, tokens
@@ -177,10 +181,24 @@ def test_a_clerk_confirms_students_in_the_browser(
         page.click("#reject")
         expect(page.locator("#status")).to_have_text("Đã từ chối")
 
+        # A copy of the session cookie, as someone who got hold of it would keep it.
+        [kept] = [c for c in page.context.cookies() if c["name"] == "school_session"]
         page.click("#sign-out")
         expect(page.locator("h1")).to_have_text("Đăng nhập")
         page.goto(backend.url + "/school/")
         expect(page.locator("h1")).to_have_text("Đăng nhập")  # signed out for real
+        page.context.add_cookies(
+            [
+                {
+                    "name": kept["name"],
+                    "value": kept["value"],
+                    "domain": kept["domain"],
+                    "path": kept["path"],
+                }
+            ]
+        )
+        page.goto(backend.url + "/school/")
+        expect(page.locator("h1")).to_have_text("Đăng nhập")  # the copy ended with the session
         browser.close()
 
     outcomes = {}
