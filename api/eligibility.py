@@ -91,6 +91,7 @@ class ApplicationsView(MethodView):
             rider = current_rider(uow)
             return {"data": [_view(a, uow) for a in eligibility.applications_of(rider, uow)]}
 
+    @blp.doc(operationId="apply_as_student")
     @blp.arguments(ApplySchema)
     @blp.response(201, ApplicationSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")

@@ -44,6 +44,7 @@ class Routes(MethodView):
 
 @blp.route("/routes/<string:route_id>")
 class RouteById(MethodView):
+    @blp.doc(operationId="get_route")
     @blp.etag
     @blp.response(200, RouteDetailSchema)
     @blp.alt_response(404, response="NOT_FOUND")

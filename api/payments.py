@@ -123,6 +123,7 @@ def _view(payment: Payment, answer: ProviderPayment | None, uow: UnitOfWork) -> 
 
 @blp.route("/cards/<card_id>/topups")
 class TopupsView(MethodView):
+    @blp.doc(operationId="top_up_card")
     @blp.doc(parameters=[IDEMPOTENCY_HEADER])
     @blp.arguments(TopupSchema)
     @blp.response(201, PaymentSchema)
@@ -152,6 +153,7 @@ class TopupsView(MethodView):
 
 @blp.route("/cards/<card_id>/passes")
 class PassesView(MethodView):
+    @blp.doc(operationId="buy_pass")
     @blp.doc(parameters=[IDEMPOTENCY_HEADER])
     @blp.arguments(BuyPassSchema)
     @blp.response(201, PaymentSchema)
@@ -265,6 +267,7 @@ class PaymentView(MethodView):
 
 @blp.route("/webhooks/stripe")
 class StripeWebhookView(MethodView):
+    @blp.doc(operationId="handle_stripe_webhook")
     @blp.response(200)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")

@@ -19,6 +19,7 @@ from api.limits import (
     limiter,
     phone_key,
 )
+from api.schemas.export import RiderDataSchema
 from api.schemas.riders import (
     AcceptedSchema,
     ChangePasswordSchema,
@@ -60,11 +61,13 @@ def _limited(per_phone: str, per_client: str) -> Any:
 
 @blp.route("/auth/register")
 class RegisterView(MethodView):
+    @blp.doc(operationId="register")
     @_limited(CODE_REQUESTS_PER_PHONE, CODE_REQUESTS_PER_CLIENT)
     @blp.arguments(RegisterSchema)
     @blp.response(202, AcceptedSchema)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, body: dict[str, Any]) -> Any:
         """Start registering: a 6-digit code goes to the phone by SMS."""
         with unit_of_work() as uow:
@@ -103,6 +106,7 @@ class VerifyView(MethodView):
 
 @blp.route("/auth/login")
 class LoginView(MethodView):
+    @blp.doc(operationId="login")
     @_limited(LOGINS_PER_PHONE, LOGINS_PER_CLIENT)
     @blp.arguments(LoginSchema)
     @blp.response(200, TokensSchema)
@@ -120,6 +124,7 @@ class LoginView(MethodView):
 
 @blp.route("/auth/refresh")
 class RefreshView(MethodView):
+    @blp.doc(operationId="refresh_tokens")
     @blp.arguments(RefreshSchema)
     @blp.response(200, TokensSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
@@ -141,6 +146,7 @@ class RefreshView(MethodView):
 
 @blp.route("/auth/logout")
 class LogoutView(MethodView):
+    @blp.doc(operationId="logout")
     @blp.arguments(RefreshSchema)
     @blp.response(204)
     def post(self, body: dict[str, Any]) -> Any:
@@ -157,10 +163,12 @@ class LogoutView(MethodView):
 
 @blp.route("/auth/password-reset")
 class ResetRequestView(MethodView):
+    @blp.doc(operationId="request_password_reset")
     @_limited(CODE_REQUESTS_PER_PHONE, CODE_REQUESTS_PER_CLIENT)
     @blp.arguments(PhoneSchema)
     @blp.response(202, AcceptedSchema)
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, body: dict[str, Any]) -> Any:
         """Forgotten password: a code goes to the phone if it has an account."""
         with unit_of_work() as uow:
@@ -171,6 +179,7 @@ class ResetRequestView(MethodView):
 
 @blp.route("/auth/password-reset/confirm")
 class ResetConfirmView(MethodView):
+    @blp.doc(operationId="confirm_password_reset")
     @_limited(CODE_CHECKS_PER_PHONE, LOGINS_PER_CLIENT)
     @blp.arguments(ResetSchema)
     @blp.response(200, TokensSchema)
@@ -199,6 +208,7 @@ class MeView(MethodView):
             # Read here: leaving the unit of work expires what the session loaded.
             return {name: getattr(rider, name) for name in RiderSchema().fields}
 
+    @blp.doc(operationId="delete_account")
     @blp.arguments(DeleteAccountSchema)
     @blp.response(204)
     @blp.alt_response(401, response="UNAUTHORIZED")
@@ -213,6 +223,7 @@ class MeView(MethodView):
 
 @blp.route("/me/password")
 class PasswordView(MethodView):
+    @blp.doc(operationId="change_password")
     @blp.arguments(ChangePasswordSchema)
     @blp.response(204)
     @blp.alt_response(401, response="UNAUTHORIZED")
@@ -230,7 +241,18 @@ class PasswordView(MethodView):
 
 @blp.route("/me/export")
 class ExportView(MethodView):
-    @blp.response(200)
+    @blp.doc(operationId="export_my_data")
+    @blp.response(
+        200,
+        RiderDataSchema,
+        description="The rider's data, as a file to keep",
+        headers={
+            "Content-Disposition": {
+                "description": 'attachment; filename="my-data.json"',
+                "schema": {"type": "string"},
+            }
+        },
+    )
     @blp.alt_response(401, response="UNAUTHORIZED")
     def get(self) -> Any:
         """Everything kept about the rider, as one JSON document to download."""

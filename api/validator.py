@@ -15,8 +15,8 @@ from api.schemas.validator import (
     SnapshotQuerySchema,
     SnapshotSchema,
     TapBatchSchema,
-    TapResultsSchema,
     TapSchema,
+    TapUploadResultsSchema,
 )
 from api.smorest import Blueprint
 from transit.errors import DomainError
@@ -76,7 +76,12 @@ class SnapshotView(MethodView):
     @blp.response(200, SnapshotSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     def get(self, since: int) -> Any:
-        """Deny list and pending loads changed since a version."""
+        """Deny list and pending loads changed since a version.
+
+        Signed by the device, as every validator request: headers X-Device-Id, X-Timestamp,
+        X-Nonce and X-Signature, made anew for each request (docs/validator-protocol.md); a
+        missing or wrong signature is a 401.
+        """
         with unit_of_work() as uow:
             _device(uow)
             result = sync.snapshot(since, datetime.now(UTC), uow)
@@ -88,15 +93,19 @@ class SnapshotView(MethodView):
 class TapsView(MethodView):
     # Documented, not parsed by flask-smorest: the view checks each tap on its own (below).
     @blp.doc(
-        requestBody={"required": True, "content": {"application/json": {"schema": TapBatchSchema}}}
+        operationId="upload_taps",
+        requestBody={"required": True, "content": {"application/json": {"schema": TapBatchSchema}}},
     )
-    @blp.response(200, TapResultsSchema)
+    @blp.response(200, TapUploadResultsSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def post(self) -> Any:
-        """A batch of up to 1,000 journaled taps; each gets its own result."""
+        """A batch of up to 1,000 journaled taps; each gets its own result.
+
+        Signed by the device like the snapshot: X-Device-Id, X-Timestamp, X-Nonce, X-Signature.
+        """
         with unit_of_work() as uow:
             device = _device(uow)
             uow.commit()  # the nonce is spent even if the batch is refused below

@@ -39,6 +39,7 @@ class CardsView(MethodView):
             rider = current_rider(uow)
             return {"data": [wallet.as_json(card) for card in wallet.cards_of(rider, uow)]}
 
+    @blp.doc(operationId="link_card")
     @blp.arguments(LinkCardSchema)
     @blp.response(201, CardSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
@@ -74,6 +75,7 @@ class CardView(MethodView):
 
 @blp.route("/<card_id>/block")
 class BlockView(MethodView):
+    @blp.doc(operationId="block_card")
     @blp.arguments(BlockCardSchema)
     @blp.response(200, CardSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
@@ -90,6 +92,7 @@ class BlockView(MethodView):
 
 @blp.route("/<card_id>/replace")
 class ReplaceView(MethodView):
+    @blp.doc(operationId="replace_card")
     @blp.arguments(LinkCardSchema)
     @blp.response(200, ReplacementSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")

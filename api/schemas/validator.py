@@ -133,11 +133,17 @@ class TapBatchSchema(StrictSchema):
     )
 
 
-class TapResultSchema(Schema):
+class TapUploadResultSchema(Schema):
+    """What the server did with one uploaded tap; not the tap's own `result` at the validator."""
+
     tap_id = fields.String(required=True)
-    status = fields.String(required=True)
-    reason = fields.String(allow_none=True)
+    status = fields.String(
+        required=True, metadata={"description": "accepted, duplicate (seen before) or rejected"}
+    )
+    reason = fields.String(
+        allow_none=True, metadata={"description": "why it was rejected, e.g. invalid: time"}
+    )
 
 
-class TapResultsSchema(Schema):
-    results = fields.List(fields.Nested(TapResultSchema), required=True)
+class TapUploadResultsSchema(Schema):
+    results = fields.List(fields.Nested(TapUploadResultSchema), required=True)
