@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -100,17 +101,40 @@ def sms() -> SmsOutbox:
     return SmsOutbox()
 
 
-@pytest.fixture
-def app(database_url: str, tmp_path: Path, sms: SmsOutbox) -> Iterator[Flask]:
-    flask_app = create_app(
+# What a production app needs to start, with no outside service reached at start-up: the
+# SMS gateway and the payment provider are the test's objects.
+PRODUCTION: dict[str, Any] = {
+    "ENV": "production",
+    "TESTING": False,
+    "SECRET_KEY": "k" * 40,
+    "SMS_SENDER": "http",
+    "SMS_HTTP_URL": "https://sms.example.vn/send",
+    "SMS_HTTP_USERNAME": "transit",
+    "SMS_HTTP_PASSWORD": "not-a-real-secret",
+    "SMS_BRANDNAME": "XEBUYT HN",
+    "PAYMENT_PROVIDER": "stripe",
+    "PAYMENT_PROVIDER_OBJECT": object(),
+    "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1",
+}
+
+
+def build_app(database_url: str, instance: Path, sms: SmsOutbox, **settings: Any) -> Flask:
+    """The app as the tests run it: the test's database, instance folder and SMS outbox."""
+    return create_app(
         {
             "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "INSTANCE_PATH": str(instance),
             "TESTING": True,
             "LOG_JSON": False,
             "SMS_SENDER_OBJECT": sms,
+            **settings,
         }
     )
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, sms: SmsOutbox) -> Iterator[Flask]:
+    flask_app = build_app(database_url, tmp_path / "instance", sms)
     yield flask_app
     flask_app.extensions["transit"].engine.dispose()
 

@@ -13,10 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from api import create_app
 from api.deps import unit_of_work
 from tests.api.test_trips import HANOI, import_demo_network
-from tests.conftest import SmsOutbox
+from tests.conftest import PRODUCTION, SmsOutbox, build_app
 from transit.models import Alert, Card, CardShadow, Device, Rider, TapRecord
 from transit.services.demo import DEMO_PASSWORD, DEMO_PHONE, INITIAL_BALANCE
 
@@ -177,20 +176,8 @@ def test_without_the_demo_network_nothing_is_seeded(app: Flask) -> None:
 
 
 def test_seeding_is_refused_in_production(tmp_path: Path, sms: SmsOutbox) -> None:
-    app = create_app(
-        {
-            "ENV": "production",
-            "SECRET_KEY": "k" * 40,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'none.sqlite3'}",
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SMS_SENDER": "gateway",
-            "SMS_SENDER_OBJECT": sms,
-            "PAYMENT_PROVIDER": "stripe",
-            "PAYMENT_PROVIDER_OBJECT": object(),
-            "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1",
-            "LOG_JSON": False,
-        }
-    )
+    database = f"sqlite:///{tmp_path / 'none.sqlite3'}"
+    app = build_app(database, tmp_path / "instance", sms, **PRODUCTION)
     try:
         result = app.test_cli_runner().invoke(args=["demo", "seed"])
     finally:

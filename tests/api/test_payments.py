@@ -18,11 +18,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from api import create_app
 from api.deps import unit_of_work
 from tests.api.test_riders import bearer, signed_up
 from tests.api.test_wallet import issue, link
-from tests.conftest import IN_CI, SmsOutbox
+from tests.conftest import IN_CI, SmsOutbox, build_app
 from tests.support.localstripe import (
     WEBHOOK_SECRET,
     Localstripe,
@@ -196,16 +195,7 @@ class FlakyProvider:
 @pytest.fixture
 def flaky(database_url: str, tmp_path: Path, sms: SmsOutbox) -> Iterator[tuple[Flask, Any]]:
     provider = FlakyProvider()
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(tmp_path / "flaky"),
-            "TESTING": True,
-            "LOG_JSON": False,
-            "SMS_SENDER_OBJECT": sms,
-            "PAYMENT_PROVIDER_OBJECT": provider,
-        }
-    )
+    app = build_app(database_url, tmp_path / "flaky", sms, PAYMENT_PROVIDER_OBJECT=provider)
     yield app, provider
     app.extensions["transit"].engine.dispose()
 
@@ -286,19 +276,15 @@ def stripe_test_app(
     database_url: str, tmp_path: Path, sms: SmsOutbox, localstripe: Localstripe
 ) -> Flask:
     """The app paying through the real stripe library, pointed at localstripe."""
-    return create_app(
-        {
-            "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(tmp_path / "stripe"),
-            "TESTING": True,
-            "LOG_JSON": False,
-            "SMS_SENDER_OBJECT": sms,
-            "PAYMENT_PROVIDER": "stripe",
-            "STRIPE_SECRET_KEY": "sk_test_local",
-            "STRIPE_PUBLISHABLE_KEY": "pk_test_local",
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "STRIPE_API_BASE": localstripe.base,
-        }
+    return build_app(
+        database_url,
+        tmp_path / "stripe",
+        sms,
+        PAYMENT_PROVIDER="stripe",
+        STRIPE_SECRET_KEY="sk_test_local",
+        STRIPE_PUBLISHABLE_KEY="pk_test_local",
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        STRIPE_API_BASE=localstripe.base,
     )
 
 

@@ -5,35 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api import create_app
-from tests.conftest import SmsOutbox
+from tests.conftest import PRODUCTION, SmsOutbox, build_app
 
 # The per-client limit of code requests (api.limits.CODE_REQUESTS_PER_CLIENT).
 PER_CLIENT = 30
 
 
-def _app(database_url: str, tmp_path: Path, sms: SmsOutbox, **settings: Any) -> Flask:
-    return create_app(
-        {
-            "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "TESTING": True,
-            "LOG_JSON": False,
-            "SMS_SENDER_OBJECT": sms,
-            **settings,
-        }
-    )
-
-
 @pytest.fixture
 def proxied(database_url: str, tmp_path: Path, sms: SmsOutbox) -> Iterator[Flask]:
-    flask_app = _app(database_url, tmp_path, sms, TRUSTED_PROXIES=1)
+    flask_app = build_app(database_url, tmp_path / "instance", sms, TRUSTED_PROXIES=1)
     yield flask_app
     flask_app.extensions["transit"].engine.dispose()
 
@@ -95,23 +80,7 @@ def test_every_answer_says_nosniff_and_development_sends_no_hsts(
 def test_production_tells_browsers_to_use_https_only(
     database_url: str, tmp_path: Path, sms: SmsOutbox
 ) -> None:
-    production = _app(
-        database_url,
-        tmp_path,
-        sms,
-        ENV="production",
-        SECRET_KEY="k" * 40,
-        SMS_SENDER="http",
-        SMS_HTTP_URL="https://sms.example.vn/send",
-        SMS_HTTP_USERNAME="transit",
-        SMS_HTTP_PASSWORD="not-a-real-secret",
-        SMS_BRANDNAME="XEBUYT HN",
-        PAYMENT_PROVIDER="stripe",
-        STRIPE_SECRET_KEY="sk_test_x",
-        STRIPE_PUBLISHABLE_KEY="pk_test_x",
-        STRIPE_WEBHOOK_SECRET="whsec_x",
-        RATELIMIT_STORAGE_URI="redis://127.0.0.1:1",
-    )
+    production = build_app(database_url, tmp_path / "instance", sms, **PRODUCTION)
     try:
         for path in ("/healthz", "/api/v1/no-such-thing"):
             answer = production.test_client().get(path)

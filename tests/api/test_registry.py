@@ -15,10 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from eligibility_api.server import create_response_payload, get_token_payload, make_token
 from flask import Flask
 
-from api import create_app
 from tests.api.test_eligibility import apply
 from tests.api.test_riders import bearer, signed_up
-from tests.conftest import SmsOutbox
+from tests.conftest import SmsOutbox, build_app
 
 ALGS = {"jws": "RS256", "jwe": "RSA-OAEP", "cek": "A256CBC-HS512"}
 API_KEY = "registry-key-1234"
@@ -106,24 +105,20 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
 
 
 def app_with(database_url: str, tmp_path: Path, sms: SmsOutbox, url: str, key: str) -> Flask:
-    return create_app(
-        {
-            "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "TESTING": True,
-            "LOG_JSON": False,
-            "SMS_SENDER_OBJECT": sms,
-            "ELIGIBILITY_REGISTRIES": {
-                "THPT-CVA": {
-                    "verify_url": url,
-                    "issuer": "hanoi-bus-card",
-                    "agency": "hanoi",
-                    "client_private_key": str(tmp_path / "client.key"),
-                    "server_public_key": str(tmp_path / "server.pub"),
-                    "api_key": key,
-                }
-            },
-        }
+    return build_app(
+        database_url,
+        tmp_path / "instance",
+        sms,
+        ELIGIBILITY_REGISTRIES={
+            "THPT-CVA": {
+                "verify_url": url,
+                "issuer": "hanoi-bus-card",
+                "agency": "hanoi",
+                "client_private_key": str(tmp_path / "client.key"),
+                "server_public_key": str(tmp_path / "server.pub"),
+                "api_key": key,
+            }
+        },
     )
 
 

@@ -410,4 +410,5 @@ def test_a_password_hashed_before_normalization_still_signs_in_and_is_hashed_aga
     with app.app_context(), unit_of_work() as uow:
         stored = uow.session.scalar(select(Rider.password_hash))
     # Now stored in the normalized form: the composed spelling works too.
+    assert stored is not None
     assert PasswordHasher().verify(stored, unicodedata.normalize("NFC", decomposed))
