@@ -1,4 +1,4 @@
-"""Reading and checking GTFS feeds (transit/gtfs.py) and the demo network that ships with us."""
+"""Reading and checking GTFS feeds (transit/gtfs/) and the demo network that ships with us."""
 
 from __future__ import annotations
 
