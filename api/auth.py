@@ -7,6 +7,7 @@ expires.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+from cryptography.fernet import Fernet
 from flask import Flask, current_app, g, request
 
 from transit.errors import DomainError
@@ -35,6 +37,11 @@ def derived_key(label: str) -> bytes:
     """A key for one purpose, so no two uses of SECRET_KEY can be confused."""
     secret = current_app.config["SECRET_KEY"].encode()
     return hmac.new(secret, label.encode(), hashlib.sha256).digest()
+
+
+def vault() -> Fernet:
+    """Encrypts administrators' TOTP secrets, with a key derived from SECRET_KEY."""
+    return Fernet(base64.urlsafe_b64encode(derived_key("admin-totp")))
 
 
 def _password_epoch(rider: Rider) -> int:

@@ -21,6 +21,7 @@ from api.schemas.payments import (
 )
 from api.smorest import Blueprint
 from transit.errors import DomainError
+from transit.localtime import service_day
 from transit.models import Card, Payment, Rider
 from transit.payments import (
     InvalidSignature,
@@ -171,7 +172,7 @@ class PassesView(MethodView):
                 rider,
                 card_id,
                 body["product_id"],
-                body["start"] or payments.local_today(now),
+                body["start"] or service_day(now),
                 body["route_id"],
                 key=key,
                 print_=print_,

@@ -33,15 +33,15 @@ from flask import (
 )
 from sqlalchemy import select
 
-from api.auth import derived_key
-from api.cli import vault
+from api.auth import derived_key, vault
 from api.deps import unit_of_work
 from api.limits import limiter
 from api.problems import problem
 from transit.errors import DomainError
+from transit.localtime import service_day
 from transit.models import Application, AuditEntry, School
 from transit.names import Keys
-from transit.services import eligibility, school_auth, schools, sync
+from transit.services import eligibility, school_auth, schools
 from transit.uow import UnitOfWork
 
 blp = Blueprint(
@@ -393,7 +393,7 @@ def roster(uow: UnitOfWork) -> str:
 
 
 def _this_year() -> str:
-    today = sync.local_today(datetime.now(UTC))
+    today = service_day(datetime.now(UTC))
     first = today.year if today.month >= 8 else today.year - 1
     return f"{first}-{first + 1}"
 
@@ -441,7 +441,7 @@ def roster_upload(uow: UnitOfWork) -> Any:
 @blp.get("/students")
 @signed_in
 def students(uow: UnitOfWork) -> str:
-    today = sync.local_today(datetime.now(UTC))
+    today = service_day(datetime.now(UTC))
     found = [
         a
         for a in eligibility.queue(g.admin, "approved", uow)

@@ -21,8 +21,9 @@ from api.deps import unit_of_work
 from api.schemas.trips import StatementQuerySchema, TripPageSchema, TripQuerySchema
 from api.smorest import Blueprint
 from transit.errors import DomainError
+from transit.localtime import HANOI
 from transit.services import trips, wallet
-from transit.services.trips import HANOI, Statement, Trip
+from transit.services.trips import Statement, Trip
 
 blp = Blueprint(
     "trips",

@@ -21,7 +21,7 @@ from api.schemas.validator import (
 from api.smorest import Blueprint
 from transit.errors import DomainError
 from transit.models import Device
-from transit.services import devices, sync
+from transit.services import devices, sync, taps
 from transit.uow import UnitOfWork
 
 blp = Blueprint(
@@ -37,11 +37,11 @@ class BatchTooLarge(DomainError):
     status = 413
 
 
-def _rejected(item: Any, error: ValidationError) -> sync.TapResult:
+def _rejected(item: Any, error: ValidationError) -> taps.TapResult:
     tap_id = item.get("tap_id") if isinstance(item, dict) else None
     messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
     fields = ", ".join(sorted(str(name) for name in messages))
-    return sync.TapResult(
+    return taps.TapResult(
         tap_id if isinstance(tap_id, str) else "", "rejected", f"invalid: {fields}"
     )
 
@@ -123,7 +123,7 @@ class TapsView(MethodView):
                 raise AssertionError("the batch schema refuses what is not a batch")
             # Each tap is checked on its own: one a server cannot read is rejected with its
             # reason, and the rest of the batch goes in, so one bad tap never stalls an outbox.
-            items: list[dict[str, Any] | sync.TapResult] = []
+            items: list[dict[str, Any] | taps.TapResult] = []
             schema = TapSchema()  # one instance: making a schema costs more than loading a tap
             for item in raw["taps"]:
                 try:
@@ -132,7 +132,7 @@ class TapsView(MethodView):
                     items.append(_rejected(item, error))
             backlog = request.headers.get("X-Backlog", "")
             taken = iter(
-                sync.ingest_taps(
+                taps.ingest_taps(
                     device,
                     [i for i in items if isinstance(i, dict)],
                     int(backlog) if backlog.isdigit() else None,
@@ -140,6 +140,6 @@ class TapsView(MethodView):
                     uow,
                 )
             )
-            results = [i if isinstance(i, sync.TapResult) else next(taken) for i in items]
+            results = [i if isinstance(i, taps.TapResult) else next(taken) for i in items]
             uow.commit()
             return {"results": results}

@@ -23,16 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import support  # noqa: E402
 
+from cards.application import MasterKeys, charge, open_for_tap, personalize, read  # noqa: E402
 from cards.client import DesfireClient  # noqa: E402
-from cards.transit import MasterKeys, charge, open_for_tap, personalize, read  # noqa: E402
+from cards.emulator.process import start_card_process  # noqa: E402
 from fares import Tap, load_hanoi_tariff, price_tap  # noqa: E402
 from readers.pcsc import Card, Pcsc  # noqa: E402
-from tests.support.pcscd import (  # noqa: E402
-    VPCD_READER,
-    start_card_process,
-    start_pcscd,
-    stop_pcscd,
-)
+from scripts.pcscd import VPCD_READER, start_pcscd, stop_pcscd  # noqa: E402
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 # SelectApplication of the PICC level (AID 000000): the cheapest whole command.

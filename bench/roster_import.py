@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import support  # noqa: E402
 from sqlalchemy import delete, func, insert, select  # noqa: E402
 
-from tests.support.postgres import start_postgres  # noqa: E402
+from scripts.postgres import start_postgres  # noqa: E402
 from transit import migrate  # noqa: E402
 from transit.db import make_engine, make_session_factory  # noqa: E402
 from transit.models import RosterEntry  # noqa: E402

@@ -42,8 +42,8 @@ from api import create_app
 from api.auth import issue_access_token
 from transit import partitions
 from transit.db import make_engine
+from transit.localtime import HANOI
 from transit.models import Rider
-from transit.services.trips import HANOI
 
 # A server sized for the data, as an operator would run it (24 GiB machine, 2 cores).
 SETTINGS = {

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.postgres import PostgresServer, start_postgres  # noqa: E402
+from scripts.postgres import PostgresServer, start_postgres  # noqa: E402
 from transit import migrate  # noqa: E402
 from transit.db import make_engine  # noqa: E402
 

@@ -1,4 +1,6 @@
-"""The one seam to hardware: a card connection, and the errors every layer above it raises."""
+"""The one seam to hardware: a card connection, the errors every layer above it raises, and the
+reader's own GET UID.
+"""
 
 from __future__ import annotations
 
@@ -191,3 +193,17 @@ def desfire_error(status: int, detail: str = "") -> DesfireError:
 def error_classes() -> dict[int, type[DesfireError]]:
     """Every DESFire status that has its own error class, by status byte."""
     return dict(_ERRORS)
+
+
+# PC/SC GET DATA (pseudo-APDU, PC/SC part 3): the reader answers with the UID of the card in it.
+GET_UID = bytes.fromhex("FF CA 00 00 00")
+
+
+def read_uid(connection: CardConnection) -> bytes:
+    """The UID of the card in the field, as the reader reports it (`FF CA 00 00 00`)."""
+    answer = connection.transmit(GET_UID)
+    if len(answer) < 2:
+        raise ProtocolError(f"response of {len(answer)} bytes has no status word")
+    if answer[-2:] != b"\x90\x00":
+        raise IsoStatusError(int.from_bytes(answer[-2:]))
+    return answer[:-2]

@@ -1,4 +1,8 @@
-"""`python -m fares price`: price a file of taps with a tariff, as an operator checks a tariff."""
+"""`python -m fares price`: price a file of taps with a tariff, as an operator checks a tariff.
+
+The fare state it prints and reads back is the card's fare record, so this command line, alone
+in fares/, packs it with `cards.layout`; the engine itself never sees bytes.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
+from cards.layout import RecordError, pack_fare_state, unpack_fare_state
 from fares.engine import price_tap
 from fares.loader import HANOI_TARIFF_DIR, load_tariff
 from fares.model import (
     SECONDS_PER_DAY,
     FareState,
     Pass,
-    RecordError,
     Tap,
     card_day_or_none,
     card_seconds,
@@ -69,7 +73,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 decision.explanation,
             )
         )
-    encoded = state.pack().hex()
+    encoded = pack_fare_state(state).hex()
     print(f"state: {encoded}", file=stdout)
     if args.state is not None:
         args.state.write_text(encoded + "\n", encoding="ascii")
@@ -165,7 +169,7 @@ def _initial_state(args: argparse.Namespace, tariff: Tariff, taps: list[Tap]) ->
     state_path: Path | None = args.state
     if state_path is not None and state_path.exists():
         try:
-            state = FareState.unpack(bytes.fromhex(state_path.read_text(encoding="ascii")))
+            state = unpack_fare_state(bytes.fromhex(state_path.read_text(encoding="ascii")))
         except (ValueError, RecordError) as error:
             raise InputError([f"{state_path}:1: not a fare state in hex: {error}"]) from error
     if args.category is not None:

@@ -2,12 +2,12 @@
 
 The values are `NamedTuple`s rather than frozen dataclasses: they are immutable and typed all
 the same, and a validator builds two of them per tap, where a frozen dataclass's `__init__`
-costs several times more.
+costs several times more. They hold no bytes: `cards.layout` packs the fare state and passes
+into the card's records.
 """
 
 from __future__ import annotations
 
-import struct
 import zlib
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -23,26 +23,9 @@ NO_DATE = 0xFFFF  # a category or pass date that never ends
 MAX_CARD_DAY = NO_DATE - 1
 MAX_AMOUNT = 0xFFFF_FFFF
 
-FARE_RECORD_VERSION = 1
+# What a card has room for.
 MAX_CAP_SLOTS = 4
 MAX_PASSES = 4
-# version, category code, category valid-until, last boarding time, last route key,
-# last leg group key, last leg fare, run start, run transfer rule key, run transfers, run fare
-_FARE_HEAD_FORMAT = "BBHIIIIIIBI"
-_CAP_SLOT_FORMAT = "BHI"  # cap code, period start day, amount charged in the period
-FARE_RECORD_FORMAT = "<" + _FARE_HEAD_FORMAT + _CAP_SLOT_FORMAT * MAX_CAP_SLOTS + "3x"
-FARE_RECORD_SIZE = struct.calcsize(FARE_RECORD_FORMAT)
-# pass code, category code, valid from day, valid until day, route key, reserved
-PASS_RECORD_FORMAT = "<BBHHI6x"  # noqa: S105  a struct format, not a password
-PASS_RECORD_SIZE = struct.calcsize(PASS_RECORD_FORMAT)
-FARE_STATE_SIZE = FARE_RECORD_SIZE + MAX_PASSES * PASS_RECORD_SIZE
-_EMPTY_PASS = bytes(PASS_RECORD_SIZE)
-_FARE_RECORD = struct.Struct(FARE_RECORD_FORMAT)
-_PASS_RECORD = struct.Struct(PASS_RECORD_FORMAT)
-
-
-class RecordError(ValueError):
-    """Bytes that are not a fare state or pass record this code can read."""
 
 
 def key_of(identifier: str) -> int:
@@ -158,22 +141,6 @@ class Pass(NamedTuple):
     valid_until: int  # card day, inclusive
     route_key: int = 0  # key_of(route_id) for a one-route pass, 0 otherwise
 
-    def pack(self) -> bytes:
-        """The 16-byte pass record."""
-        return _PASS_RECORD.pack(
-            self.pass_code, self.category_code, self.valid_from, self.valid_until, self.route_key
-        )
-
-    @classmethod
-    def unpack(cls, data: bytes) -> Self:
-        """Read a 16-byte pass record."""
-        if len(data) != PASS_RECORD_SIZE:
-            raise RecordError(f"a pass record is {PASS_RECORD_SIZE} bytes, not {len(data)}")
-        code, category, valid_from, valid_until, route_key = _PASS_RECORD.unpack(data)
-        if code == 0:
-            raise RecordError("an empty pass slot is not a pass")
-        return cls(code, category, valid_from, valid_until, route_key)
-
 
 class FareState(NamedTuple):
     """Everything the engine needs from the card, and gives back to be written to it."""
@@ -197,70 +164,6 @@ class FareState(NamedTuple):
     ) -> Self:
         """A fresh card's state for a rider category, optionally ending on a date."""
         return cls(category_code, card_day_or_none(valid_until), passes=passes)
-
-    def pack(self) -> bytes:
-        """The fixed-size record: 64 bytes of fare state, then 4 pass slots of 16 bytes."""
-        if len(self.caps) > MAX_CAP_SLOTS:
-            raise RecordError(f"a card holds at most {MAX_CAP_SLOTS} cap slots")
-        if len(self.passes) > MAX_PASSES:
-            raise RecordError(f"a card holds at most {MAX_PASSES} passes")
-        cap_fields: list[int] = []
-        for slot in self.caps:
-            cap_fields.extend(slot)
-        cap_fields.extend([0] * (3 * (MAX_CAP_SLOTS - len(self.caps))))
-        try:
-            head = _FARE_RECORD.pack(
-                FARE_RECORD_VERSION,
-                self.category_code,
-                self.category_valid_until,
-                self.last_boarding,
-                self.last_route_key,
-                self.last_leg_group_key,
-                min(self.last_leg_fare, MAX_AMOUNT),
-                self.run_start,
-                self.run_rule_key,
-                min(self.run_transfers, 0xFF),
-                min(self.run_fare, MAX_AMOUNT),
-                *cap_fields,
-            )
-        except struct.error as error:
-            raise RecordError(f"fare state does not fit its record: {error}") from error
-        passes = b"".join(entry.pack() for entry in self.passes)
-        return head + passes + _EMPTY_PASS * (MAX_PASSES - len(self.passes))
-
-    @classmethod
-    def unpack(cls, data: bytes) -> Self:
-        """Read the record written by `pack`."""
-        if len(data) != FARE_STATE_SIZE:
-            raise RecordError(f"a fare state record is {FARE_STATE_SIZE} bytes, not {len(data)}")
-        fields = _FARE_RECORD.unpack(data[:FARE_RECORD_SIZE])
-        if fields[0] != FARE_RECORD_VERSION:
-            raise RecordError(f"unknown fare state record version {fields[0]}")
-        slots = fields[11:]
-        caps = tuple(
-            CapSlot(slots[i], slots[i + 1], slots[i + 2])
-            for i in range(0, 3 * MAX_CAP_SLOTS, 3)
-            if slots[i] != 0
-        )
-        passes = []
-        for offset in range(FARE_RECORD_SIZE, FARE_STATE_SIZE, PASS_RECORD_SIZE):
-            chunk = data[offset : offset + PASS_RECORD_SIZE]
-            if chunk[0] != 0:
-                passes.append(Pass.unpack(chunk))
-        return cls(
-            fields[1],
-            fields[2],
-            fields[3],
-            fields[4],
-            fields[5],
-            fields[6],
-            fields[7],
-            fields[8],
-            fields[9],
-            fields[10],
-            caps,
-            tuple(passes),
-        )
 
 
 class Decision(NamedTuple):

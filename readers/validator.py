@@ -22,15 +22,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cards.client import DesfireClient
-from cards.connection import CardConnection, CardError, CardRemoved
-from cards.transit import (
-    BOARDING_KIND,
-    MAX_BALANCE,
+from cards.application import (
     CardFull,
     CardState,
     MasterKeys,
-    TransitCardError,
     apply_credit,
     apply_pass,
     apply_profile,
@@ -38,6 +33,16 @@ from cards.transit import (
     open_for_tap,
     read,
 )
+from cards.client import DesfireClient
+from cards.connection import (
+    CardConnection,
+    CardError,
+    CardRemoved,
+    IsoStatusError,
+    ProtocolError,
+    read_uid,
+)
+from cards.layout import BOARDING_KIND, MAX_BALANCE, TransitCardError
 from fares import Decision, PaidBy, Tap, Tariff, card_seconds, load_hanoi_tariff, price_tap
 from fares.model import Pass
 from readers.display import AMBER, GREEN, RED, ConsoleDisplay, Display, Signal
@@ -45,7 +50,6 @@ from readers.journal import Journal
 
 log = logging.getLogger(__name__)
 
-GET_UID = bytes.fromhex("FF CA 00 00 00")
 # A rider told "tap again" does so within seconds; a card settled later is boarding anew.
 RETAP_WINDOW = timedelta(minutes=2)
 VERSION = "0.1.0"
@@ -161,12 +165,11 @@ class Validator:
         """Handle the card now in the field. Never raises for a card's fault or its removal."""
         now = self.clock()
         try:
-            answer = card.transmit(GET_UID)
+            uid = read_uid(card)
+        except (IsoStatusError, ProtocolError):
+            return self._signal(RED, "not_a_transit_card")
         except CardError:
             return self._signal(AMBER, "tap_again")
-        if answer[-2:] != b"\x90\x00":
-            return self._signal(RED, "not_a_transit_card")
-        uid = answer[:-2]
         uid_hex = uid.hex().upper()
         reason = self.journal.denied(uid_hex)
         if reason is not None:

@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.pcscd import VPCD_READER, start_card_process, start_pcscd  # noqa: E402
+from cards.emulator.process import start_card_process  # noqa: E402
+from scripts.pcscd import VPCD_READER, start_pcscd  # noqa: E402
 
 SERVER = os.environ.get("TRANSIT_DEMO_SERVER", "http://127.0.0.1:8000")
 HOME = ROOT / "instance" / "demo-bus"

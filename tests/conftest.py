@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,28 +13,20 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from api import create_app
-from tests.support.pcscd import VPCD_READER, PcscdUnavailable, start_pcscd, stop_pcscd
-from tests.support.postgres import PostgresServer, PostgresUnavailable, start_postgres
+from scripts.pcscd import VPCD_READER, PcscdUnavailable, start_pcscd, stop_pcscd
+from scripts.postgres import PostgresServer, PostgresUnavailable, start_postgres
+from tests.support.required import missing, running
 from transit import migrate
 from transit.db import Base, make_engine
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ("sqlite", "postgresql")
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the whole run, started on first use."""
-    try:
-        server = start_postgres()
-    except PostgresUnavailable as error:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is needed in CI: {error}")
-        pytest.skip(str(error))
-    try:
+    with running("PostgreSQL", start_postgres, PostgresUnavailable) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -150,9 +141,7 @@ def pcscd() -> Iterator[str]:
     try:
         process = start_pcscd()
     except PcscdUnavailable as error:
-        if IN_CI:
-            pytest.fail(f"pcscd with vpcd is needed in CI: {error}")
-        pytest.skip(str(error))
+        missing("pcscd with vpcd", str(error))
     try:
         yield VPCD_READER
     finally:

@@ -1,7 +1,7 @@
 """The issuer's master keys, kept in a file only the service account can read.
 
 Never in the database, never in logs. The file is JSON: {"picc": "<32 hex>", "issuer": ...}
-with one AES-128 key per name in cards.transit.KEY_NAMES plus "picc".
+with one AES-128 key per name in cards.layout.KEY_NAMES plus "picc".
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import os
 import secrets
 from pathlib import Path
 
-from cards.transit import KEY_FILE_NAMES, MasterKeys
+from cards.application import MasterKeys
+from cards.layout import KEY_FILE_NAMES
 
 
 class KeyFileError(ValueError):

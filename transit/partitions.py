@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 
-# Month boundaries in Hanoi time: a monthly statement is one partition.
-LOCAL = timezone(timedelta(hours=7))
+from transit.localtime import HANOI
+
 AHEAD = 2
 TABLE = "taps"
 DEFAULT = f"{TABLE}_default"
 _NAME = re.compile(rf"^{TABLE}_y(\d{{4}})m(\d{{2}})$")
+_TO_HANOI = f"interval '{int(HANOI.utcoffset(None).total_seconds())} seconds'"
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Month:
 
     @classmethod
     def of(cls, moment: datetime) -> Month:
-        local = moment.astimezone(LOCAL)
+        local = moment.astimezone(HANOI)
         return cls(local.year, local.month)
 
     def next(self) -> Month:
@@ -52,7 +53,7 @@ class Month:
 
     @property
     def start(self) -> datetime:
-        return datetime(self.year, self.month, 1, tzinfo=LOCAL)
+        return datetime(self.year, self.month, 1, tzinfo=HANOI)
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
@@ -106,9 +107,9 @@ def ensure(connection: Connection, now: datetime, ahead: int = AHEAD) -> list[Mo
         wanted.append(wanted[-1].next())
     stray = connection.execute(
         text(
-            # Hanoi time as UTC + 7 hours: a zone written '+07:00' is POSIX, i.e. UTC-7.
+            # Hanoi time as UTC plus its offset: a zone written '+07:00' is POSIX, i.e. UTC-7.
             "SELECT DISTINCT date_part('year', local)::int, date_part('month', local)::int"  # noqa: S608  constant names
-            " FROM (SELECT (time AT TIME ZONE 'UTC') + interval '7 hours' AS local"
+            f" FROM (SELECT (time AT TIME ZONE 'UTC') + {_TO_HANOI} AS local"
             f" FROM {DEFAULT}) strays"
         )
     )

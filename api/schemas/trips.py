@@ -9,7 +9,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.schemas.common import StrictSchema
-from transit.services.trips import HANOI
+from transit.localtime import HANOI
 
 MONTH = re.compile(r"(\d{4})-(\d{2})")
 # Days far outside the card's life are refused rather than turned into times that overflow.

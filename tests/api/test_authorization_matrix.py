@@ -82,7 +82,7 @@ from tests.support.principals import (
 )
 from transit import passwords
 from transit.models import Alert
-from transit.services import devices, eligibility, network, schools, sync
+from transit.services import denylist, devices, eligibility, loads, network, schools
 
 PRINCIPALS = ("anon", "A", "B", "dev", "dev-x", "sch-A", "sch-B", "oper")
 
@@ -551,8 +551,8 @@ REQUESTS: dict[tuple[str, str], Callable[[World], Call]] = {
 # -- what only the operator does, by the service function behind each `flask` command ---------
 
 OPERATOR_SERVICES = (
-    (sync, "create_credit"),
-    (sync, "block_card"),
+    (loads, "create_credit"),
+    (denylist, "block_card"),
     (devices, "register_device"),
     (devices, "disable_device"),
     (eligibility, "grant_age_category"),

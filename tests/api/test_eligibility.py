@@ -19,6 +19,7 @@ from fares.model import card_day
 from tests.api.test_riders import bearer, signed_up
 from tests.api.test_wallet import issue, link
 from tests.conftest import SmsOutbox
+from transit.localtime import service_day
 from transit.models import AuditEntry, SchoolAdmin
 from transit.services import eligibility, sync
 
@@ -243,7 +244,7 @@ def test_the_school_decides_what_waits_and_only_its_own(
             now=now,
             uow=uow,
         )
-        assert decided.valid_until == school_year_end(sync.local_today(now))
+        assert decided.valid_until == school_year_end(service_day(now))
         uow.commit()
         audit = [
             (a.actor, a.action)
@@ -266,7 +267,7 @@ def test_the_school_decides_what_waits_and_only_its_own(
 def test_a_verified_birthday_gives_the_free_category_of_its_age(
     app: Flask, years: int, category: str, code: int
 ) -> None:
-    today = sync.local_today(datetime.now(UTC))
+    today = service_day(datetime.now(UTC))
     birthday = date(today.year - years, 2, 10)
     born = birthday.isoformat()
     # A child's lasts until the eve of the sixth birthday; an elder's has no end.

@@ -21,13 +21,15 @@ from sqlalchemy import select
 from api.deps import unit_of_work
 from tests.api.test_riders import bearer, signed_up
 from tests.api.test_wallet import issue, link
-from tests.conftest import IN_CI, SmsOutbox, build_app
+from tests.conftest import SmsOutbox, build_app
 from tests.support.localstripe import (
     WEBHOOK_SECRET,
     Localstripe,
     LocalstripeUnavailable,
     start_localstripe,
 )
+from tests.support.required import running
+from transit.localtime import service_day
 from transit.models import Alert, Payment, PaymentEvent, PendingAction
 from transit.payments import PaymentRequest, ProviderPayment, ProviderUnavailable
 from transit.payments.stripe import StripeProvider
@@ -250,17 +252,9 @@ def test_a_retry_while_the_first_request_is_running_is_told_to_wait(
 
 @pytest.fixture(scope="module")
 def localstripe() -> Iterator[Localstripe]:
-    try:
-        server = start_localstripe()
-    except LocalstripeUnavailable as error:
-        if IN_CI:
-            pytest.fail(f"localstripe is needed in CI: {error}")
-        pytest.skip(str(error))
-    server.listen_for_webhooks()
-    try:
+    with running("localstripe", start_localstripe, LocalstripeUnavailable) as server:
+        server.listen_for_webhooks()
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -517,7 +511,7 @@ def test_a_card_is_offered_the_passes_of_its_category(
         "pass_one_route": 140_000,
         "pass_all_routes": 280_000,
     }
-    today = sync.local_today(datetime.now(UTC))  # Hanoi's date, as the service counts
+    today = service_day(datetime.now(UTC))  # Hanoi's date, as the service counts
     student = link(
         client,
         rider,
@@ -651,7 +645,7 @@ def test_a_declined_card_fails_the_payment_and_a_second_card_can_still_pay_it(
 def test_a_category_price_is_not_sold_for_days_after_the_category_ends(
     app: Flask, client: FlaskClient, rider: dict[str, str]
 ) -> None:
-    today = sync.local_today(datetime.now(UTC))  # Hanoi's date, as the service counts
+    today = service_day(datetime.now(UTC))  # Hanoi's date, as the service counts
     month_end = date(today.year + today.month // 12, today.month % 12 + 1, 1) - timedelta(days=1)
     number, code = issue_for(app, "04A1B2C3D4E5FC", "student", month_end)
     card = link(client, rider, number, code).get_json()["card_id"]

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from api.deps import unit_of_work
-from cards.transit import MAX_BALANCE
+from cards.layout import MAX_BALANCE
 from readers.signing import sign
 from transit.models import Alert, AuditEntry, CardShadow, PendingAction, TapRecord
 from transit.services import cards, devices

@@ -14,7 +14,7 @@ from api.deps import unit_of_work
 from tests.api.test_riders import bearer, signed_up
 from tests.conftest import SmsOutbox
 from transit.models import AuditEntry, PendingAction
-from transit.services import cards, sync
+from transit.services import cards, sync, versions
 
 
 def issue(app: Flask, uid: str, balance: int = 50_000) -> tuple[str, str]:
@@ -130,7 +130,7 @@ def test_a_lost_card_is_blocked_and_its_money_moves_to_the_new_card(
     )
     assert result.exit_code == 0, result.output
     with app.app_context(), unit_of_work() as uow:
-        version = sync.current_version(uow)
+        version = versions.current_version(uow)
     early = client.post(
         f"/api/v1/cards/{old['card_id']}/replace",
         json={"card_number": new_number, "check_code": new_code},

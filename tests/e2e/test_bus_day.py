@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
+from cards.application import open_for_tap, read
 from cards.client import DesfireClient
-from cards.transit import open_for_tap, read
+from cards.emulator.process import start_card_process
 from readers.pcsc import Pcsc
+from scripts.pcscd import VPCD_READER
 from tests.e2e.test_serving import free_port, get
-from tests.support.pcscd import VPCD_READER, start_card_process
 from transit.keystore import load_master_keys
 
 ROOT = Path(__file__).resolve().parents[2]

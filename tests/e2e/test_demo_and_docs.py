@@ -8,7 +8,6 @@ Authorize and call a rider operation with it.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +15,8 @@ import pytest
 
 from tests.e2e.test_bus_day import Backend
 from tests.e2e.test_rider_app import call
-from tests.e2e.test_school_browser import CHROMIUM
-from tests.e2e.test_serving import IN_CI
+from tests.support.browser import launch
+from tests.support.required import chromium
 from transit.services.demo import DEMO_PASSWORD, DEMO_PHONE
 
 
@@ -58,19 +57,12 @@ def test_the_demo_rider_sees_a_card_and_a_week_of_journeys(demo: Backend) -> Non
 
 
 def test_the_api_docs_authorize_a_rider_and_call_for_them(demo: Backend) -> None:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        if IN_CI:
-            pytest.fail("Chromium is needed in CI (Debian package 'chromium')")
-        pytest.skip("Chromium is not installed")
+    chromium()
     from playwright.sync_api import expect, sync_playwright
 
     token = _sign_in(demo)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-            headless=True,
-            args=["--no-sandbox", "--disable-dev-shm-usage"],
-        )
+        browser = launch(playwright)
         page = browser.new_page()
         page.goto(demo.url + "/api/docs")
         page.click("button.authorize")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ import pytest
 
 from tests.e2e.test_bus_day import Backend
 from tests.e2e.test_rider_app import call, code_from_log
-from tests.e2e.test_serving import IN_CI
+from tests.support.browser import launch
+from tests.support.required import chromium
 
 PASSWORD = "a long enough secret"
 ROSTER = (
@@ -27,15 +27,11 @@ ROSTER = (
     "HS-001,Nguyễn Văn An,2010-05-01,Lớp 10,general_school,2031-05-31\n"
     "HS-002,Trần Thị Bình,31/12/2009,Lớp 11,phổ thông,2031-05-31\n"
 )
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Backend, str]]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        if IN_CI:
-            pytest.fail("Chromium is needed in CI (Debian package 'chromium')")
-        pytest.skip("Chromium is not installed")
+    chromium()  # before the server starts: without a browser there is nothing to test
     backend = Backend(tmp_path)
     backend.flask("db", "upgrade")
     backend.flask("schools", "create", "THPT-CVA", "THPT Chu Văn An")
@@ -114,11 +110,7 @@ def test_a_clerk_confirms_students_in_the_browser(
     an, binh, cuong = (rider(backend, p) for p in ("0912345678", "0987654321", "0901234567"))
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-            headless=True,
-            args=["--no-sandbox", "--disable-dev-shm-usage"],
-        )
+        browser = launch(playwright)
         page = browser.new_page(locale="vi-VN")
         page.goto(backend.url + "/school/login")
         page.fill("input[name=email]", "lan@cva.edu.vn")

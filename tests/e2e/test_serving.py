@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,10 +18,10 @@ import pytest
 from openapi_spec_validator import validate
 
 from tests.support.feeds import DEMO_FEED
+from tests.support.required import chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @dataclass
@@ -133,15 +132,11 @@ def test_the_docs_page_and_its_assets_are_served_locally(served: Served) -> None
 
 
 def test_the_docs_page_renders_the_api_in_a_browser(served: Served) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if IN_CI:
-            pytest.fail("Chromium is needed in CI (Debian package 'chromium')")
-        pytest.skip("Chromium is not installed")
+    browser = chromium()
     profile = Path(served.log).parent / "chromium-profile"
     result = subprocess.run(
         [
-            chromium,
+            browser,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_serving import IN_CI, free_port, get
+from tests.e2e.test_serving import free_port, get
 from tests.support.redis import RedisUnavailable, start_redis
+from tests.support.required import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -26,9 +27,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     try:
         process, url = start_redis(tmp_path)
     except RedisUnavailable as error:
-        if IN_CI:
-            pytest.fail(f"redis-server is needed in CI: {error}")
-        pytest.skip(str(error))
+        missing("redis-server", str(error))
     try:
         yield url
     finally:

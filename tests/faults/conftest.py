@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from scripts.postgres import PostgresServer, PostgresUnavailable, start_postgres
 from tests.faults.fleet import PgBackend
-from tests.support.postgres import PostgresServer, PostgresUnavailable, start_postgres
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.support.required import running
 
 
 @pytest.fixture(scope="session")
@@ -22,16 +20,8 @@ def faults_postgres() -> Iterator[PostgresServer]:
     It runs with the test servers' synchronous_commit=off, under which a crash loses
     transactions already confirmed: ingestion turns it on for its own commits, and the restart
     test shows that no accepted tap is lost."""
-    try:
-        server = start_postgres()
-    except PostgresUnavailable as error:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is needed in CI: {error}")
-        pytest.skip(str(error))
-    try:
+    with running("PostgreSQL", start_postgres, PostgresUnavailable) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

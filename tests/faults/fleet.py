@@ -24,19 +24,19 @@ from typing import Any
 
 import psycopg
 
-from cards.card import CardMemory
-from cards.transit import MasterKeys
+from cards.application import MasterKeys
+from cards.emulator.memory import CardMemory
 from fares import load_hanoi_tariff
 from readers.journal import Journal
 from readers.signing import sign
 from readers.sync import SyncClient
 from readers.validator import Outcome, Validator
+from scripts.postgres import PostgresServer
 from tests.e2e.test_bus_day import Backend
-from tests.support.postgres import PostgresServer
 from tests.support.virtual_card import Field
 from transit.db import make_engine, make_session_factory
 from transit.keystore import create_key_file, load_master_keys
-from transit.services import cards, devices, sync
+from transit.services import cards, denylist, devices, loads
 from transit.uow import UnitOfWork
 
 HANOI = load_hanoi_tariff()
@@ -145,7 +145,7 @@ def issue_cards(
 def credit(backend: PgBackend, card: RiderCard, amount: int) -> int:
     """Customer service adds money to a card; returns the load's sequence number."""
     with backend.unit_of_work() as uow:
-        action = sync.create_credit(
+        action = loads.create_credit(
             card.number, amount, "refund", "fault-test", datetime.now(UTC), uow
         )
         uow.commit()
@@ -154,7 +154,7 @@ def credit(backend: PgBackend, card: RiderCard, amount: int) -> int:
 
 def block(backend: PgBackend, card: RiderCard) -> None:
     with backend.unit_of_work() as uow:
-        sync.block_card(card.number, "lost", "fault-test", datetime.now(UTC), uow)
+        denylist.block_card(card.number, "lost", "fault-test", datetime.now(UTC), uow)
         uow.commit()
 
 

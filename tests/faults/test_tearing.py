@@ -39,10 +39,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from api.deps import unit_of_work
-from cards.card import CardMemory, DataFile, RecordFile, ValueFile
+from cards.application import MasterKeys, personalize
 from cards.client import DesfireClient
 from cards.connection import CardRemoved
-from cards.transit import (
+from cards.emulator.memory import CardMemory, DataFile, RecordFile, ValueFile
+from cards.layout import (
     BOARDING_KIND,
     COUNTERS_SIZE,
     LOAD_KIND,
@@ -54,9 +55,7 @@ from cards.transit import (
     TRANSIT_AID,
     Counters,
     LogRecord,
-    MasterKeys,
     Profile,
-    personalize,
 )
 from fares import card_seconds, load_hanoi_tariff
 from fares.passes import issue_pass
@@ -67,7 +66,7 @@ from readers.sync import SyncClient
 from readers.validator import Outcome, Validator
 from tests.support.virtual_card import Field, rng
 from transit.models import Alert, Card, CardShadow, DenyEntry, PendingAction, TapRecord
-from transit.services import cards, devices, sync
+from transit.services import cards, devices, loads
 
 UID = bytes.fromhex("04C0FFEE7A7A01")
 UID_HEX = UID.hex().upper()
@@ -363,7 +362,7 @@ class Tearing:
         if self.shown_balance < 60_000 and not waiting and self.random.random() < 0.5:
             amount = self.random.choice((20_000, 50_000, 100_000, 200_000))
             with self.app.app_context(), unit_of_work() as uow:
-                action = sync.create_credit(
+                action = loads.create_credit(
                     self.card_number, amount, "top-up", "test:kiosk", datetime.now(UTC), uow
                 )
                 uow.commit()
@@ -381,7 +380,7 @@ class Tearing:
         with self.app.app_context(), unit_of_work() as uow:
             card = uow.session.scalar(select(Card).where(Card.uid == UID_HEX))
             assert card is not None
-            action = sync.add_pass(
+            action = loads.add_pass(
                 card,
                 entry,
                 product_id="pass_one_route",

@@ -42,12 +42,13 @@ from api.limits import limiter
 from tests.api.test_payments import buy, signed, stripe_test_app, topup, webhook
 from tests.api.test_riders import bearer, signed_up
 from tests.api.test_wallet import issue, link
-from tests.conftest import IN_CI, SmsOutbox
+from tests.conftest import SmsOutbox
 from tests.support.localstripe import (
     Localstripe,
     LocalstripeUnavailable,
     start_localstripe,
 )
+from tests.support.required import running
 from transit.models import Alert, AuditEntry, Card, Payment, PaymentEvent, PendingAction
 
 # The default run is the same few orders every time; `make test-long` explores many more.
@@ -105,21 +106,8 @@ stories = st.lists(
 
 @pytest.fixture(scope="module")
 def stripe_stand_in() -> Iterator[Localstripe]:
-    # Every localstripe rewrites /tmp/localstripe.pickle on each change and reads it when it
-    # starts: beside another test run's localstripe, a start can read half a file and die.
-    for attempt in range(3):
-        try:
-            server = start_localstripe()
-            break
-        except LocalstripeUnavailable as error:
-            if "pip install" in str(error) or attempt == 2:
-                if IN_CI:
-                    pytest.fail(f"localstripe is needed in CI: {error}")
-                pytest.skip(str(error))
-    try:
+    with running("localstripe", start_localstripe, LocalstripeUnavailable) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -11,6 +11,14 @@ from typing import Any
 from api.problems import PROBLEM_JSON
 
 
+def required(**properties: dict[str, Any]) -> dict[str, Any]:
+    """An object schema whose every property is required."""
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+STRING = {"type": "string"}
+
+
 def school_api_document(problem: dict[str, Any]) -> dict[str, Any]:
     """The document, with `problem` (the app's Problem schema) for every error."""
     application = {
@@ -55,15 +63,7 @@ def school_api_document(problem: dict[str, Any]) -> dict[str, Any]:
                     "responses": {
                         "200": ok(
                             "Who is signed in, and the CSRF token for POSTs",
-                            {
-                                "type": "object",
-                                "required": ["school", "admin", "csrf"],
-                                "properties": {
-                                    "school": {"type": "string"},
-                                    "admin": {"type": "string"},
-                                    "csrf": {"type": "string"},
-                                },
-                            },
+                            required(school=STRING, admin=STRING, csrf=STRING),
                         ),
                         "401": error("Not signed in"),
                     }
@@ -77,11 +77,7 @@ def school_api_document(problem: dict[str, Any]) -> dict[str, Any]:
                     "responses": {
                         "200": ok(
                             "The school's applications",
-                            {
-                                "type": "object",
-                                "required": ["data"],
-                                "properties": {"data": {"type": "array", "items": application}},
-                            },
+                            required(data={"type": "array", "items": application}),
                         ),
                         "401": error("Not signed in"),
                     },
@@ -118,15 +114,9 @@ def school_api_document(problem: dict[str, Any]) -> dict[str, Any]:
                     "responses": {
                         "201": ok(
                             "The roster in force",
-                            {
-                                "type": "object",
-                                "required": ["roster_id", "school_year", "rows"],
-                                "properties": {
-                                    "roster_id": {"type": "string"},
-                                    "school_year": {"type": "string"},
-                                    "rows": {"type": "integer"},
-                                },
-                            },
+                            required(
+                                roster_id=STRING, school_year=STRING, rows={"type": "integer"}
+                            ),
                         ),
                         "400": error("No CSRF token"),
                         "401": error("Not signed in"),

@@ -47,6 +47,17 @@ from tests.fuzz.school_api import school_api_document
 
 EXAMPLES = 50
 LONG_EXAMPLES = 300
+# Every caller is fuzzed at two sizes: make test's on PostgreSQL, and make test-long's, many
+# more examples on both databases.
+AT_BOTH_SIZES = pytest.mark.parametrize(
+    ("database_url", "examples"),
+    [
+        pytest.param("postgresql", EXAMPLES, id="postgresql"),
+        pytest.param("postgresql", LONG_EXAMPLES, id="postgresql-long", marks=pytest.mark.long),
+        pytest.param("sqlite", LONG_EXAMPLES, id="sqlite-long", marks=pytest.mark.long),
+    ],
+    indirect=["database_url"],
+)
 
 CHECKS = [
     not_a_server_error,
@@ -208,19 +219,11 @@ def fuzz_as_rider(app: Flask, rider: Rider, subtests: pytest.Subtests, examples:
     assert fuzz(schema, subtests, send, rider_hints(rider), examples) > 30
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@AT_BOTH_SIZES
 def test_the_rider_api_holds_its_contract(
-    app: Flask, rider: Rider, subtests: pytest.Subtests
+    app: Flask, rider: Rider, subtests: pytest.Subtests, examples: int
 ) -> None:
-    fuzz_as_rider(app, rider, subtests, EXAMPLES)
-
-
-@pytest.mark.long
-@pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
-def test_the_rider_api_holds_its_contract_at_length(
-    app: Flask, rider: Rider, subtests: pytest.Subtests
-) -> None:
-    fuzz_as_rider(app, rider, subtests, LONG_EXAMPLES)
+    fuzz_as_rider(app, rider, subtests, examples)
 
 
 # -- the validator ------------------------------------------------------------------------------
@@ -281,19 +284,11 @@ def fuzz_as_validator(
     )
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@AT_BOTH_SIZES
 def test_the_validator_api_holds_its_contract(
-    app: Flask, validator: Device, subtests: pytest.Subtests
+    app: Flask, validator: Device, subtests: pytest.Subtests, examples: int
 ) -> None:
-    fuzz_as_validator(app, validator, subtests, EXAMPLES)
-
-
-@pytest.mark.long
-@pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
-def test_the_validator_api_holds_its_contract_at_length(
-    app: Flask, validator: Device, subtests: pytest.Subtests
-) -> None:
-    fuzz_as_validator(app, validator, subtests, LONG_EXAMPLES)
+    fuzz_as_validator(app, validator, subtests, examples)
 
 
 # -- the school's administrator -----------------------------------------------------------------
@@ -321,16 +316,8 @@ def fuzz_as_school_admin(
     assert fuzz(schema, subtests, send, hints, examples) == 6
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@AT_BOTH_SIZES
 def test_the_school_api_holds_its_contract(
-    app: Flask, school_admin: SchoolAdmin, subtests: pytest.Subtests
+    app: Flask, school_admin: SchoolAdmin, subtests: pytest.Subtests, examples: int
 ) -> None:
-    fuzz_as_school_admin(app, school_admin, subtests, EXAMPLES)
-
-
-@pytest.mark.long
-@pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
-def test_the_school_api_holds_its_contract_at_length(
-    app: Flask, school_admin: SchoolAdmin, subtests: pytest.Subtests
-) -> None:
-    fuzz_as_school_admin(app, school_admin, subtests, LONG_EXAMPLES)
+    fuzz_as_school_admin(app, school_admin, subtests, examples)

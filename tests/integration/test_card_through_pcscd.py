@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from cards.application import MasterKeys, charge, open_for_tap, personalize, read
 from cards.client import DesfireClient
 from cards.connection import CardRemoved
-from cards.transit import MasterKeys, charge, open_for_tap, personalize, read
-from cards.vpcd import DESFIRE_EV1_ATR
+from cards.emulator.process import start_card_process
+from cards.emulator.vpcd import DESFIRE_EV1_ATR
 from fares import Tap, load_hanoi_tariff, price_tap
 from readers.pcsc import Card, Reader
-from tests.support.pcscd import start_card_process
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 MASTERS = MasterKeys(*(bytes([0x20 + n]) * 16 for n in range(6)))

@@ -11,11 +11,12 @@ from click.testing import Result
 from flask import Flask
 from sqlalchemy import select
 
+import issuing
 from api.deps import unit_of_work
+from cards.application import open_for_tap, read
 from cards.client import DesfireClient
-from cards.transit import open_for_tap, read
+from cards.emulator.process import start_card_process
 from readers.pcsc import Pcsc, Reader
-from tests.support.pcscd import start_card_process
 from transit.keystore import load_master_keys
 from transit.models import Card
 from transit.services.cards import check_code_matches, luhn_valid
@@ -25,7 +26,9 @@ UID = bytes.fromhex("04C0FFEE000001")
 
 @pytest.fixture
 def station(app: Flask, pcscd: str, tmp_path: Path) -> Iterator[tuple[Flask, Reader, Path]]:
-    """An issuing station: keys made, a blank card lying on the reader."""
+    """An issuing station: its PC/SC reader plugged in as wsgi.py does, keys made, a blank card
+    lying on the reader."""
+    issuing.install(app)
     app.config["CARD_KEYS_FILE"] = str(tmp_path / "keys.json")
     assert app.test_cli_runner().invoke(args=["cards", "keygen"]).exit_code == 0
     state = tmp_path / "card.json"

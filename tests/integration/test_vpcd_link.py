@@ -7,10 +7,10 @@ import subprocess
 import pytest
 
 from cards.connection import CardRemoved
-from cards.vpcd import DESFIRE_EV1_ATR
+from cards.emulator.process import start_card_process
+from cards.emulator.vpcd import DESFIRE_EV1_ATR
 from readers.pcsc import Pcsc, Reader, ReaderNotFound
 from tests.support.fake_chip import UID
-from tests.support.pcscd import start_card_process
 
 
 def tap(*args: str) -> subprocess.Popen[bytes]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from cards.vpcd import serve
+from cards.emulator.vpcd import serve
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 

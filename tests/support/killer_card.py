@@ -17,9 +17,9 @@ import signal
 import sys
 from pathlib import Path
 
-from cards.card import VirtualCard
-from cards.emulator import StateFile
-from cards.vpcd import DEFAULT_PORT, serve
+from cards.emulator.card import VirtualCard
+from cards.emulator.cli import StateFile
+from cards.emulator.vpcd import DEFAULT_PORT, serve
 
 
 class KillingCard:

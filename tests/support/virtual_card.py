@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from cards.card import CardMemory, VirtualCard
 from cards.connection import CardRemoved
+from cards.emulator.card import VirtualCard
+from cards.emulator.memory import CardMemory
 
 
 def rng(seed: int) -> Callable[[int], bytes]:

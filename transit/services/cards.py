@@ -11,10 +11,11 @@ from datetime import date, datetime
 
 from sqlalchemy import func, select
 
+from cards.application import MasterKeys, personalize
 from cards.client import DesfireClient
-from cards.connection import CardConnection, CardError
-from cards.transit import MAX_BALANCE as MAX_BALANCE
-from cards.transit import MasterKeys, personalize
+from cards.connection import CardConnection, CardError, IsoStatusError, ProtocolError, read_uid
+from cards.desfire import UID_SIZE
+from cards.layout import MAX_BALANCE as MAX_BALANCE
 from transit.errors import DomainError, NotFound
 from transit.models import Card, CardShadow
 from transit.uow import UnitOfWork
@@ -24,7 +25,6 @@ CHECK_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CHECK_CODE_LENGTH = 8
 SERIAL_DIGITS = 11
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
-GET_UID = bytes.fromhex("FF CA 00 00 00")  # PC/SC: the reader answers with the card's UID
 
 
 class CardAlreadyIssued(DomainError):
@@ -192,12 +192,13 @@ def issue_card(
     if not 0 <= balance <= MAX_BALANCE:
         raise ValueError(f"an initial balance is 0 to {MAX_BALANCE:,} VND")
     try:
-        answer = connection.transmit(GET_UID)
+        uid = read_uid(connection)
+    except (IsoStatusError, ProtocolError) as error:
+        raise NotADesfireCard("the card in the reader is not a DESFire EV1") from error
     except CardError as error:
         raise CardNotIssued(f"the card was not issued: {error}") from error
-    if answer[-2:] != b"\x90\x00" or len(answer) != 9:
+    if len(uid) != UID_SIZE:
         raise NotADesfireCard("the card in the reader is not a DESFire EV1")
-    uid = answer[:-2]
     with units() as uow:
         reservation = reserve_card(
             uow,

@@ -5,7 +5,7 @@ in the rider's app. This makes what those would have made, through the same door
 registers and verifies like anyone (the "phone" is an inbox in memory), the cards go into the
 card register as `flask cards issue` puts them there, and every tap of the week is decided by
 the fare engine from the card's fare state, as the validator decides it, and journaled in the
-validator's own record. The upload of those records, signed, is HTTP, so it is `api/demo.py`'s.
+validator's own record. The upload of those records, signed, is HTTP, so it is `api/cli/demo.py`'s.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from sqlalchemy import select, tuple_
 from fares import FareState, PaidBy, Tap, Tariff, price_tap
 from fares.model import INSUFFICIENT_BALANCE
 from transit.errors import DomainError
+from transit.localtime import HANOI, service_day
 from transit.models import PatternStop, Rider, Route
-from transit.services import cards, devices, riders, sync, wallet
+from transit.services import cards, devices, riders, wallet
 from transit.services.devices import RegisteredDevice
-from transit.services.trips import HANOI
 from transit.uow import UnitOfWork
 
 # Fixed and documented (README), so a newcomer can sign in without reading any output. A real
@@ -197,7 +197,7 @@ def prepare_week(now: datetime, uow: UnitOfWork, *, tariff: Tariff, prefix: str)
     routes = sorted({ride.route_id for habits in HABITS for ride in habits.rides})
     validators = [devices.register_device(route_id, now, uow) for route_id in routes]
     by_route = {device.route_id: device.device_id for device in validators}
-    today = sync.local_today(now)
+    today = service_day(now)
     days = [today - timedelta(days=back) for back in range(DAYS, 0, -1)]
     taps: list[JournaledTap] = []
     weeks = []

@@ -21,6 +21,7 @@ from fares.eligibility import (
     school_year_end,
 )
 from transit.errors import DomainError
+from transit.localtime import service_day
 from transit.models import (
     Application,
     AuditEntry,
@@ -33,7 +34,7 @@ from transit.models import (
 )
 from transit.names import Keys
 from transit.registries import Registry, RegistryUnavailable
-from transit.services import sync
+from transit.services import loads
 from transit.services.schools import school_by_code
 from transit.uow import UnitOfWork
 
@@ -91,7 +92,7 @@ def apply(
 ) -> Application:
     """Record an application and decide it at once when the roster (or a registry) can."""
     school = school_by_code(school_code, uow)
-    today = sync.local_today(now)
+    today = service_day(now)
     student_code, full_name = student_code.strip(), " ".join(full_name.split())
     if not 1 <= len(student_code) <= 40 or not 1 <= len(full_name) <= 200:
         raise InvalidApplication("a student code (1-40) and a full name (1-200) are needed")
@@ -178,7 +179,7 @@ def grant(rider: Rider, application: Application, now: datetime, uow: UnitOfWork
     # A card with a free category (a child's, an elder's) keeps it: it is the better one.
     cards = [c for c in _active_cards(rider.rider_id, uow) if c.category_id in (ADULT, STUDENT)]
     for card in cards:
-        sync.add_profile(
+        loads.add_profile(
             card,
             STUDENT,
             application.valid_until,
@@ -280,7 +281,7 @@ def decide(
         raise NotDecidable(f"the application is {application.status} already")
     school = uow.session.get(School, admin.school_id)
     assert school is not None
-    today = sync.local_today(now)
+    today = service_day(now)
     reason = " ".join(reason.split())[:40]
     if approve:
         until = valid_until or school_year_end(
@@ -323,7 +324,7 @@ def revoke(
     _record(application, school, f"admin:{admin.admin_id}", now, uow)
     for card in _active_cards(application.rider_id, uow):
         if card.category_id == STUDENT:
-            sync.add_profile(card, ADULT, None, actor=f"admin:{admin.admin_id}", now=now, uow=uow)
+            loads.add_profile(card, ADULT, None, actor=f"admin:{admin.admin_id}", now=now, uow=uow)
     return application
 
 
@@ -352,7 +353,7 @@ def grant_age_category(
     """
     if not evidence.strip():
         raise NoAgeCategory("say how the date of birth was verified")
-    today = sync.local_today(now)
+    today = service_day(now)
     try:
         category = age_category(born, today)
     except ValueError:
@@ -362,7 +363,7 @@ def grant_age_category(
     if card.status != "active":
         raise NoAgeCategory("the card is not active")
     until = age_category_valid_until(born, today)
-    sync.add_profile(card, category, until, actor=actor, now=now, uow=uow)
+    loads.add_profile(card, category, until, actor=actor, now=now, uow=uow)
     uow.session.add(
         AuditEntry(
             actor=actor,

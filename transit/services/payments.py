@@ -22,15 +22,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from fares import card_seconds
 from fares.model import Pass, date_of_card_day
 from fares.passes import issue_pass, pass_price
 from fares.tariff import PassCoverage, PassValidity, TariffVersion
 from transit.errors import DomainError
+from transit.localtime import service_day
 from transit.models import Alert, AuditEntry, Card, Payment, PaymentEvent, PendingAction, Rider
 from transit.payments import PaymentProvider, PaymentRequest, ProviderEvent, ProviderPayment
-from transit.services import sync, wallet
-from transit.services.cards import MAX_BALANCE
+from transit.services import loads, tariffs, versions, wallet
 from transit.uow import UnitOfWork
 
 MAX_PASS_LEAD_DAYS = 35  # next month's pass can be bought during this one
@@ -130,7 +129,7 @@ def begin_pass_purchase(
     def check(card: Card) -> dict[str, Any]:
         if card.status != "active":
             raise wallet.CardNotActive()
-        today = local_today(now)
+        today = service_day(now)
         if not today <= start <= today + timedelta(days=MAX_PASS_LEAD_DAYS):
             raise InvalidProduct(f"a pass starts between today and {MAX_PASS_LEAD_DAYS} days on")
         _, price = _pass_for(card, product_id, start, route_id, today)
@@ -214,12 +213,8 @@ class Product:
     category: str
 
 
-local_today = sync.local_today
-
-
 def _tariff_at(day: date) -> TariffVersion:
-    seconds = card_seconds(datetime.combine(day, time(12), tzinfo=UTC))
-    return sync.tariff().version_at(seconds) or sync.tariff().versions[0]
+    return tariffs.in_force(datetime.combine(day, time(12), tzinfo=UTC))
 
 
 def effective_category(card: Card, today: date) -> str:
@@ -234,7 +229,7 @@ def products_for(card: Card, now: datetime) -> list[Product]:
 
     A student pass is offered only while the card's student eligibility is valid.
     """
-    today = local_today(now)
+    today = service_day(now)
     category = effective_category(card, today)
     version = _tariff_at(today)
     offered = []
@@ -285,9 +280,9 @@ def _check_amount(card: Card, amount: int, uow: UnitOfWork) -> None:
         raise InvalidAmount(f"a top-up is {MIN_TOPUP:,} to {MAX_TOPUP:,} VND")
     if card.status != "active":
         raise wallet.CardNotActive()
-    held = wallet.view(card, uow)
-    if held.balance + held.pending_total + amount > MAX_BALANCE:
-        room = max(0, MAX_BALANCE - held.balance - held.pending_total)
+    room = loads.headroom(card, uow)
+    if amount > room:
+        room = max(0, room)
         raise PurseFull(f"the card can take at most {room:,} VND more", room=room)
 
 
@@ -453,9 +448,9 @@ def _succeed(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOf
         assert payment.product_id is not None
         assert payment.pass_start is not None
         entry, _ = _pass_for(
-            card, payment.product_id, payment.pass_start, payment.route_id, local_today(now)
+            card, payment.product_id, payment.pass_start, payment.route_id, service_day(now)
         )
-        action = sync.add_pass(
+        action = loads.add_pass(
             card,
             entry,
             product_id=payment.product_id,
@@ -465,7 +460,7 @@ def _succeed(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOf
             uow=uow,
         )
     else:
-        action = sync.add_credit(
+        action = loads.add_credit(
             card,
             payment.amount,
             f"top-up {payment.payment_id}",
@@ -503,7 +498,7 @@ def _refund(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfW
     if action is not None and action.status == "pending" and seen.refunded >= payment.amount:
         # Refunded before the money reached the card: the load is withdrawn.
         action.status = "withdrawn"
-        action.changed_version = sync.bump_version(uow)
+        action.changed_version = versions.bump_version(uow)
         session.add(
             AuditEntry(
                 actor=f"payment:{payment.provider}",

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
 
+from transit.localtime import month_bounds
 from transit.models import Card, Route, Stop, TapRecord
 from transit.uow import UnitOfWork
-
-# Vietnam keeps UTC+07:00 all year: a fixed offset is the rider's clock.
-HANOI = timezone(timedelta(hours=7), "ICT")
 
 
 @dataclass(frozen=True)
@@ -118,16 +116,6 @@ def trips(
         )
     query = query.order_by(TapRecord.time.desc(), TapRecord.tap_id.desc()).limit(limit)
     return _fetch(query, uow)
-
-
-def month_bounds(month: date) -> tuple[datetime, datetime]:
-    """The first moment of the month in Hanoi and of the next one, both aware."""
-    first = date(month.year, month.month, 1)
-    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return (
-        datetime.combine(first, time(), HANOI).astimezone(UTC),
-        datetime.combine(following, time(), HANOI).astimezone(UTC),
-    )
 
 
 def statement(card: Card, month: date, uow: UnitOfWork) -> Statement:

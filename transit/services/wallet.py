@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 
 from fares.model import Pass, card_day, date_of_card_day
 from transit.errors import DomainError
+from transit.localtime import service_day
 from transit.models import AuditEntry, Card, CardShadow, PendingAction, Rider
-from transit.services import eligibility, sync
+from transit.services import denylist, eligibility, loads, versions
 from transit.services.cards import MAX_BALANCE, CardNotFound, check_code_matches
 from transit.uow import UnitOfWork
 
@@ -107,9 +108,9 @@ def link_card(
     card.rider_id = rider.rider_id
     card.linked_at = now
     # A student's new card becomes a student's card too, from its next tap.
-    granted = eligibility.current_grant(rider.rider_id, sync.local_today(now), uow)
+    granted = eligibility.current_grant(rider.rider_id, service_day(now), uow)
     if granted is not None and card.category_id == "adult":
-        sync.add_profile(
+        loads.add_profile(
             card,
             "student",
             granted.valid_until,
@@ -178,10 +179,10 @@ def block(rider: Rider, card_id: str, reason: str, now: datetime, uow: UnitOfWor
     """The rider reports the card lost, stolen or damaged: every validator refuses it."""
     card = owned_card(rider, card_id, uow)
     if reason not in RIDER_BLOCK_REASONS:
-        raise sync.InvalidBlock(f"the reason is one of {', '.join(RIDER_BLOCK_REASONS)}")
+        raise denylist.InvalidBlock(f"the reason is one of {', '.join(RIDER_BLOCK_REASONS)}")
     if card.status == "blocked":
         return card
-    sync.block_card(card.card_number, reason, f"rider:{rider.rider_id}", now, uow)
+    denylist.block_card(card.card_number, reason, f"rider:{rider.rider_id}", now, uow)
     card.blocked_reason = reason
     return card
 
@@ -231,10 +232,9 @@ def replace(
     moved = (shadow.balance if shadow else 0) + sum(
         a.amount for a in withdrawn if a.kind == "credit"
     )
-    target = view(new, uow)
-    if target.balance + target.pending_total + moved > MAX_BALANCE:
+    if moved > loads.headroom(new, uow):
         raise TransferTooLarge(f"the new card can hold at most {MAX_BALANCE:,} VND")
-    today = card_day(sync.local_today(now))
+    today = card_day(service_day(now))
     carried = [
         action
         for action in session.scalars(
@@ -248,11 +248,11 @@ def replace(
     ]
     for action in withdrawn:
         action.status = "withdrawn"
-        action.changed_version = sync.bump_version(uow)
+        action.changed_version = versions.bump_version(uow)
     # The shadow keeps the old card's own balance: the card still holds it, and the deny list
     # keeps anyone from spending it. The audit row says where the money went.
     if moved > 0:
-        sync.add_credit(
+        loads.add_credit(
             new,
             moved,
             f"moved from card {old.card_number}",
@@ -264,7 +264,7 @@ def replace(
     for action in carried:
         # A pass the old card held, or was about to get, is written to the new one.
         detail = json.loads(action.detail or "{}")
-        sync.add_pass(
+        loads.add_pass(
             new,
             Pass(**detail["pass"]),
             product_id=str(detail["product_id"]),

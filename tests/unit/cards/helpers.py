@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from cards.card import CardMemory, VirtualCard
 from cards.client import DesfireClient
 from cards.desfire import (
     AccessRights,
@@ -14,6 +13,8 @@ from cards.desfire import (
     RecordFileSettings,
     ValueFileSettings,
 )
+from cards.emulator.card import VirtualCard
+from cards.emulator.memory import CardMemory
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 ZERO_KEY = bytes(16)

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cards.card import CardMemory, ValueFile, VirtualCard
 from cards.client import DesfireClient
 from cards.connection import CardError, CardRemoved
 from cards.desfire import Command, CommMode, Status, wrap
+from cards.emulator.card import VirtualCard
+from cards.emulator.memory import CardMemory, ValueFile
 
 from .helpers import (
     AID,

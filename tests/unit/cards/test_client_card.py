@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from cards.card import CardMemory, VirtualCard
 from cards.client import DesfireClient
 from cards.connection import (
     ApplicationNotFound,
@@ -33,6 +32,8 @@ from cards.desfire import (
     RecordFileSettings,
     ValueFileSettings,
 )
+from cards.emulator.card import VirtualCard
+from cards.emulator.memory import CardMemory
 
 from .helpers import (
     AID,

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from cards.card import Application, CardMemory, Key, VirtualCard
 from cards.client import DesfireClient
 from cards.desfire import AccessRights, CommMode, DataFileSettings
+from cards.emulator.card import VirtualCard
+from cards.emulator.memory import Application, CardMemory, Key
 
 H = bytes.fromhex
 AID = 0x00AE16

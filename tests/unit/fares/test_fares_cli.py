@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fares import FareState
+from cards.layout import unpack_fare_state
 from fares.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -46,14 +46,14 @@ def test_prices_each_tap_with_the_shipped_hanoi_tariff(tmp_path: Path) -> None:
         ("deny:passback", "0", "nothing"),
     ]
     assert state_line.startswith("state: 01")
-    assert FareState.unpack(bytes.fromhex(state_line.removeprefix("state: "))).category_code == 1
+    assert unpack_fare_state(bytes.fromhex(state_line.removeprefix("state: "))).category_code == 1
 
 
 def test_the_state_file_is_read_and_written_as_hex(tmp_path: Path) -> None:
     state_file = tmp_path / "card.hex"
     taps = make_taps_file(tmp_path)
     run(["price", "--taps", str(taps), "--category", "merit", "--state", str(state_file)])
-    written = FareState.unpack(bytes.fromhex(state_file.read_text(encoding="ascii")))
+    written = unpack_fare_state(bytes.fromhex(state_file.read_text(encoding="ascii")))
     assert written.category_code == 7
     status, rows, _ = run(["price", "--taps", str(taps), "--state", str(state_file)])
     assert status == 0

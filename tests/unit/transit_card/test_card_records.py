@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cards.transit import (
+from cards.layout import (
     COUNTERS_SIZE,
     LOG_RECORD_SIZE,
     PROFILE_SIZE,

@@ -8,18 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from cards.card import CardMemory
-from cards.client import DesfireClient
-from cards.connection import AuthenticationError, CardRemoved, PermissionDenied
-from cards.desfire import CommMode
-from cards.transit import (
-    DEBIT,
-    LOG_RECORDS,
-    PASS_KIND,
-    PROFILE_KIND,
-    PURSE,
-    READ,
-    TRANSIT_AID,
+from cards.application import (
     CardFull,
     CardState,
     InsufficientBalance,
@@ -32,6 +21,11 @@ from cards.transit import (
     personalize,
     read,
 )
+from cards.client import DesfireClient
+from cards.connection import AuthenticationError, CardRemoved, PermissionDenied
+from cards.desfire import CommMode
+from cards.emulator.memory import CardMemory
+from cards.layout import DEBIT, LOG_RECORDS, PASS_KIND, PROFILE_KIND, PURSE, READ, TRANSIT_AID
 from fares import Tap, load_hanoi_tariff, price_tap
 from fares.model import Pass, card_day, card_seconds
 from fares.passes import issue_pass

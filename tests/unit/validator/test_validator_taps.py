@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from cards.card import CardMemory
+from cards.application import MasterKeys, open_for_tap, personalize, read
 from cards.client import DesfireClient
-from cards.transit import MasterKeys, open_for_tap, personalize, read
+from cards.emulator.memory import CardMemory
 from fares import card_seconds, load_hanoi_tariff
 from fares.passes import issue_pass
 from readers.display import AMBER, GREEN, RED

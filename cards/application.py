@@ -1,36 +1,22 @@
-"""The transit application on the card: its layout, its records, and what validators do with it.
+"""What validators and issuing stations do with the transit application on a card.
 
-One application holds everything an offline validator needs. Its files, keys and access rights
-are described in docs/card-layout.md; in short:
-
-    file 0x01 TICKET  backup data, 92 bytes: profile (16) | counters (12) | fare record (64)
-    file 0x02 PASSES  backup data, 64 bytes: four 16-byte pass slots (read only when any is set)
-    file 0x03 PURSE   value file, 0 to MAX_BALANCE VND
-    file 0x04 LOG     cyclic record file, 20-byte records, the last 8 events
-
-Backup, value and record files only change at CommitTransaction, so a card pulled away during
-a charge keeps either its whole old state or its whole new one.
+Personalize a blank card, open it for a tap, read it, charge a tap, and apply pending loads,
+passes and profile changes. Every change is one DESFire transaction: backup, value and record
+files only change at CommitTransaction, so a card pulled away during a charge keeps either its
+whole old state or its whole new one. The bytes of each file are in `cards.layout`.
 """
 
 from __future__ import annotations
 
 import json
-import struct
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Self
 
 from cards.client import DesfireClient
-from cards.connection import ApplicationNotFound, BoundaryError, CardError
+from cards.connection import ApplicationNotFound, BoundaryError
 from cards.desfire import (
-    DENY,
-    KS_CONFIGURATION_CHANGEABLE,
-    KS_FREE_DIRECTORY,
-    KS_MASTER_KEY_CHANGEABLE,
     PICC_AID,
-    AccessRights,
     CommMode,
-    DataFileSettings,
     Operation,
     RecordFileSettings,
     ValueFileSettings,
@@ -38,13 +24,44 @@ from cards.desfire import (
     pack_aid,
 )
 from cards.diversify import diversify_aes128
-from fares.model import (
+from cards.layout import (
+    APP_KEY_SETTINGS,
+    COUNTERS_SIZE,
+    DEBIT,
     FARE_RECORD_SIZE,
+    FILES,
+    ISSUER,
+    KEY_FILE_NAMES,
+    KEY_NAMES,
+    LOAD,
+    LOAD_KIND,
+    LOG,
+    LOG_RECORD_SIZE,
+    MAX_BALANCE,
+    PAID_BY_CODES,
+    PASS_KIND,
+    PASSES,
+    PASSES_SIZE,
+    PROFILE,
+    PROFILE_KIND,
+    PROFILE_SIZE,
+    PURSE,
+    READ,
+    SYSTEM_ID,
+    TICKET,
+    TICKET_SIZE,
+    TRANSIT_AID,
+    Counters,
+    LogRecord,
+    Profile,
+    TransitCardError,
+    pack_fare_state,
+    unpack_fare_state,
+)
+from fares.model import (
     MAX_PASSES,
-    PASS_RECORD_SIZE,
     Decision,
     FareState,
-    PaidBy,
     Pass,
     Tap,
     card_day_or_none,
@@ -52,68 +69,7 @@ from fares.model import (
     key_of,
 )
 
-TRANSIT_AID = 0x4E4801
-SYSTEM_ID = b"HN-BUS"
-LAYOUT_VERSION = 1
-MAX_BALANCE = 5_000_000  # VND; a lost card should not carry a month's wages
 ZERO_KEY = bytes(16)
-
-# Key numbers of the application.
-ISSUER, READ, DEBIT, LOAD, PROFILE = range(5)
-KEY_NAMES = ("issuer", "read", "debit", "load", "profile")
-KEY_FILE_NAMES = ("picc", *KEY_NAMES)
-
-TICKET, PASSES, PURSE, LOG = 0x01, 0x02, 0x03, 0x04
-
-_PROFILE = struct.Struct("<BBQHB3x")  # layout version, flags, card number, issued day, passes
-# last applied pending-load sequence, transaction counter, the purse's value as last written
-_COUNTERS = struct.Struct("<IIi")
-_LOG_RECORD = struct.Struct("<IIIiHBB")
-PROFILE_SIZE = _PROFILE.size
-COUNTERS_SIZE = _COUNTERS.size
-TICKET_SIZE = PROFILE_SIZE + COUNTERS_SIZE + FARE_RECORD_SIZE
-PASSES_SIZE = MAX_PASSES * PASS_RECORD_SIZE
-LOG_RECORD_SIZE = _LOG_RECORD.size
-LOG_RECORDS = 8
-BLOCKED = 0x01
-# How the log records what paid; stable numbers, since cards keep them for years.
-PAID_BY_CODES = {
-    PaidBy.NOTHING: 0,
-    PaidBy.STORED_VALUE: 1,
-    PaidBy.PASS: 2,
-    PaidBy.FREE_CATEGORY: 3,
-    PaidBy.TRANSFER: 4,
-    PaidBy.CAP: 5,
-    PaidBy.FREE_FARE: 6,
-}
-
-# Rights as (read, write, read&write, change). The validator's tap runs under the debit key
-# alone, so it must read everything it prices from and write what a tap changes. A pending load
-# runs under the load key alone: the credit and the ticket's counters must commit together, and
-# a transaction does not survive a change of key.
-FILES: dict[int, DataFileSettings | ValueFileSettings | RecordFileSettings] = {
-    TICKET: DataFileSettings(
-        CommMode.MACED, AccessRights(READ, LOAD, DEBIT, ISSUER), TICKET_SIZE, backup=True
-    ),
-    PASSES: DataFileSettings(
-        CommMode.MACED, AccessRights(READ, LOAD, DEBIT, ISSUER), PASSES_SIZE, backup=True
-    ),
-    # Debit with the debit key; Credit (read&write) only with the load key; no limited credit.
-    PURSE: ValueFileSettings(
-        CommMode.MACED, AccessRights(DEBIT, DENY, LOAD, ISSUER), lower=0, upper=MAX_BALANCE
-    ),
-    LOG: RecordFileSettings(
-        CommMode.MACED,
-        AccessRights(READ, LOAD, DEBIT, ISSUER),
-        LOG_RECORD_SIZE,
-        LOG_RECORDS + 1,  # a cyclic file holds one record fewer than it is created with
-    ),
-}
-APP_KEY_SETTINGS = KS_MASTER_KEY_CHANGEABLE | KS_FREE_DIRECTORY | KS_CONFIGURATION_CHANGEABLE
-
-
-class TransitCardError(CardError):
-    """The card does not hold a valid transit application."""
 
 
 @dataclass(frozen=True)
@@ -175,88 +131,6 @@ class CardKeys:
 
 
 @dataclass(frozen=True)
-class Profile:
-    """Who the card is: its printed number, when it was issued, whether it is blocked."""
-
-    card_number: int
-    issued_day: int
-    flags: int = 0
-    pass_count: int = 0
-
-    @property
-    def blocked(self) -> bool:
-        return bool(self.flags & BLOCKED)
-
-    def pack(self) -> bytes:
-        return _PROFILE.pack(
-            LAYOUT_VERSION, self.flags, self.card_number, self.issued_day, self.pass_count
-        )
-
-    @classmethod
-    def unpack(cls, data: bytes) -> Self:
-        version, flags, number, issued, passes = _PROFILE.unpack(data)
-        if version != LAYOUT_VERSION:
-            raise TransitCardError(f"unknown card layout version {version}")
-        return cls(number, issued, flags, passes)
-
-
-@dataclass(frozen=True)
-class Counters:
-    """The last pending load applied (so none is applied twice), the card's tap counter, and a
-    mirror of the purse.
-
-    The mirror is rewritten in every transaction that changes the purse and committed with it,
-    so the two cannot part; it spares each tap a GetValue. The value file stays the authority:
-    the card itself refuses a debit below zero, whatever the mirror says.
-    """
-
-    last_load_seq: int = 0
-    transactions: int = 0
-    purse: int = 0
-
-    def pack(self) -> bytes:
-        return _COUNTERS.pack(self.last_load_seq, self.transactions, self.purse)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> Self:
-        return cls(*_COUNTERS.unpack(data))
-
-
-BOARDING_KIND = 1
-LOAD_KIND = 2
-PASS_KIND = 3
-PROFILE_KIND = 4
-
-
-@dataclass(frozen=True)
-class LogRecord:
-    """One event in the card's own trip log."""
-
-    time: int  # card seconds
-    route_key: int
-    amount: int
-    balance_after: int
-    transaction: int
-    paid_by: int
-    kind: int = BOARDING_KIND  # or LOAD_KIND
-
-    def pack(self) -> bytes:
-        return _LOG_RECORD.pack(
-            self.time,
-            self.route_key,
-            self.amount,
-            self.balance_after,
-            self.transaction & 0xFFFF,
-            self.paid_by,
-            self.kind,
-        )
-
-    @classmethod
-    def unpack(cls, data: bytes) -> Self:
-        return cls(*_LOG_RECORD.unpack(data))
-
-
-@dataclass(frozen=True)
 class CardState:
     """What a validator reads from a card before deciding a tap."""
 
@@ -304,7 +178,7 @@ def personalize(
     profile = Profile(card_number=card_number, issued_day=card_day_or_none(issued))
     fare = FareState.new(category_code, valid_until)
     counters = Counters(purse=balance)
-    ticket = profile.pack() + counters.pack() + fare.pack()[:FARE_RECORD_SIZE]
+    ticket = profile.pack() + counters.pack() + pack_fare_state(fare)[:FARE_RECORD_SIZE]
     # The ticket's write right is the load key's, still the factory zero key at this point.
     client.authenticate(LOAD, ZERO_KEY)
     client.write_data(TICKET, 0, ticket, mode=_mode(TICKET, Operation.WRITE, LOAD))
@@ -344,7 +218,7 @@ def read(
     passes = bytes(PASSES_SIZE)
     if profile.pass_count:
         passes = client.read_data(PASSES, 0, PASSES_SIZE, mode=_mode(PASSES, Operation.READ, DEBIT))
-    fare = FareState.unpack(ticket[PROFILE_SIZE + COUNTERS_SIZE :] + passes)
+    fare = unpack_fare_state(ticket[PROFILE_SIZE + COUNTERS_SIZE :] + passes)
     balance = counters.purse
     if verify_purse:
         purse = _get_purse(client)
@@ -406,7 +280,7 @@ def charge(client: DesfireClient, state: CardState, decision: Decision, tap: Tap
         except BoundaryError as error:
             # Only a mirror that disagrees with the purse gets here; the card refused the debit.
             raise InsufficientBalance(f"the card refused to debit {amount} VND") from error
-    packed = new_fare.pack()
+    packed = pack_fare_state(new_fare)
     body = counters.pack() + packed[:FARE_RECORD_SIZE]
     client.write_data(TICKET, PROFILE_SIZE, body, mode=_mode(TICKET, Operation.WRITE, DEBIT))
     profile = state.profile
@@ -517,7 +391,7 @@ def apply_pass(
         transactions=state.counters.transactions + 1,
     )
     client.authenticate(LOAD, masters.for_card(state.uid).app[LOAD])
-    packed = fare.pack()
+    packed = pack_fare_state(fare)
     client.write_data(
         PASSES, 0, packed[FARE_RECORD_SIZE:], mode=_mode(PASSES, Operation.WRITE, LOAD)
     )
@@ -565,7 +439,7 @@ def apply_profile(
         transactions=state.counters.transactions + 1,
     )
     client.authenticate(LOAD, masters.for_card(state.uid).app[LOAD])
-    body = counters.pack() + fare.pack()[:FARE_RECORD_SIZE]
+    body = counters.pack() + pack_fare_state(fare)[:FARE_RECORD_SIZE]
     client.write_data(TICKET, PROFILE_SIZE, body, mode=_mode(TICKET, Operation.WRITE, LOAD))
     record = LogRecord(
         time=time,

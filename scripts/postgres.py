@@ -1,4 +1,5 @@
-"""A private PostgreSQL server for one test session: its own data folder, port and socket."""
+"""A throwaway PostgreSQL server for a test session or a benchmark: its own data folder, port and
+socket."""
 
 from __future__ import annotations
 

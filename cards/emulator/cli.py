@@ -19,8 +19,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cards.card import CardMemory, VirtualCard
-from cards.vpcd import DEFAULT_PORT, FieldLost, serve
+from cards.emulator.card import VirtualCard
+from cards.emulator.memory import CardMemory
+from cards.emulator.vpcd import DEFAULT_PORT, FieldLost, serve
 
 
 class StateFile:
@@ -87,7 +88,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(json.dumps({"apdus": result.apdus, "torn": result.torn}), flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""pcscd with the vpcd virtual reader for a test session, and virtual cards in their own process."""
+"""pcscd with the vpcd virtual reader, started for a demo, a benchmark or a test session."""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 VPCD_PORT = 35963  # reader slot 0: "Virtual PCD 00 00"
 VPCD_READER = "Virtual PCD 00 00"
 VPCD_CONFIG = Path("/etc/reader.conf.d/vpcd")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class PcscdUnavailable(RuntimeError):
@@ -63,13 +60,3 @@ def stop_pcscd(process: subprocess.Popen[bytes] | None) -> None:
         process.wait()
     if process.stderr is not None:
         process.stderr.close()
-
-
-def start_card_process(module: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
-    """Run `python -m module args` (a virtual card) in its own process, from the repo root."""
-    return subprocess.Popen(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )

@@ -1,4 +1,4 @@
-"""The virtual card's link to pcscd's vpcd driver: the only module of cards/ that does I/O.
+"""The virtual card's link to pcscd's vpcd driver: the only module of cards/ that uses the network.
 
 vpcd is the TCP server (port 35963 for reader slot 0); the card connects to it as a client.
 Every message either way is a 2-byte big-endian length and a payload. A 1-byte payload from
