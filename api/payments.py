@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, request
 from flask.views import MethodView
-from sqlalchemy.exc import IntegrityError
 
 from api.auth import current_rider
 from api.deps import unit_of_work
@@ -21,19 +20,10 @@ from api.schemas.payments import (
 )
 from api.smorest import Blueprint
 from transit.errors import DomainError
-from transit.localtime import service_day
-from transit.models import Card, Payment, Rider
-from transit.payments import (
-    InvalidSignature,
-    PaymentProvider,
-    ProviderEvent,
-    ProviderPayment,
-    ProviderUnavailable,
-)
+from transit.payments import PaymentProvider
 from transit.payments.dev import DevProvider
 from transit.payments.stripe import StripeProvider
-from transit.services import payments, wallet
-from transit.uow import UnitOfWork
+from transit.services import payments, purchases, wallet
 
 EXTENSION = "transit.payments"
 MAX_KEY = 255
@@ -54,16 +44,6 @@ blp = Blueprint(
     url_prefix="/api/v1",
     description="Top-ups: paid through the provider, loaded onto the card at its next tap",
 )
-
-
-class ProviderDown(DomainError):
-    code = "payment_provider_unavailable"
-    status = 503
-
-
-class BadSignature(DomainError):
-    code = "invalid_signature"
-    status = 400
 
 
 class IdempotencyKeyMissing(DomainError):
@@ -103,25 +83,6 @@ def provider() -> PaymentProvider:
     return found
 
 
-def _view(payment: Payment, answer: ProviderPayment | None, uow: UnitOfWork) -> dict[str, Any]:
-    app_part = answer.for_app if answer is not None and payment.status == "created" else {}
-    return {
-        "load_status": payments.load_status(payment, uow),
-        "payment_id": payment.payment_id,
-        "card_id": payment.card_id,
-        "kind": payment.kind,
-        "product_id": payment.product_id,
-        "status": "pending" if payment.status == "created" else payment.status,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "provider": payment.provider,
-        "load_seq": payment.load_seq,
-        "client_secret": app_part.get("client_secret"),
-        "publishable_key": app_part.get("publishable_key"),
-        "created_at": payment.created_at,
-    }
-
-
 @blp.route("/cards/<card_id>/topups")
 class TopupsView(MethodView):
     @blp.doc(operationId="top_up_card")
@@ -137,18 +98,16 @@ class TopupsView(MethodView):
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, body: dict[str, Any], card_id: str) -> Any:
         """Top up a card. Retry with the same Idempotency-Key: it never pays twice."""
-        return _pay(
-            lambda rider, key, print_, chosen, now, uow: payments.begin_topup(
-                rider,
-                card_id,
-                body["amount"],
-                key=key,
-                print_=print_,
-                provider=chosen.name,
-                now=now,
-                uow=uow,
-            ),
-            body,
+        asker = _money_request(body)
+        return purchases.start_top_up(
+            asker.rider_id,
+            card_id,
+            body["amount"],
+            idempotency_key=asker.key,
+            request_print=asker.print_,
+            clock=_now,
+            uow_factory=unit_of_work,
+            provider=provider(),
         )
 
 
@@ -167,20 +126,18 @@ class PassesView(MethodView):
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, body: dict[str, Any], card_id: str) -> Any:
         """Buy a pass for a card; it is written to the card at its next tap once paid."""
-        return _pay(
-            lambda rider, key, print_, chosen, now, uow: payments.begin_pass_purchase(
-                rider,
-                card_id,
-                body["product_id"],
-                body["start"] or service_day(now),
-                body["route_id"],
-                key=key,
-                print_=print_,
-                provider=chosen.name,
-                now=now,
-                uow=uow,
-            ),
-            body,
+        asker = _money_request(body)
+        return purchases.buy_pass(
+            asker.rider_id,
+            card_id,
+            body["product_id"],
+            body["start"],
+            body["route_id"],
+            idempotency_key=asker.key,
+            request_print=asker.print_,
+            clock=_now,
+            uow_factory=unit_of_work,
+            provider=provider(),
         )
 
 
@@ -200,58 +157,30 @@ class ProductsView(MethodView):
         return {"data": [product.__dict__ for product in offered]}
 
 
-Begin = Callable[[Rider, str, str, PaymentProvider, datetime, UnitOfWork], payments.Started]
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
-def _pay(begin: Begin, body: dict[str, Any]) -> Any:
-    """The money-moving request: idempotency, the provider call outside any transaction."""
-    chosen = provider()
-    now = datetime.now(UTC)
+@dataclass(frozen=True)
+class _Asker:
+    rider_id: str
+    key: str
+    print_: str
+
+
+def _money_request(body: dict[str, Any]) -> _Asker:
+    """Who asks (401), their Idempotency-Key (400), then their pace (429), in that order."""
     with unit_of_work() as uow:
-        rider = current_rider(uow)  # who asks comes first, before what is wrong with the ask
-        idempotency_key = request.headers.get("Idempotency-Key", "").strip()
-        # A NUL cannot be stored (PostgreSQL refuses it): such a key is no key.
-        if not 0 < len(idempotency_key) <= MAX_KEY or "\x00" in idempotency_key:
-            raise IdempotencyKeyMissing()
-        with limiter.limit(PAYMENTS_PER_RIDER, key_func=rider_key):
-            started = begin(
-                rider,
-                idempotency_key,
-                payments.fingerprint("POST", request.path, body),
-                chosen,
-                now,
-                uow,
-            )
-        payment = started.payment
-        rider_id, payment_id, ref = rider.rider_id, payment.payment_id, payment.provider_ref
-        card = uow.session.get(Card, payment.card_id)
-        assert card is not None
-        payment_request = payments.request_for(payment, card)
-    if not started.ask_provider:
-        answer = _retrieve(chosen, ref)
-        with unit_of_work() as uow:
-            return _view(payments.owned_payment(rider_id, payment_id, uow), answer, uow)
-    try:
-        answer = chosen.create(payment_request)
-    except ProviderUnavailable:
-        with unit_of_work() as uow:
-            payments.provider_failed(payment_id, uow)
-            uow.commit()
-        raise ProviderDown() from None
-    with unit_of_work() as uow:
-        payment = payments.provider_answered(payment_id, answer, datetime.now(UTC), uow)
-        result = _view(payment, answer, uow)
-        uow.commit()
-    return result
-
-
-def _retrieve(chosen: PaymentProvider, ref: str | None) -> ProviderPayment | None:
-    if ref is None:
-        return None
-    try:
-        return chosen.retrieve(ref)
-    except ProviderUnavailable:
-        raise ProviderDown() from None
+        rider_id = current_rider(uow).rider_id
+    idempotency_key = request.headers.get("Idempotency-Key", "").strip()
+    # A NUL cannot be stored (PostgreSQL refuses it): such a key is no key.
+    if not 0 < len(idempotency_key) <= MAX_KEY or "\x00" in idempotency_key:
+        raise IdempotencyKeyMissing()
+    # flask-limiter names a limit entered as a context by the line it is entered on: this one
+    # line counts top-ups and passes together, and the check happens on entering.
+    with limiter.limit(PAYMENTS_PER_RIDER, key_func=rider_key):
+        pass
+    return _Asker(rider_id, idempotency_key, purchases.fingerprint("POST", request.path, body))
 
 
 @blp.route("/payments/<payment_id>")
@@ -263,7 +192,7 @@ class PaymentView(MethodView):
         """A payment's state: the app polls this after paying, until it is succeeded."""
         with unit_of_work() as uow:
             rider = current_rider(uow)
-            return _view(payments.owned_payment(rider.rider_id, payment_id, uow), None, uow)
+            return purchases.payment_of(rider.rider_id, payment_id, uow)
 
 
 @blp.route("/webhooks/stripe")
@@ -276,23 +205,12 @@ class StripeWebhookView(MethodView):
         """Stripe's events, verified by their signature; each acted on once."""
         chosen = provider()
         if chosen.name != "stripe":
-            raise BadSignature()
-        payload = request.get_data(cache=False)
-        try:
-            event = chosen.parse_event(payload, dict(request.headers))
-        except InvalidSignature:
-            raise BadSignature() from None
-        try:
-            outcome = _handle(event, chosen.name)
-        except IntegrityError:
-            # A second delivery of this event, or of its twin, committed while this one ran:
-            # looked at again, it is a duplicate or changes nothing.
-            outcome = _handle(event, chosen.name)
+            raise purchases.BadSignature()
+        outcome = purchases.receive_event(
+            request.get_data(cache=False),
+            dict(request.headers),
+            provider=chosen,
+            clock=_now,
+            uow_factory=unit_of_work,
+        )
         return {"status": outcome}
-
-
-def _handle(event: ProviderEvent, provider_name: str) -> str:
-    with unit_of_work() as uow:
-        outcome = payments.handle_event(event, provider_name, datetime.now(UTC), uow)
-        uow.commit()
-    return outcome

@@ -39,7 +39,7 @@ from api.limits import limiter
 from api.problems import problem
 from transit.errors import DomainError
 from transit.localtime import service_day
-from transit.models import Application, AuditEntry, School
+from transit.models import Application, ApplicationStatus, AuditEntry, School
 from transit.names import Keys
 from transit.services import eligibility, school_auth, schools
 from transit.uow import UnitOfWork
@@ -56,7 +56,6 @@ PENDING_SECONDS = 5 * 60  # between the password and the TOTP code
 LOGINS_PER_EMAIL = "5 per minute;20 per hour"
 LOGINS_PER_CLIENT = "60 per hour"
 MAX_ROSTER_BYTES = 20 * 1024 * 1024
-STATUSES = ("pending", "approved", "rejected", "revoked")
 
 
 TEXT: dict[str, tuple[str, str]] = {
@@ -313,11 +312,15 @@ def logout() -> Any:
 # -- the queue and decisions ---------------------------------------------------------------------
 
 
+def _chosen(status: str | None) -> ApplicationStatus | None:
+    """The status the queue is filtered by; None (every application) for any other text."""
+    return next((known for known in ApplicationStatus if known == status), None)
+
+
 @blp.get("/")
 @signed_in
 def queue(uow: UnitOfWork) -> str:
-    status = request.args.get("status", "pending")
-    chosen = status if status in STATUSES else None
+    chosen = _chosen(request.args.get("status", ApplicationStatus.PENDING))
     search = " ".join(request.args.get("q", "").split()).casefold()
     found = eligibility.queue(g.admin, chosen, uow)
     if search:
@@ -444,7 +447,7 @@ def students(uow: UnitOfWork) -> str:
     today = service_day(datetime.now(UTC))
     found = [
         a
-        for a in eligibility.queue(g.admin, "approved", uow)
+        for a in eligibility.queue(g.admin, ApplicationStatus.APPROVED, uow)
         if a.valid_until is not None and a.valid_until >= today
     ]
     return render_template("school/students.html", applications=found)
@@ -503,8 +506,7 @@ def api_session(uow: UnitOfWork) -> Any:
 @blp.get("/api/applications")
 @_api_signed_in
 def api_applications(uow: UnitOfWork) -> Any:
-    status = request.args.get("status")
-    found = eligibility.queue(g.admin, status if status in STATUSES else None, uow)
+    found = eligibility.queue(g.admin, _chosen(request.args.get("status")), uow)
     return jsonify(data=[_application_json(a) for a in found])
 
 

@@ -23,6 +23,7 @@ from transit.errors import DomainError
 from transit.models import Device
 from transit.services import devices, sync, taps
 from transit.uow import UnitOfWork
+from wire import Tap, signing
 
 blp = Blueprint(
     "validator",
@@ -58,12 +59,12 @@ def _device(uow: UnitOfWork) -> Device:
     path = request.full_path.rstrip("?") if request.query_string else request.path
     return devices.verify_request(
         uow,
-        device_id=_signing_header("X-Device-Id"),
+        device_id=_signing_header(signing.DEVICE_ID),
         method=request.method,
         path_with_query=path,
-        timestamp=_signing_header("X-Timestamp"),
-        nonce=_signing_header("X-Nonce"),
-        signature=_signing_header("X-Signature"),
+        timestamp=_signing_header(signing.TIMESTAMP),
+        nonce=_signing_header(signing.NONCE),
+        signature=_signing_header(signing.SIGNATURE),
         body=request.get_data(cache=True),
         user_agent=request.headers.get("User-Agent"),
         now=datetime.now(UTC),
@@ -86,7 +87,7 @@ class SnapshotView(MethodView):
             _device(uow)
             result = sync.snapshot(since, datetime.now(UTC), uow)
             uow.commit()
-            return result
+            return result.to_json()
 
 
 @blp.route("/taps")
@@ -123,7 +124,7 @@ class TapsView(MethodView):
                 raise AssertionError("the batch schema refuses what is not a batch")
             # Each tap is checked on its own: one a server cannot read is rejected with its
             # reason, and the rest of the batch goes in, so one bad tap never stalls an outbox.
-            items: list[dict[str, Any] | taps.TapResult] = []
+            items: list[Tap | taps.TapResult] = []
             schema = TapSchema()  # one instance: making a schema costs more than loading a tap
             for item in raw["taps"]:
                 try:
@@ -134,7 +135,7 @@ class TapsView(MethodView):
             taken = iter(
                 taps.ingest_taps(
                     device,
-                    [i for i in items if isinstance(i, dict)],
+                    [i for i in items if isinstance(i, Tap)],
                     int(backlog) if backlog.isdigit() else None,
                     datetime.now(UTC),
                     uow,

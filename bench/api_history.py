@@ -34,9 +34,11 @@ import support  # noqa: E402
 from sqlalchemy import insert, select, text  # noqa: E402
 from support import Tally, fetch, pause, run_clients  # noqa: E402
 
+import wire  # noqa: E402
 from transit.db import make_engine, make_session_factory  # noqa: E402
 from transit.models import Route, Stop, TapRecord  # noqa: E402
 from transit.services import cards, riders, wallet  # noqa: E402
+from transit.services.taps import stored_row  # noqa: E402
 from transit.uow import UnitOfWork  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,26 +97,25 @@ def load(url: str) -> str:
         uow.commit()
 
     def tap(uid: str, n: int, when: datetime, result: str = "accepted") -> dict[str, object]:
-        return {
-            "tap_id": f"tap_{uid}_{n:05d}",
-            "device_id": "dev_bench",
-            "device_seq": n,
-            "time": when,
-            "card_uid": uid,
-            "card_number": None,
-            "route_id": route_ids[n % len(route_ids)],
-            "stop_id": stop_ids[n % len(stop_ids)],
-            "result": result,
-            "reason": None if result == "accepted" else "insufficient_balance",
-            "amount": 8_000 if result == "accepted" else 0,
-            "paid_by": "stored_value" if result == "accepted" else "nothing",
-            "balance_after": 42_000 if result == "accepted" else None,
-            "card_tx": n + 1,
-            "tariff_version": "hanoi-2024-11",
-            "explanation": "leg rule 2024-11-01/fare_leg_rules.txt:3",
-            "commit": "confirmed",
-            "received_at": when,
-        }
+        accepted = result == "accepted"
+        record = wire.Tap(
+            tap_id=f"tap_{uid}_{n:05d}",
+            device_seq=n,
+            time=when,
+            card_uid=uid,
+            route_id=route_ids[n % len(route_ids)],
+            stop_id=stop_ids[n % len(stop_ids)],
+            result=result,
+            reason=None if accepted else "insufficient_balance",
+            amount=8_000 if accepted else 0,
+            paid_by="stored_value" if accepted else "nothing",
+            balance_after=42_000 if accepted else None,
+            card_tx=n + 1,
+            tariff_version="hanoi-2024-11",
+            explanation="leg rule 2024-11-01/fare_leg_rules.txt:3",
+            commit="confirmed",
+        )
+        return stored_row(record, "dev_bench", when)
 
     # Four trips a day for the bench card; the others ride at other hours, some refused.
     first = now - timedelta(hours=6 * TRIPS)

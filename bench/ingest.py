@@ -25,37 +25,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import support  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
+import wire  # noqa: E402
 from readers.signing import sign  # noqa: E402
 from transit.db import make_engine  # noqa: E402
 from transit.models import CardShadow, TapRecord  # noqa: E402
+from transit.services.taps import stored_row  # noqa: E402
 
 BATCH = 1000
 TARGET = 5_000
 
 
-def taps(batch_no: int, card_base: int = 0, card_tx: int = 1) -> list[dict[str, object]]:
+def taps(batch_no: int, card_base: int = 0, card_tx: int = 1) -> list[wire.Tap]:
     # Yesterday's taps, as a validator uploads them (taps dated in the future raise alerts).
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1, minutes=batch_no)
     return [
-        {
-            "tap_id": "tap_" + uuid.uuid4().hex,
-            "device_seq": batch_no * BATCH + n + 1,
-            "time": (start + timedelta(seconds=n)).isoformat(),
-            "card_uid": card_uid(card_base + batch_no * BATCH + n),
-            "card_number": None,
-            "route_id": "32",
-            "stop_id": "HN0010",
-            "result": "accepted",
-            "reason": None,
-            "amount": 10_000,
-            "paid_by": "stored_value",
-            "balance_after": 40_000,
-            "card_tx": card_tx,
-            "applied_loads": [],
-            "tariff_version": "hanoi-2024-11",
-            "explanation": "leg rule 2024-11-01/fare_leg_rules.txt:3",
-            "commit": "confirmed",
-        }
+        wire.Tap(
+            tap_id="tap_" + uuid.uuid4().hex,
+            device_seq=batch_no * BATCH + n + 1,
+            time=start + timedelta(seconds=n),
+            card_uid=card_uid(card_base + batch_no * BATCH + n),
+            route_id="32",
+            stop_id="HN0010",
+            result="accepted",
+            amount=10_000,
+            paid_by="stored_value",
+            balance_after=40_000,
+            card_tx=card_tx,
+            tariff_version="hanoi-2024-11",
+            explanation="leg rule 2024-11-01/fare_leg_rules.txt:3",
+            commit="confirmed",
+        )
         for n in range(BATCH)
     ]
 
@@ -68,7 +67,8 @@ def post_batches(args: tuple[str, str, str, list[int], int, int]) -> int:
     url, device_id, seed_hex, numbers, card_base, card_tx = args
     accepted = 0
     for number in numbers:
-        body = json.dumps({"taps": taps(number, card_base, card_tx)}).encode()
+        batch = [tap.to_json() for tap in taps(number, card_base, card_tx)]
+        body = json.dumps({"taps": batch}).encode()
         path = "/api/v1/validator/taps"
         headers = sign(
             bytes.fromhex(seed_hex), device_id, "POST", path, body, timestamp=int(time.time())
@@ -123,10 +123,7 @@ def measure(
     rows = []
     for number in range(batches, 2 * batches):
         for tap in taps(number, card_base, card_tx):
-            row = {k: v for k, v in tap.items() if k != "applied_loads"}
-            row["time"] = datetime.fromisoformat(str(tap["time"]))
-            row.update(device_id=device["device_id"], received_at=datetime.now(UTC))
-            rows.append(row)
+            rows.append(stored_row(tap, device["device_id"], datetime.now(UTC)))
     engine = make_engine(url)
     began = time.perf_counter()
     with engine.begin() as connection:

@@ -18,6 +18,7 @@ from typing import Any
 
 from readers.journal import Journal
 from readers.signing import sign
+from wire import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,14 @@ class SyncClient:
     def refresh_snapshot(self) -> bool:
         """Fetch what changed since the journal's snapshot version; True if anything did."""
         since = self.journal.snapshot_version()
-        snapshot = self._request("GET", f"/api/v1/validator/snapshot?since={since}", b"")
-        if int(snapshot.get("version", since)) == since and not snapshot.get("full"):
+        answer = self._request("GET", f"/api/v1/validator/snapshot?since={since}", b"")
+        try:
+            snapshot = Snapshot.from_json(answer)
+        except (KeyError, TypeError, ValueError) as error:
+            raise SyncError(f"snapshot: unexpected answer ({error!r})") from error
+        if snapshot.version == since and not snapshot.full:
             return False
-        self.journal.apply_snapshot(snapshot)
+        self.journal.apply_snapshot(snapshot.to_json())
         return True
 
     def run_forever(self, stop: threading.Event, idle: float = 5.0) -> None:

@@ -17,11 +17,11 @@ import sys
 import threading
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
+import wire
 from cards.application import (
     CardFull,
     CardState,
@@ -188,12 +188,12 @@ class Validator:
             settled = self._settle_unknown_commit(client, uid_hex, state)
         except CardError:
             return self._signal(AMBER, "tap_again")
-        if settled is not None and now - datetime.fromisoformat(settled["time"]) < RETAP_WINDOW:
+        if settled is not None and now - settled.time < RETAP_WINDOW:
             return Outcome(
-                Signal(GREEN, "already_paid", settled["amount"], state.balance),
+                Signal(GREEN, "already_paid", settled.amount, state.balance),
                 number,
-                settled.get("paid_by"),
-                settled["tap_id"],
+                settled.paid_by,
+                settled.tap_id,
             )
         try:
             state, applied, loaded = self._apply_loads(client, uid_hex, state, now)
@@ -203,7 +203,7 @@ class Validator:
 
     def _settle_unknown_commit(
         self, client: DesfireClient, uid_hex: str, state: CardState
-    ) -> dict[str, Any] | None:
+    ) -> wire.Tap | None:
         """Settle the last charge of this card whose commit answer was lost, from the card.
 
         The charge happened if the card's log holds it: its transaction number, time and amount.
@@ -213,6 +213,7 @@ class Validator:
         intent = self.journal.open_intent(uid_hex)
         if intent is None:
             return None
+        draft = wire.Tap.from_json(intent.draft)
         committed = False
         if state.counters.transactions > intent.card_tx_before:
             wanted = intent.card_tx_before + 1
@@ -220,8 +221,8 @@ class Validator:
             committed = any(
                 record.kind == BOARDING_KIND
                 and record.transaction == wanted & 0xFFFF
-                and record.amount == intent.draft["amount"]
-                and record.time == card_seconds(datetime.fromisoformat(intent.draft["time"]))
+                and record.amount == draft.amount
+                and record.time == card_seconds(draft.time)
                 for record in with_log.log
             )
             if not committed and with_log.log and min(r.transaction for r in with_log.log) > wanted:
@@ -232,8 +233,8 @@ class Validator:
                     wanted,
                 )
         if committed:
-            tap = dict(intent.draft, commit="recovered", tap_id=intent.tap_id)
-            self.journal.resolve_intent(intent.tap_id, tap)
+            tap = replace(draft, commit="recovered", tap_id=intent.tap_id)
+            self.journal.resolve_intent(intent.tap_id, tap.to_json())
             return tap
         self.journal.resolve_intent(intent.tap_id, None)
         return None
@@ -242,18 +243,18 @@ class Validator:
         self, client: DesfireClient, uid_hex: str, state: CardState, now: datetime
     ) -> tuple[CardState, list[int], list[int]]:
         """Write this card's pending loads; returns the state, all loads it holds, those written."""
-        pending = self.journal.pending_for(uid_hex, 0)
+        pending = [wire.PendingAction.from_json(p) for p in self.journal.pending_for(uid_hex, 0)]
         # Loads the card already holds are confirmed again with this tap: a validator that
         # applied one may have lost power before it could report it.
-        applied = [p["seq"] for p in pending if p["seq"] <= state.counters.last_load_seq]
-        fresh = [p for p in pending if p["seq"] > state.counters.last_load_seq]
+        applied = [p.seq for p in pending if p.seq <= state.counters.last_load_seq]
+        fresh = [p for p in pending if p.seq > state.counters.last_load_seq]
         loaded: list[int] = []
         seconds = card_seconds(now)
         for load in fresh:
-            seq, kind = int(load["seq"]), load.get("kind")
+            seq, kind = load.seq, load.kind
             try:
                 if kind == "credit":
-                    amount = int(load["amount"])
+                    amount = load.amount
                     if amount > MAX_BALANCE - state.balance:
                         # The card would refuse it: it waits until the rider has spent enough.
                         log.warning("pending credit %d waits: the purse cannot take it", seq)
@@ -266,26 +267,32 @@ class Validator:
                         amount=amount,
                         time=seconds,
                     )
-                elif kind == "pass":
+                elif kind == "pass" and load.pass_ is not None:
+                    offered = load.pass_
                     version = self.tariff.version_at(seconds) or self.tariff.versions[0]
                     state = apply_pass(
                         client,
                         state,
                         self.masters,
                         seq=seq,
-                        entry=Pass(**load["pass"]),
+                        entry=Pass(
+                            pass_code=offered.pass_code,
+                            category_code=offered.category_code,
+                            valid_from=offered.valid_from,
+                            valid_until=offered.valid_until,
+                            route_key=offered.route_key,
+                        ),
                         time=seconds,
                         today=version.service_day(seconds),
                     )
-                elif kind == "profile":
-                    profile = load["profile"]
+                elif kind == "profile" and load.profile is not None:
                     state = apply_profile(
                         client,
                         state,
                         self.masters,
                         seq=seq,
-                        category_code=int(profile["category_code"]),
-                        valid_until=int(profile["valid_until"]),
+                        category_code=load.profile.category_code,
+                        valid_until=load.profile.valid_until,
                         time=seconds,
                     )
                 else:
@@ -330,7 +337,7 @@ class Validator:
                 tap_id,
             )
         draft = self._tap_record(uid_hex, number, now, decision, state, applied, loaded)
-        tap_id = self.journal.begin_tap(uid_hex, state.counters.transactions, draft)
+        tap_id = self.journal.begin_tap(uid_hex, state.counters.transactions, draft.to_json())
         try:
             result = charge(client, state, decision, tap)
         except CardRemoved:
@@ -340,8 +347,10 @@ class Validator:
         except CardError:
             self.journal.resolve_intent(tap_id, None)
             return Outcome(Signal(AMBER, "tap_again"), number, None, None)
-        final = dict(draft, commit="confirmed", card_tx=result.state.counters.transactions)
-        self.journal.finish_tap(tap_id, final)
+        final = replace(
+            draft, tap_id=tap_id, commit="confirmed", card_tx=result.state.counters.transactions
+        )
+        self.journal.finish_tap(tap_id, final.to_json())
         paid_by = str(decision.paid_by)
         code = _PAID_CODES.get(decision.paid_by, "paid")
         return Outcome(
@@ -357,25 +366,24 @@ class Validator:
         state: CardState,
         applied: list[int],
         loaded: list[int],
-    ) -> dict[str, Any]:
-        return {
-            "time": now.isoformat(),
-            "card_uid": uid_hex,
-            "card_number": number,
-            "route_id": self.route_id,
-            "stop_id": self.stop_id,
-            "result": "accepted",
-            "reason": None,
-            "amount": decision.amount,
-            "paid_by": str(decision.paid_by),
-            "balance_after": state.balance - decision.amount,
-            "card_tx": state.counters.transactions + 1,
-            "applied_loads": applied,
-            "loaded": loaded,
-            "tariff_version": decision.tariff_version_id,
-            "explanation": decision.explanation,
-            "commit": "none",
-        }
+    ) -> wire.Tap:
+        """The charge about to be sent to the card; the journal gives it its id and number."""
+        return wire.Tap(
+            time=now,
+            card_uid=uid_hex,
+            card_number=number,
+            route_id=self.route_id,
+            stop_id=self.stop_id,
+            result="accepted",
+            amount=decision.amount,
+            paid_by=str(decision.paid_by),
+            balance_after=state.balance - decision.amount,
+            card_tx=state.counters.transactions + 1,
+            applied_loads=tuple(applied),
+            loaded=tuple(loaded),
+            tariff_version=decision.tariff_version_id,
+            explanation=decision.explanation,
+        )
 
     def _record_denied(
         self,
@@ -387,25 +395,21 @@ class Validator:
         applied: list[int] | None = None,
         loaded: list[int] | None = None,
     ) -> str:
-        tap = {
-            "time": now.isoformat(),
-            "card_uid": uid_hex,
-            "card_number": number,
-            "route_id": self.route_id,
-            "stop_id": self.stop_id,
-            "result": "denied",
-            "reason": code,
-            "amount": 0,
-            "paid_by": str(PaidBy.NOTHING),
-            "balance_after": None,
-            "card_tx": None,
-            "applied_loads": applied or [],
-            "loaded": loaded or [],
-            "tariff_version": None,
-            "explanation": explanation,
-            "commit": "none",
-        }
-        return self.journal.record_tap(tap)
+        tap = wire.Tap(
+            time=now,
+            card_uid=uid_hex,
+            card_number=number,
+            route_id=self.route_id,
+            stop_id=self.stop_id,
+            result="denied",
+            reason=code,
+            amount=0,
+            paid_by=str(PaidBy.NOTHING),
+            applied_loads=tuple(applied or ()),
+            loaded=tuple(loaded or ()),
+            explanation=explanation,
+        )
+        return self.journal.record_tap(tap.to_json())
 
     @staticmethod
     def _signal(colour: str, code: str) -> Outcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -22,6 +23,66 @@ from transit.db import Base, UtcDateTime
 
 # GTFS ids are public (printed on stops and buses), so the network keeps them as keys.
 GTFS_ID = 64
+
+
+class CardStatus(StrEnum):
+    ISSUING = "issuing"  # its number is reserved; the chip is not written yet
+    ACTIVE = "active"
+    BLOCKED = "blocked"  # on the deny list
+    REPLACED = "replaced"  # blocked, and what it held moved to another card
+    VOID = "void"  # personalizing failed; the number may be issued again
+
+
+class BlockReason(StrEnum):
+    """Why a card is on the deny list; a rider may give the first three."""
+
+    LOST = "lost"
+    STOLEN = "stolen"
+    DAMAGED = "damaged"
+    FRAUD = "fraud"
+    SUSPECTED_CLONE = "suspected_clone"
+
+
+class DeviceStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class TapVerdict(StrEnum):
+    """What the validator decided, as kept in taps.result."""
+
+    ACCEPTED = "accepted"
+    DENIED = "denied"
+
+
+class PendingActionKind(StrEnum):
+    CREDIT = "credit"  # money for the purse
+    PASS = "pass"  # noqa: S105  a travel pass, not a password
+    PROFILE = "profile"  # a rider category
+
+
+class PendingActionStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"  # a tap says the card has it
+    WITHDRAWN = "withdrawn"
+
+
+class RiderStatus(StrEnum):
+    UNVERIFIED = "unverified"  # the phone number is not confirmed yet
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class CodePurpose(StrEnum):
+    VERIFY = "verify"
+    RESET = "reset"
+
+
+class ApplicationStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
 
 
 class Agency(Base):
@@ -129,12 +190,12 @@ class Card(Base):
     category_id: Mapped[str] = mapped_column(String(32))
     valid_until: Mapped[date | None] = mapped_column(Date)
     initial_balance: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16))  # issuing, active, blocked, void
+    status: Mapped[CardStatus] = mapped_column(String(16))
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # The rider who linked the card with its number and check code, if any.
     rider_id: Mapped[str | None] = mapped_column(ForeignKey("riders.rider_id"), index=True)
     linked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    blocked_reason: Mapped[str | None] = mapped_column(String(16))
+    blocked_reason: Mapped[BlockReason | None] = mapped_column(String(16))
 
 
 class Device(Base):
@@ -145,7 +206,7 @@ class Device(Base):
     device_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     route_id: Mapped[str] = mapped_column(String(GTFS_ID))
     public_key: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # active, disabled
+    status: Mapped[DeviceStatus] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_backlog: Mapped[int | None] = mapped_column(Integer)
@@ -177,7 +238,7 @@ class TapRecord(Base):
     card_number: Mapped[str | None] = mapped_column(String(19))
     route_id: Mapped[str] = mapped_column(String(GTFS_ID))
     stop_id: Mapped[str] = mapped_column(String(GTFS_ID))
-    result: Mapped[str] = mapped_column(String(16))
+    result: Mapped[str] = mapped_column(String(16))  # a TapVerdict
     reason: Mapped[str | None] = mapped_column(String(40))
     amount: Mapped[int] = mapped_column(BigInteger)
     paid_by: Mapped[str] = mapped_column(String(20))
@@ -210,12 +271,12 @@ class PendingAction(Base):
 
     card_uid: Mapped[str] = mapped_column(String(20), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[PendingActionKind] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    status: Mapped[str] = mapped_column(String(16))  # pending, confirmed, withdrawn
+    status: Mapped[str] = mapped_column(String(16))  # a PendingActionStatus
     confirmed_by_tap: Mapped[str | None] = mapped_column(String(40))
     # For a pass: JSON with the pass record to write and the product it is.
     detail: Mapped[str | None] = mapped_column(Text)
@@ -226,7 +287,7 @@ class DenyEntry(Base):
     __tablename__ = "deny_list"
 
     card_uid: Mapped[str] = mapped_column(String(20), primary_key=True)
-    reason: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(40))  # a BlockReason
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     changed_version: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -274,7 +335,7 @@ class Rider(Base):
     # E.164 (+84...); NULL once the account is deleted.
     phone: Mapped[str | None] = mapped_column(String(16), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16))  # unverified, active, deleted
+    status: Mapped[RiderStatus] = mapped_column(String(16))
     language: Mapped[str] = mapped_column(String(2))
     # Decree 13/2023/ND-CP: what the rider agreed to, and when.
     consent_version: Mapped[str] = mapped_column(String(20))
@@ -293,7 +354,7 @@ class OneTimeCode(Base):
 
     code_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     phone: Mapped[str] = mapped_column(String(16))
-    purpose: Mapped[str] = mapped_column(String(16))  # verify, reset
+    purpose: Mapped[CodePurpose] = mapped_column(String(16))
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -466,7 +527,7 @@ class Application(Base):
     student_code: Mapped[str] = mapped_column(String(40))
     full_name: Mapped[str] = mapped_column(String(200))
     date_of_birth: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16))  # pending, approved, rejected
+    status: Mapped[ApplicationStatus] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(40))
     valid_until: Mapped[date | None] = mapped_column(Date)
     rule: Mapped[str | None] = mapped_column(String(80))

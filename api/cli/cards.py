@@ -149,7 +149,9 @@ def cards_credit(card_number: str, amount: int, reason: str) -> None:
 
 @group.command("block")
 @click.argument("card_number")
-@click.option("--reason", required=True, type=click.Choice(denylist.BLOCK_REASONS))
+@click.option(
+    "--reason", required=True, type=click.Choice([r.value for r in denylist.BLOCK_REASONS])
+)
 @reports_errors()
 def cards_block(card_number: str, reason: str) -> None:
     """Block a card: every validator refuses it from its next sync, showing the reason."""

@@ -7,9 +7,7 @@ it ingests a bus's (shadow balances, card counters, alerts). Refused in producti
 
 from __future__ import annotations
 
-import base64
 import json
-import secrets
 import time
 from datetime import UTC, datetime
 
@@ -21,8 +19,9 @@ from flask.cli import AppGroup
 from api.auth import derived_key
 from api.cli.errors import reports_errors
 from api.deps import unit_of_work
-from transit.services import demo, devices, tariffs
+from transit.services import demo, tariffs
 from transit.services.devices import RegisteredDevice
+from wire import Tap, signing
 
 group = AppGroup("demo", help="Demo data for a development server.")
 
@@ -58,13 +57,13 @@ def demo_seed() -> None:
     _report(week, uploaded)
 
 
-def _upload(device: RegisteredDevice, journal: list[demo.JournaledTap]) -> int:
+def _upload(device: RegisteredDevice, journal: list[Tap]) -> int:
     """Post a validator's journal in signed batches; every tap must be accepted."""
     seed = bytes.fromhex(device.private_key)
     client = current_app.test_client()
     for start in range(0, len(journal), BATCH_SIZE):
         batch = journal[start : start + BATCH_SIZE]
-        body = json.dumps({"taps": [tap.record() for tap in batch]}, ensure_ascii=False).encode()
+        body = json.dumps({"taps": [tap.to_json() for tap in batch]}, ensure_ascii=False).encode()
         headers = _signed(seed, device.device_id, "POST", TAPS_PATH, body)
         # What the journal still holds unacknowledged, this batch included.
         headers["X-Backlog"] = str(len(journal) - start)
@@ -83,15 +82,10 @@ def _upload(device: RegisteredDevice, journal: list[demo.JournaledTap]) -> int:
 def _signed(seed: bytes, device_id: str, method: str, path: str, body: bytes) -> dict[str, str]:
     """The four headers of docs/validator-protocol.md, as the validator's sync client signs."""
     timestamp = int(time.time())
-    nonce = secrets.token_hex(16)
-    message = devices.canonical_request(method, path, timestamp, nonce, body)
+    nonce = signing.new_nonce()
+    message = signing.canonical_request(method, path, timestamp, nonce, body)
     signature = Ed25519PrivateKey.from_private_bytes(seed).sign(message)
-    return {
-        "X-Device-Id": device_id,
-        "X-Timestamp": str(timestamp),
-        "X-Nonce": nonce,
-        "X-Signature": base64.b64encode(signature).decode(),
-    }
+    return signing.signed_headers(device_id, timestamp, nonce, signature)
 
 
 def _report(week: demo.DemoWeek, uploaded: int) -> None:

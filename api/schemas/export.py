@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from transit.models import TapVerdict
+
 
 class ExportedConsentSchema(Schema):
     version = fields.String(
@@ -30,7 +32,7 @@ class ExportedTapSchema(Schema):
     route_id = fields.String(required=True, metadata={"example": "32"})
     stop_id = fields.String(required=True)
     # As the validator decided. OneOf only documents the values: this schema is never loaded.
-    result = fields.String(required=True, validate=validate.OneOf(["accepted", "denied"]))
+    result = fields.String(required=True, validate=validate.OneOf([v.value for v in TapVerdict]))
     amount = fields.Integer(required=True, metadata={"description": "VND paid"})
     balance_after = fields.Integer(
         required=True, allow_none=True, metadata={"description": "VND on the card after the tap"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from api.schemas.common import StrictSchema
-from transit.services.payments import MAX_TOPUP, MIN_TOPUP
+from transit.services.purchases import MAX_TOPUP, MIN_TOPUP
 
 
 class TopupSchema(StrictSchema):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from api.schemas.common import InputSchema, StrictSchema
+from wire import Tap
 
 # What the database's integer columns hold: a larger number is refused, not an overflow (500).
 BIGINT_MAX = 2**63 - 1
@@ -125,6 +127,13 @@ class TapSchema(InputSchema):
     commit = fields.String(
         load_default="none", validate=validate.OneOf(["confirmed", "recovered", "none"])
     )
+
+    @post_load
+    def _tap(self, data: dict[str, Any], **kwargs: Any) -> Tap:
+        # The tap's own record (wire.Tap); this schema only checks what a device sent.
+        applied_loads = tuple(data.pop("applied_loads"))
+        loaded = tuple(data.pop("loaded"))
+        return Tap(**data, applied_loads=applied_loads, loaded=loaded)
 
 
 class TapBatchSchema(StrictSchema):

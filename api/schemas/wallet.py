@@ -20,7 +20,9 @@ class LinkCardSchema(StrictSchema):
 
 
 class BlockCardSchema(StrictSchema):
-    reason = fields.String(required=True, validate=validate.OneOf(RIDER_BLOCK_REASONS))
+    reason = fields.String(
+        required=True, validate=validate.OneOf([r.value for r in RIDER_BLOCK_REASONS])
+    )
 
 
 class PendingLoadSchema(Schema):

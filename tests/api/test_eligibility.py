@@ -175,9 +175,9 @@ def pending_profiles(app: Flask) -> list[tuple[str, int, int]]:
     with app.app_context(), unit_of_work() as uow:
         snapshot = sync.snapshot(0, datetime.now(UTC), uow)
     return [
-        (p["card_uid"], p["profile"]["category_code"], p["profile"]["valid_until"])
+        (p.card_uid, p.profile.category_code, p.profile.valid_until)
         for p in snapshot.pending
-        if p["kind"] == "profile"
+        if p.kind == "profile" and p.profile is not None
     ]
 
 

@@ -555,8 +555,9 @@ def test_a_bought_pass_waits_for_the_cards_next_tap(
     with app.app_context(), unit_of_work() as uow:
         snapshot = sync.snapshot(0, datetime.now(UTC), uow)
     [pending] = snapshot.pending
-    assert pending["kind"] == "pass"
-    assert pending["pass"]["pass_code"] == 2
+    assert pending.kind == "pass"
+    assert pending.pass_ is not None
+    assert pending.pass_.pass_code == 2
     assert date.fromisoformat(held["valid_from"]).day == 1
 
 

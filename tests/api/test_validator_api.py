@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -17,7 +19,9 @@ from api.deps import unit_of_work
 from cards.layout import MAX_BALANCE
 from readers.signing import sign
 from transit.models import Alert, AuditEntry, CardShadow, PendingAction, TapRecord
+from transit.models import Device as DeviceRow
 from transit.services import cards, devices
+from wire.signing import canonical_request
 
 UID = "04A1B2C3D4E5F6"
 HANOI = timezone(timedelta(hours=7))
@@ -144,17 +148,48 @@ def alerts(app: Flask) -> list[str]:
         return [a.kind for a in uow.session.scalars(select(Alert).order_by(Alert.alert_id))]
 
 
-def test_the_server_verifies_the_protocols_test_vector() -> None:
-    message = devices.canonical_request(
-        "POST",
-        "/api/v1/validator/taps",
-        1764300000,
-        "000102030405060708090a0b0c0d0e0f",
-        b'{"taps":[]}',
-    )
+def test_the_server_verifies_the_protocols_test_vector(app: Flask) -> None:
+    nonce = "000102030405060708090a0b0c0d0e0f"
+    message = canonical_request("POST", "/api/v1/validator/taps", 1764300000, nonce, b'{"taps":[]}')
     assert message.decode().endswith(
         "dddbcdef320b1c3ccfd75afed3149f3c2311e5384fbd6a0cb286c8488675bbaf"
     )
+    # The seed of docs/validator-protocol.md (32 bytes of 0x01), as a registered device.
+    public = Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32).public_key()
+    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    signature = (
+        "TVPfyHw73Q6H7eGwczWsF27BpP66wiQu2P0boxfTS+zRbi1jA/+Pc7LPsM8aqt/re9Cb43UShj9bak411OCQDA=="
+    )
+    at = datetime.fromtimestamp(1764300000, UTC)
+    with app.app_context(), unit_of_work() as uow:
+        uow.session.add(
+            DeviceRow(
+                device_id="dev_vector",
+                route_id="32",
+                public_key=raw.hex(),
+                status="active",
+                created_at=at,
+            )
+        )
+        uow.session.flush()
+
+        def verify(body: bytes, nonce: str) -> DeviceRow:
+            return devices.verify_request(
+                uow,
+                device_id="dev_vector",
+                method="POST",
+                path_with_query="/api/v1/validator/taps",
+                timestamp="1764300000",
+                nonce=nonce,
+                signature=signature,
+                body=body,
+                user_agent=None,
+                now=at,
+            )
+
+        with pytest.raises(devices.DeviceUnauthorized):
+            verify(b'{"taps":[{}]}', "f" * 32)
+        assert verify(b'{"taps":[]}', nonce).device_id == "dev_vector"
 
 
 def test_a_signed_snapshot_request_is_answered(device: Device) -> None:

@@ -157,12 +157,12 @@ def test_a_lost_card_is_blocked_and_its_money_moves_to_the_new_card(
     assert body["card"]["pending_total"] == 70_000
 
     with app.app_context(), unit_of_work() as uow:
-        delta = sync.snapshot(version, datetime.now(UTC), uow)
+        delta = sync.snapshot(version, datetime.now(UTC), uow).to_json()
         statuses = {a.amount: a.status for a in uow.session.scalars(select(PendingAction))}
         audit = [(a.action, a.subject) for a in uow.session.scalars(select(AuditEntry))]
-    assert {"card_uid": "04A1B2C3D4E5F6", "reason": "lost"} in delta.deny
-    assert delta.withdrawn == [{"card_uid": "04A1B2C3D4E5F6", "seq": 1}]
-    assert [(p["card_uid"], p["amount"]) for p in delta.pending] == [("04A1B2C3D4E5F7", 70_000)]
+    assert {"card_uid": "04A1B2C3D4E5F6", "reason": "lost"} in delta["deny"]
+    assert delta["withdrawn"] == [{"card_uid": "04A1B2C3D4E5F6", "seq": 1}]
+    assert [(p["card_uid"], p["amount"]) for p in delta["pending"]] == [("04A1B2C3D4E5F7", 70_000)]
     assert statuses == {20_000: "withdrawn", 70_000: "pending"}
     assert ("replace", old_number) in audit
 

@@ -24,6 +24,7 @@ FORBIDDEN = {
         "transit",
         "api",
         "issuing",
+        "wire",
     },
     "cards": {
         "flask",
@@ -34,6 +35,7 @@ FORBIDDEN = {
         "transit",
         "api",
         "issuing",
+        "wire",
     },
     "readers": {"flask", "sqlalchemy", "marshmallow", "transit", "api", "issuing"},
     "transit": {
@@ -51,11 +53,27 @@ FORBIDDEN = {
     # wsgi.py (and the tests) import it.
     "api": {"readers", "smartcard", "issuing"},
     "issuing": {"sqlalchemy", "marshmallow"},
+    # The validator protocol, one definition for both ends: the standard library and nothing of
+    # the project, so that the device and the server import it without importing each other.
+    "wire": {
+        "flask",
+        "sqlalchemy",
+        "marshmallow",
+        "smartcard",
+        "cryptography",
+        "fares",
+        "cards",
+        "readers",
+        "transit",
+        "api",
+        "issuing",
+    },
 }
 # The pure packages may import the standard library, each other as DESIGN.md allows, and these.
 PURE = {
     "fares": {"fares"},
     "cards": {"cards", "fares", "cryptography"},
+    "wire": {"wire"},
 }
 # A module that may import what its package must not, and why.
 ALLOWED = {
@@ -152,6 +170,29 @@ def test_package_keeps_to_its_layer(package: str) -> None:
             "from smartcard.System import readers\n",
             "issuing/bad.py:1: only readers/pcsc.py may import smartcard",
         ),
+        (
+            "wire",
+            "import json\nimport requests\n",
+            "wire/bad.py:2: wire/ is pure and must not import requests",
+        ),
+        (
+            "wire",
+            "from cryptography.hazmat.primitives import hashes\n",
+            "wire/bad.py:1: wire/ must not import cryptography",
+        ),
+        ("wire", "from fares import Tap\n", "wire/bad.py:1: wire/ must not import fares"),
+        (
+            "wire",
+            "from transit.models import TapRecord\n",
+            "wire/bad.py:1: wire/ must not import transit",
+        ),
+        (
+            "wire",
+            "from readers.journal import Journal\n",
+            "wire/bad.py:1: wire/ must not import readers",
+        ),
+        ("fares", "from wire import Tap\n", "fares/bad.py:1: fares/ must not import wire"),
+        ("cards", "import wire.records\n", "cards/bad.py:1: cards/ must not import wire"),
     ],
 )
 def test_a_forbidden_import_is_reported(
@@ -166,3 +207,18 @@ def test_pyscard_inside_the_pcsc_module_is_allowed(tmp_path: Path) -> None:
     (tmp_path / "readers").mkdir()
     (tmp_path / "readers" / "pcsc.py").write_text("from smartcard.System import readers\n")
     assert violations("readers", root=tmp_path) == []
+
+
+@pytest.mark.parametrize("package", ["readers", "transit"])
+def test_both_ends_of_the_protocol_import_the_one_wire_package(package: str) -> None:
+    modules = {
+        module for path in (ROOT / package).rglob("*.py") for _, module in imports_of(path, ROOT)
+    }
+    assert "wire" in modules
+
+
+def test_the_wire_package_imports_only_the_standard_library() -> None:
+    modules = {
+        module for path in (ROOT / "wire").rglob("*.py") for _, module in imports_of(path, ROOT)
+    }
+    assert modules <= STDLIB | {"wire"}, sorted(modules - STDLIB)

@@ -54,16 +54,26 @@ class ProviderEvent:
 
 
 class PaymentProvider(Protocol):
-    name: str
+    """The port: what the services need from a provider (`transit.services.purchases` asks
+    it, `transit.services.payments` reconciles with it). `stripe.StripeProvider` and
+    `dev.DevProvider` are its adapters; tests plug in their own through
+    `PAYMENT_PROVIDER_OBJECT`. Every method raises ProviderUnavailable when the provider
+    cannot be reached."""
+
+    name: str  # stored with each payment: the provider its reference belongs to
 
     def create(self, request: PaymentRequest) -> ProviderPayment:
         """Create the payment; the same payment_id twice gives the same payment."""
         ...
 
-    def retrieve(self, ref: str) -> ProviderPayment: ...
+    def retrieve(self, ref: str) -> ProviderPayment:
+        """The payment as the provider has it now, by its reference."""
+        ...
 
     def parse_event(self, payload: bytes, headers: dict[str, str]) -> ProviderEvent:
         """Verify and read a webhook; raises InvalidSignature."""
         ...
 
-    def list_since(self, since: datetime) -> list[ProviderPayment]: ...
+    def list_since(self, since: datetime) -> list[ProviderPayment]:
+        """Every payment made since a moment, for reconciliation."""
+        ...

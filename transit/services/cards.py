@@ -17,7 +17,7 @@ from cards.connection import CardConnection, CardError, IsoStatusError, Protocol
 from cards.desfire import UID_SIZE
 from cards.layout import MAX_BALANCE as MAX_BALANCE
 from transit.errors import DomainError, NotFound
-from transit.models import Card, CardShadow
+from transit.models import Card, CardShadow, CardStatus
 from transit.uow import UnitOfWork
 
 # No 0/O, 1/I/L: the rider reads the code off a paper sleeve and types it into the app.
@@ -114,7 +114,7 @@ def reserve_card(
     session = uow.session
     uid_hex = uid.hex().upper()
     existing = session.scalar(select(Card).where(Card.uid == uid_hex))
-    if existing is not None and existing.status != "void":
+    if existing is not None and existing.status != CardStatus.VOID:
         raise CardAlreadyIssued(
             f"card {uid_hex} is already issued as {existing.card_number}",
             uid=uid_hex,
@@ -134,7 +134,7 @@ def reserve_card(
         category_id=category_id,
         valid_until=valid_until,
         initial_balance=balance,
-        status="issuing",
+        status=CardStatus.ISSUING,
         issued_at=now,
     )
     session.add(card)
@@ -145,9 +145,9 @@ def reserve_card(
 def finish_issuing(uow: UnitOfWork, card_id: str, *, personalized: bool) -> None:
     """Mark a reserved card active once personalized, or void if personalizing failed."""
     card = uow.session.get(Card, card_id)
-    if card is None or card.status != "issuing":
+    if card is None or card.status != CardStatus.ISSUING:
         raise CardNotFound(card_id=card_id)
-    card.status = "active" if personalized else "void"
+    card.status = CardStatus.ACTIVE if personalized else CardStatus.VOID
     if personalized and uow.session.get(CardShadow, card.uid) is None:
         uow.session.add(CardShadow(card_uid=card.uid, balance=card.initial_balance, last_card_tx=0))
 

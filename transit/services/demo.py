@@ -16,10 +16,10 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from sqlalchemy import select, tuple_
 
+import wire
 from fares import FareState, PaidBy, Tap, Tariff, price_tap
 from fares.model import INSUFFICIENT_BALANCE
 from transit.errors import DomainError
@@ -118,52 +118,6 @@ class DemoCard:
 
 
 @dataclass(frozen=True)
-class JournaledTap:
-    """A tap as the validator journals it (`readers/validator.py`), before it is uploaded."""
-
-    device_id: str
-    device_seq: int
-    tap_id: str
-    time: datetime
-    card_uid: str
-    card_number: str
-    route_id: str
-    stop_id: str
-    result: str
-    reason: str | None
-    amount: int
-    paid_by: str
-    balance_after: int | None
-    card_tx: int | None
-    tariff_version: str | None
-    explanation: str
-    commit: str
-
-    def record(self) -> dict[str, Any]:
-        """The tap as the validator protocol uploads it (docs/validator-protocol.md)."""
-        return {
-            "tap_id": self.tap_id,
-            "device_seq": self.device_seq,
-            "time": self.time.isoformat(),
-            "card_uid": self.card_uid,
-            "card_number": self.card_number,
-            "route_id": self.route_id,
-            "stop_id": self.stop_id,
-            "result": self.result,
-            "reason": self.reason,
-            "amount": self.amount,
-            "paid_by": self.paid_by,
-            "balance_after": self.balance_after,
-            "card_tx": self.card_tx,
-            "applied_loads": [],
-            "loaded": [],
-            "tariff_version": self.tariff_version,
-            "explanation": self.explanation,
-            "commit": self.commit,
-        }
-
-
-@dataclass(frozen=True)
 class CardWeek:
     """What a card's week came to on the card itself."""
 
@@ -179,7 +133,7 @@ class DemoWeek:
 
     weeks: list[CardWeek]
     validators: list[RegisteredDevice]
-    journals: dict[str, list[JournaledTap]]
+    journals: dict[str, list[wire.Tap]]
     tariff_versions: list[str]
 
 
@@ -199,16 +153,16 @@ def prepare_week(now: datetime, uow: UnitOfWork, *, tariff: Tariff, prefix: str)
     by_route = {device.route_id: device.device_id for device in validators}
     today = service_day(now)
     days = [today - timedelta(days=back) for back in range(DAYS, 0, -1)]
-    taps: list[JournaledTap] = []
+    taps: list[wire.Tap] = []
     weeks = []
     for card, habits in zip(issued, HABITS, strict=True):
         card_taps, week = _ride_week(card, habits, days, by_route, tariff)
         taps += card_taps
         weeks.append(week)
-    journals: dict[str, list[JournaledTap]] = defaultdict(list)
+    journals: dict[str, list[wire.Tap]] = defaultdict(list)
     # A validator numbers its journal entries in the order taps happen on it, whatever the card.
     for tap in sorted(taps, key=lambda t: t.time):
-        journal = journals[tap.device_id]
+        journal = journals[by_route[tap.route_id]]
         journal.append(replace(tap, device_seq=len(journal) + 1))
     versions = sorted({tap.tariff_version for tap in taps if tap.tariff_version})
     return DemoWeek(weeks, validators, dict(journals), versions)
@@ -293,7 +247,7 @@ def _ride_week(
     days: list[date],
     by_route: dict[str, str],
     tariff: Tariff,
-) -> tuple[list[JournaledTap], CardWeek]:
+) -> tuple[list[wire.Tap], CardWeek]:
     """The card's taps of the week, decided one after another as validators decide them.
 
     Each tap is numbered 0 on its validator; `prepare_week` numbers each validator's journal.
@@ -301,7 +255,7 @@ def _ride_week(
     state = FareState.new(tariff.latest.categories[CATEGORY].code)
     balance = card.initial_balance
     transactions = 0  # a freshly personalized card's counter
-    taps: list[JournaledTap] = []
+    taps: list[wire.Tap] = []
     for day in days:
         for index, ride in enumerate(habits.rides_on(day)):
             when = _clock(day, ride.at, index).astimezone(UTC)
@@ -317,9 +271,7 @@ def _ride_week(
                 # Refused on the bus too: nothing is charged or written to the card.
                 denial = decision.denial if not decision.accepted else INSUFFICIENT_BALANCE
             taps.append(
-                JournaledTap(
-                    device_id=device_id,
-                    device_seq=0,
+                wire.Tap(
                     tap_id="tap_" + uuid.uuid4().hex,
                     time=when,
                     card_uid=card.uid,

@@ -7,12 +7,12 @@ from datetime import datetime
 from sqlalchemy import select
 
 from transit.errors import DomainError
-from transit.models import AuditEntry, Card, DenyEntry
+from transit.models import AuditEntry, BlockReason, Card, CardStatus, DenyEntry
 from transit.services import versions
 from transit.services.cards import CardNotFound
 from transit.uow import UnitOfWork
 
-BLOCK_REASONS = ("lost", "stolen", "damaged", "fraud")
+BLOCK_REASONS = (BlockReason.LOST, BlockReason.STOLEN, BlockReason.DAMAGED, BlockReason.FRAUD)
 
 
 class InvalidBlock(DomainError):
@@ -28,9 +28,9 @@ def block_card(
         raise InvalidBlock(f"the reason is one of {', '.join(BLOCK_REASONS)}")
     session = uow.session
     card = session.scalar(select(Card).where(Card.card_number == card_number))
-    if card is None or card.status not in ("active", "blocked"):
+    if card is None or card.status not in (CardStatus.ACTIVE, CardStatus.BLOCKED):
         raise CardNotFound(f"no active card {card_number}", card_id=card_number)
-    card.status = "blocked"
+    card.status = CardStatus.BLOCKED
     entry = deny(card.uid, reason, now, uow)
     session.add(
         AuditEntry(actor=actor, action="block", subject=card.card_number, detail=reason, at=now)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -18,13 +17,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import delete
 
 from transit.errors import DomainError, NotFound
-from transit.models import Alert, Device, DeviceNonce
+from transit.models import Alert, Device, DeviceNonce, DeviceStatus
 from transit.uow import UnitOfWork
+from wire.signing import CLOCK_SKEW_SECONDS, NONCE_MEMORY_SECONDS, canonical_request
 
 log = logging.getLogger(__name__)
 
-CLOCK_SKEW = timedelta(seconds=300)
-NONCE_MEMORY = timedelta(seconds=600)
+CLOCK_SKEW = timedelta(seconds=CLOCK_SKEW_SECONDS)
+NONCE_MEMORY = timedelta(seconds=NONCE_MEMORY_SECONDS)
 
 
 class DeviceUnauthorized(DomainError):
@@ -45,20 +45,6 @@ class RegisteredDevice:
     route_id: str
 
 
-def canonical_request(
-    method: str, path_with_query: str, timestamp: int, nonce: str, body: bytes
-) -> bytes:
-    """The string a device signs (docs/validator-protocol.md)."""
-    lines = (
-        method.upper(),
-        path_with_query,
-        str(timestamp),
-        nonce,
-        hashlib.sha256(body).hexdigest(),
-    )
-    return "\n".join(lines).encode()
-
-
 def register_device(route_id: str, now: datetime, uow: UnitOfWork) -> RegisteredDevice:
     """A new validator for `route_id`; its private key is returned once and kept nowhere."""
     key = Ed25519PrivateKey.generate()
@@ -68,7 +54,7 @@ def register_device(route_id: str, now: datetime, uow: UnitOfWork) -> Registered
         device_id="dev_" + secrets.token_hex(12),
         route_id=route_id,
         public_key=public.hex(),
-        status="active",
+        status=DeviceStatus.ACTIVE,
         created_at=now,
     )
     uow.session.add(device)
@@ -79,7 +65,7 @@ def disable_device(device_id: str, uow: UnitOfWork) -> None:
     device = uow.session.get(Device, device_id)
     if device is None:
         raise DeviceNotFound(device_id=device_id)
-    device.status = "disabled"
+    device.status = DeviceStatus.DISABLED
 
 
 def verify_request(
@@ -121,7 +107,7 @@ def verify_request(
             session.add(DeviceNonce(device_id=device.device_id, nonce=nonce, seen_at=now))
     # Checked last: only a request the device's own key signed says the device is in use, so
     # naming a disabled device without its key raises no alert (and a replay is refused above).
-    if reason is None and device is not None and device.status != "active":
+    if reason is None and device is not None and device.status != DeviceStatus.ACTIVE:
         reason = "device disabled"
     if reason is not None:
         log.info("device request refused", extra={"device_id": device_id, "why": reason})

@@ -24,9 +24,12 @@ from transit.errors import DomainError
 from transit.localtime import service_day
 from transit.models import (
     Application,
+    ApplicationStatus,
     AuditEntry,
     Card,
+    CardStatus,
     Rider,
+    RiderStatus,
     Roster,
     RosterEntry,
     School,
@@ -102,10 +105,10 @@ def apply(
     for earlier in session.scalars(
         select(Application).where(
             Application.rider_id == rider.rider_id,
-            Application.status.in_(("pending", "approved")),
+            Application.status.in_((ApplicationStatus.PENDING, ApplicationStatus.APPROVED)),
         )
     ):
-        if earlier.status == "pending":
+        if earlier.status == ApplicationStatus.PENDING:
             return earlier  # one open application at a time; asking again changes nothing
         if earlier.valid_until is not None and earlier.valid_until - REAPPLY_BEFORE > today:
             raise AlreadyEligible(
@@ -120,7 +123,7 @@ def apply(
         student_code=student_code,
         full_name=full_name,
         date_of_birth=born,
-        status="pending",
+        status=ApplicationStatus.PENDING,
         created_at=now,
     )
     session.add(application)
@@ -130,7 +133,7 @@ def apply(
         _decide_from_roster(application, found, today, now)
         decider = "roster"
     elif registry is not None and _confirmed_by(registry, student_code, full_name):
-        application.status, application.reason = "approved", "confirmed_by_registry"
+        application.status, application.reason = ApplicationStatus.APPROVED, "confirmed_by_registry"
         application.valid_until = school_year_end(
             today, month=school.year_end_month, day=school.year_end_day
         )
@@ -139,7 +142,7 @@ def apply(
         decider = "registry"
     session.flush()
     _record(application, school, decider, now, uow)
-    if application.status == "approved":
+    if application.status == ApplicationStatus.APPROVED:
         grant(rider, application, now, uow)
     return application
 
@@ -157,12 +160,12 @@ def _decide_from_roster(application: Application, found: Match, today: date, now
     application.decided_by = "roster"
     application.decided_at = now
     if not counts_as_student(entry.programme):
-        application.status, application.reason = "rejected", "work_study"
+        application.status, application.reason = ApplicationStatus.REJECTED, "work_study"
         return
     if entry.enrolment_end < today:
-        application.status, application.reason = "rejected", "enrolment_ended"
+        application.status, application.reason = ApplicationStatus.REJECTED, "enrolment_ended"
         return
-    application.status = "approved"
+    application.status = ApplicationStatus.APPROVED
     application.reason = "on_roster"
     application.valid_until = entry.enrolment_end
 
@@ -192,7 +195,9 @@ def grant(rider: Rider, application: Application, now: datetime, uow: UnitOfWork
 
 def _active_cards(rider_id: str, uow: UnitOfWork) -> list[Card]:
     return list(
-        uow.session.scalars(select(Card).where(Card.rider_id == rider_id, Card.status == "active"))
+        uow.session.scalars(
+            select(Card).where(Card.rider_id == rider_id, Card.status == CardStatus.ACTIVE)
+        )
     )
 
 
@@ -202,7 +207,7 @@ def current_grant(rider_id: str, today: date, uow: UnitOfWork) -> Application | 
         select(Application)
         .where(
             Application.rider_id == rider_id,
-            Application.status == "approved",
+            Application.status == ApplicationStatus.APPROVED,
             Application.valid_until >= today,
         )
         .order_by(Application.valid_until.desc())
@@ -242,7 +247,9 @@ class NotDecidable(DomainError):
     status = 409
 
 
-def queue(admin: SchoolAdmin, status: str | None, uow: UnitOfWork) -> list[Application]:
+def queue(
+    admin: SchoolAdmin, status: ApplicationStatus | None, uow: UnitOfWork
+) -> list[Application]:
     """The school's applications, oldest waiting first; only this administrator's school."""
     query = select(Application).where(Application.school_id == admin.school_id)
     if status is not None:
@@ -277,7 +284,7 @@ def decide(
 ) -> Application:
     """Approve (until a day, by default the end of the school year) or reject with a reason."""
     application = school_application(admin, application_id, uow)
-    if application.status != "pending":
+    if application.status != ApplicationStatus.PENDING:
         raise NotDecidable(f"the application is {application.status} already")
     school = uow.session.get(School, admin.school_id)
     assert school is not None
@@ -289,19 +296,19 @@ def decide(
         )
         if not today <= until <= today.replace(year=today.year + 8):
             raise NotDecidable("the last valid day must be from today to 8 years on")
-        application.status, application.valid_until = "approved", until
+        application.status, application.valid_until = ApplicationStatus.APPROVED, until
         application.reason = reason or "confirmed_by_school"
     else:
         if not reason:
             raise NotDecidable("a rejection needs a reason the student can read")
-        application.status, application.reason = "rejected", reason
+        application.status, application.reason = ApplicationStatus.REJECTED, reason
     application.rule = f"admin:{admin.admin_id}"
     application.decided_by = admin.admin_id
     application.decided_at = now
     _record(application, school, f"admin:{admin.admin_id}", now, uow)
     if approve:
         rider = uow.session.get(Rider, application.rider_id)
-        if rider is not None and rider.status == "active":
+        if rider is not None and rider.status == RiderStatus.ACTIVE:
             grant(rider, application, now, uow)
     return application
 
@@ -311,14 +318,14 @@ def revoke(
 ) -> Application:
     """The student left: the category ends today, and the cards go back to adult."""
     application = school_application(admin, application_id, uow)
-    if application.status != "approved":
+    if application.status != ApplicationStatus.APPROVED:
         raise NotDecidable("only an approved application can be revoked")
     reason = " ".join(reason.split())[:40]
     if not reason:
         raise NotDecidable("a revocation needs a reason")
     school = uow.session.get(School, admin.school_id)
     assert school is not None
-    application.status, application.reason = "revoked", reason
+    application.status, application.reason = ApplicationStatus.REVOKED, reason
     application.decided_by, application.decided_at = admin.admin_id, now
     application.rule = f"admin:{admin.admin_id}"
     _record(application, school, f"admin:{admin.admin_id}", now, uow)
@@ -360,7 +367,7 @@ def grant_age_category(
         raise NoAgeCategory(f"{born} is not a date of birth") from None
     if category is None:
         raise NoAgeCategory(f"born {born}: no free category at this age")
-    if card.status != "active":
+    if card.status != CardStatus.ACTIVE:
         raise NoAgeCategory("the card is not active")
     until = age_category_valid_until(born, today)
     loads.add_profile(card, category, until, actor=actor, now=now, uow=uow)

@@ -7,14 +7,22 @@ writes it, and the card keeps the number of the last load it applied, so none is
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import func, select
 
 from fares.model import Pass, card_day_or_none, date_of_card_day
 from transit.errors import DomainError
-from transit.models import AuditEntry, Card, CardShadow, PendingAction
+from transit.models import (
+    AuditEntry,
+    Card,
+    CardShadow,
+    CardStatus,
+    PendingAction,
+    PendingActionKind,
+    PendingActionStatus,
+)
 from transit.services import tariffs, versions
 from transit.services.cards import MAX_BALANCE, CardNotFound
 from transit.uow import UnitOfWork
@@ -25,6 +33,63 @@ MAX_CREDIT = 2_000_000
 class InvalidCredit(DomainError):
     code = "invalid_credit"
     status = 422
+
+
+@dataclass(frozen=True)
+class NoDetail:
+    """A credit: its amount says it all. Also an action stored without its record."""
+
+
+@dataclass(frozen=True)
+class PassDetail:
+    """A pass load: the record the card gets and the product it was sold as."""
+
+    entry: Pass
+    product_id: str
+
+    @property
+    def valid_from(self) -> date:
+        return date_of_card_day(self.entry.valid_from)
+
+    @property
+    def valid_until(self) -> date:
+        return date_of_card_day(self.entry.valid_until)
+
+
+@dataclass(frozen=True)
+class ProfileDetail:
+    """A new rider category: its id here, and the code and last card day the card gets."""
+
+    category: str
+    category_code: int
+    valid_until: int  # card day, inclusive; NO_DATE when it never ends
+
+
+ActionDetail = NoDetail | PassDetail | ProfileDetail
+
+
+def encode_detail(detail: ActionDetail) -> str | None:
+    """The text kept in pending_actions.detail; a credit keeps none."""
+    # The "pass" and "profile" records go to validators as they are stored here.
+    if isinstance(detail, PassDetail):
+        return json.dumps({"pass": detail.entry._asdict(), "product_id": detail.product_id})
+    if isinstance(detail, ProfileDetail):
+        profile = {"category_code": detail.category_code, "valid_until": detail.valid_until}
+        return json.dumps({"profile": profile, "category": detail.category})
+    return None
+
+
+def detail_of(action: PendingAction) -> ActionDetail:
+    """What a pending action writes to the card besides its amount, decoded from its row."""
+    stored = json.loads(action.detail) if action.detail else {}
+    if action.kind == PendingActionKind.PASS and "pass" in stored:
+        return PassDetail(Pass(**stored["pass"]), str(stored.get("product_id")))
+    if action.kind == PendingActionKind.PROFILE and "profile" in stored:
+        profile = stored["profile"]
+        return ProfileDetail(
+            str(stored.get("category")), profile["category_code"], profile["valid_until"]
+        )
+    return NoDetail()
 
 
 def headroom(card: Card, uow: UnitOfWork) -> int:
@@ -39,8 +104,8 @@ def headroom(card: Card, uow: UnitOfWork) -> int:
     waiting = uow.session.scalar(
         select(func.coalesce(func.sum(PendingAction.amount), 0)).where(
             PendingAction.card_uid == card.uid,
-            PendingAction.kind == "credit",
-            PendingAction.status == "pending",
+            PendingAction.kind == PendingActionKind.CREDIT,
+            PendingAction.status == PendingActionStatus.PENDING,
         )
     )
     return MAX_BALANCE - balance - int(waiting or 0)
@@ -51,7 +116,7 @@ def create_credit(
 ) -> PendingAction:
     """Customer service adds money to a card; it reaches the card at its next tap."""
     card = uow.session.scalar(select(Card).where(Card.card_number == card_number))
-    if card is None or card.status != "active":
+    if card is None or card.status != CardStatus.ACTIVE:
         raise CardNotFound(f"no active card {card_number}", card_id=card_number)
     room = headroom(card, uow)
     if amount > room:
@@ -62,10 +127,10 @@ def create_credit(
 def _add_action(
     card: Card,
     *,
-    kind: str,
+    kind: PendingActionKind,
     amount: int,
     reason: str,
-    detail: dict[str, Any] | None,
+    detail: ActionDetail,
     audit: str,
     actor: str,
     now: datetime,
@@ -86,9 +151,9 @@ def _add_action(
         reason=reason,
         created_by=actor,
         created_at=now,
-        status="pending",
+        status=PendingActionStatus.PENDING,
         changed_version=versions.bump_version(uow),
-        detail=json.dumps(detail) if detail is not None else None,
+        detail=encode_detail(detail),
     )
     session.add(action)
     session.add(
@@ -121,10 +186,10 @@ def add_credit(
         raise InvalidCredit("a credit needs a reason")
     return _add_action(
         card,
-        kind="credit",
+        kind=PendingActionKind.CREDIT,
         amount=amount,
         reason=reason.strip(),
-        detail=None,
+        detail=NoDetail(),
         audit=f"{amount} VND: {reason.strip()}",
         actor=actor,
         now=now,
@@ -145,10 +210,10 @@ def add_pass(
     """A pass for `card`, written at its next tap."""
     return _add_action(
         card,
-        kind="pass",
+        kind=PendingActionKind.PASS,
         amount=price,
         reason=f"pass {product_id}",
-        detail={"pass": entry._asdict(), "product_id": product_id},
+        detail=PassDetail(entry, product_id),
         audit=f"{product_id} {date_of_card_day(entry.valid_from)} to "
         f"{date_of_card_day(entry.valid_until)}",
         actor=actor,
@@ -168,13 +233,12 @@ def add_profile(
 ) -> PendingAction:
     """A new rider category for `card` (and its record here), written at its next tap."""
     category = tariffs.tariff().latest.categories[category_id]
-    profile = {"category_code": category.code, "valid_until": card_day_or_none(valid_until)}
     action = _add_action(
         card,
-        kind="profile",
+        kind=PendingActionKind.PROFILE,
         amount=0,
         reason=f"category {category_id} until {valid_until or 'no end'}",
-        detail={"profile": profile, "category": category_id},
+        detail=ProfileDetail(category_id, category.code, card_day_or_none(valid_until)),
         audit=f"{category_id} until {valid_until or 'no end'}",
         actor=actor,
         now=now,

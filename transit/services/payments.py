@@ -1,62 +1,28 @@
-"""Top-ups: a rider pays through a provider, and the money becomes a load for the card.
+"""Payments after the rider's ask: the provider's word, and the money it makes a load.
 
 The money reaches the ledger only from the provider's word that it was paid (a verified
 webhook, or the development provider's instant success), exactly once: the event id is
 recorded in the transaction that creates the load, and a payment's state only moves forward.
-
-A top-up request carries an Idempotency-Key. The payment row is the key's record: the same
-key with the same request answers with the same payment; with another request it is refused;
-while the first request is still talking to the provider, a retry is told to wait.
+`settle` is the one step where paid money becomes a load for the card. The rider's side (the
+Idempotency-Key, the intent, the call to the provider) is `transit.services.purchases`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from fares.model import Pass, date_of_card_day
 from fares.passes import issue_pass, pass_price
 from fares.tariff import PassCoverage, PassValidity, TariffVersion
 from transit.errors import DomainError
 from transit.localtime import service_day
-from transit.models import Alert, AuditEntry, Card, Payment, PaymentEvent, PendingAction, Rider
-from transit.payments import PaymentProvider, PaymentRequest, ProviderEvent, ProviderPayment
-from transit.services import loads, tariffs, versions, wallet
+from transit.models import Alert, AuditEntry, Card, Payment, PaymentEvent, PendingAction
+from transit.payments import PaymentProvider, ProviderEvent, ProviderPayment
+from transit.services import loads, tariffs, versions
 from transit.uow import UnitOfWork
-
-MAX_PASS_LEAD_DAYS = 35  # next month's pass can be bought during this one
-MIN_TOPUP = 20_000  # Stripe's smallest charge is about 0.50 USD, some 13,000 VND
-MAX_TOPUP = 2_000_000
-BUSY = timedelta(seconds=30)
-KEY_LIFETIME = timedelta(hours=24)
-
-
-class InvalidAmount(DomainError):
-    code = "invalid_amount"
-    status = 422
-
-
-class PurseFull(DomainError):
-    code = "purse_full"
-    status = 422
-
-
-class IdempotencyKeyReused(DomainError):
-    code = "idempotency_key_reused"
-    status = 422
-
-
-class RequestInProgress(DomainError):
-    code = "request_in_progress"
-    status = 409
 
 
 class PaymentNotFound(DomainError):
@@ -72,132 +38,6 @@ class InvalidProduct(DomainError):
 class PaymentMismatch(DomainError):
     code = "payment_mismatch"
     status = 422
-
-
-def fingerprint(method: str, path: str, body: Any) -> str:
-    canonical = json.dumps(
-        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    )
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Started:
-    """A top-up as the request sees it: the payment, and whether the provider must be asked."""
-
-    payment: Payment
-    ask_provider: bool
-
-
-def begin_topup(
-    rider: Rider,
-    card_id: str,
-    amount: int,
-    *,
-    key: str,
-    print_: str,
-    provider: str,
-    now: datetime,
-    uow: UnitOfWork,
-) -> Started:
-    """Record the top-up (or find the one this key made). Commits: the provider comes next."""
-
-    def check(card: Card) -> dict[str, Any]:
-        _check_amount(card, amount, uow)
-        return {"kind": "topup", "amount": amount}
-
-    return _begin(
-        rider, card_id, check, key=key, print_=print_, provider=provider, now=now, uow=uow
-    )
-
-
-def begin_pass_purchase(
-    rider: Rider,
-    card_id: str,
-    product_id: str,
-    start: date,
-    route_id: str | None,
-    *,
-    key: str,
-    print_: str,
-    provider: str,
-    now: datetime,
-    uow: UnitOfWork,
-) -> Started:
-    """Record a pass bought for the card (or find the one this key made)."""
-
-    def check(card: Card) -> dict[str, Any]:
-        if card.status != "active":
-            raise wallet.CardNotActive()
-        today = service_day(now)
-        if not today <= start <= today + timedelta(days=MAX_PASS_LEAD_DAYS):
-            raise InvalidProduct(f"a pass starts between today and {MAX_PASS_LEAD_DAYS} days on")
-        _, price = _pass_for(card, product_id, start, route_id, today)
-        return {
-            "kind": "pass",
-            "amount": price,
-            "product_id": product_id,
-            "pass_start": start,
-            "route_id": route_id,
-        }
-
-    return _begin(
-        rider, card_id, check, key=key, print_=print_, provider=provider, now=now, uow=uow
-    )
-
-
-def _begin(
-    rider: Rider,
-    card_id: str,
-    check: Callable[[Card], dict[str, Any]],
-    *,
-    key: str,
-    print_: str,
-    provider: str,
-    now: datetime,
-    uow: UnitOfWork,
-) -> Started:
-    session = uow.session
-    existing = _by_key(rider, key, uow)
-    if existing is not None and existing.created_at < now - KEY_LIFETIME:
-        raise IdempotencyKeyReused("an Idempotency-Key is kept 24 hours; use a new one")
-    if existing is None:
-        card = wallet.owned_card(rider, card_id, uow)
-        fields = check(card)
-        payment = Payment(
-            payment_id="pay_" + secrets.token_hex(12),
-            rider_id=rider.rider_id,
-            card_id=card.card_id,
-            currency="vnd",
-            provider=provider,
-            status="created",
-            refunded_amount=0,
-            idempotency_key=key,
-            fingerprint=print_,
-            busy_until=now + BUSY,
-            created_at=now,
-            updated_at=now,
-            **fields,
-        )
-        session.add(payment)
-        try:
-            uow.commit()
-        except IntegrityError:
-            # The same key, at the same moment, from a second request.
-            uow.rollback()
-            raise RequestInProgress() from None
-        return Started(payment, ask_provider=True)
-    if existing.fingerprint != print_:
-        raise IdempotencyKeyReused()
-    if existing.provider_ref is not None:
-        return Started(existing, ask_provider=False)  # a replay: answer as the first time
-    if existing.busy_until is not None and existing.busy_until > now:
-        raise RequestInProgress()
-    # The first request failed before the provider answered: try again, under the same
-    # provider idempotency key, so at most one payment exists there.
-    existing.busy_until = now + BUSY
-    uow.commit()
-    return Started(existing, ask_provider=True)
 
 
 # -- passes -------------------------------------------------------------------------------------
@@ -251,9 +91,10 @@ def products_for(card: Card, now: datetime) -> list[Product]:
     return sorted(offered, key=lambda p: (p.price, p.product_id))
 
 
-def _pass_for(
+def pass_for(
     card: Card, product_id: str, start: date, route_id: str | None, today: date
 ) -> tuple[Pass, int]:
+    """The pass this card would get from `start`, and its price (InvalidProduct if none)."""
     version = _tariff_at(start)
     category = effective_category(card, today)
     try:
@@ -269,58 +110,7 @@ def _pass_for(
     return entry, price
 
 
-def _by_key(rider: Rider, key: str, uow: UnitOfWork) -> Payment | None:
-    return uow.session.scalar(
-        select(Payment).where(Payment.rider_id == rider.rider_id, Payment.idempotency_key == key)
-    )
-
-
-def _check_amount(card: Card, amount: int, uow: UnitOfWork) -> None:
-    if not MIN_TOPUP <= amount <= MAX_TOPUP:
-        raise InvalidAmount(f"a top-up is {MIN_TOPUP:,} to {MAX_TOPUP:,} VND")
-    if card.status != "active":
-        raise wallet.CardNotActive()
-    room = loads.headroom(card, uow)
-    if amount > room:
-        room = max(0, room)
-        raise PurseFull(f"the card can take at most {room:,} VND more", room=room)
-
-
-def request_for(payment: Payment, card: Card) -> PaymentRequest:
-    return PaymentRequest(
-        payment_id=payment.payment_id,
-        amount=payment.amount,
-        currency=payment.currency,
-        description=(
-            f"Ve thang {payment.product_id} the {card.card_number}"
-            if payment.kind == "pass"
-            else f"Nap tien the xe buyt {card.card_number}"
-        ),
-        metadata={"payment_id": payment.payment_id, "card_id": card.card_id},
-    )
-
-
-def provider_answered(
-    payment_id: str, answer: ProviderPayment, now: datetime, uow: UnitOfWork
-) -> Payment:
-    """Keep the provider's reference; a payment it reports as already paid is settled now."""
-    payment = _locked(payment_id, uow)
-    if payment.provider_ref is None:
-        payment.provider_ref = answer.ref
-    payment.busy_until = None
-    payment.updated_at = now
-    if answer.status == "succeeded" and answer.payment_id == payment.payment_id:
-        _succeed(payment, answer, now, uow)
-    return payment
-
-
-def provider_failed(payment_id: str, uow: UnitOfWork) -> None:
-    """The provider could not be reached: a retry with the same key may try again at once."""
-    payment = _locked(payment_id, uow)
-    payment.busy_until = None
-
-
-def _locked(payment_id: str, uow: UnitOfWork) -> Payment:
+def lock_payment(payment_id: str, uow: UnitOfWork) -> Payment:
     """The payment as it is now, locked until the transaction ends."""
     session = uow.session
     # SQLite ignores FOR UPDATE and reads outside any transaction, so two deliveries of one
@@ -339,6 +129,7 @@ def _locked(payment_id: str, uow: UnitOfWork) -> Payment:
 
 
 def owned_payment(rider_id: str, payment_id: str, uow: UnitOfWork) -> Payment:
+    """The rider's payment, or PaymentNotFound (also for someone else's)."""
     payment = uow.session.scalar(
         select(Payment).where(Payment.payment_id == payment_id, Payment.rider_id == rider_id)
     )
@@ -380,7 +171,7 @@ def handle_event(event: ProviderEvent, provider: str, now: datetime, uow: UnitOf
         # The webhook can arrive before our request has stored the provider's reference.
         payment = session.get(Payment, event.payment.payment_id, with_for_update=True)
     if payment is not None:
-        payment = _locked(payment.payment_id, uow)
+        payment = lock_payment(payment.payment_id, uow)
     outcome = _apply(event, payment, now, uow)
     session.add(
         PaymentEvent(
@@ -426,7 +217,7 @@ def _apply(event: ProviderEvent, payment: Payment | None, now: datetime, uow: Un
     if payment.provider_ref is None:
         payment.provider_ref = seen.ref
     if event.type == "succeeded":
-        return "applied" if _succeed(payment, seen, now, uow) else "no_change"
+        return "applied" if settle(payment, seen, now, uow) else "no_change"
     if event.type == "failed":
         if payment.status == "created":
             payment.status = "failed"
@@ -437,7 +228,11 @@ def _apply(event: ProviderEvent, payment: Payment | None, now: datetime, uow: Un
     return _refund(payment, seen, now, uow)
 
 
-def _succeed(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfWork) -> bool:
+def settle(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfWork) -> bool:
+    """Paid money becomes a load for the card, once; False if the payment was settled before.
+
+    The one place this happens: from a webhook's success (or a refund that overtook it), and
+    from a provider that answers the purchase as already paid (the development provider)."""
     if payment.status not in ("created", "failed"):
         return False
     card = uow.session.get(Card, payment.card_id)
@@ -447,7 +242,7 @@ def _succeed(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOf
     if payment.kind == "pass":
         assert payment.product_id is not None
         assert payment.pass_start is not None
-        entry, _ = _pass_for(
+        entry, _ = pass_for(
             card, payment.product_id, payment.pass_start, payment.route_id, service_day(now)
         )
         action = loads.add_pass(
@@ -484,7 +279,7 @@ def _refund(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfW
         # Only a paid charge is refunded: the success is still on its way (Stripe keeps no
         # order, and retries a failed delivery for days). Pay first, so that the refund below
         # withdraws the load, and the late success finds the payment past it.
-        _succeed(payment, seen, now, uow)
+        settle(payment, seen, now, uow)
     payment.refunded_amount = seen.refunded
     payment.status = "refunded"
     payment.updated_at = now

@@ -19,7 +19,16 @@ import phonenumbers
 from sqlalchemy import select, update
 
 from transit.errors import DomainError
-from transit.models import Card, OneTimeCode, Payment, RefreshToken, Rider, TapRecord
+from transit.models import (
+    Card,
+    CodePurpose,
+    OneTimeCode,
+    Payment,
+    RefreshToken,
+    Rider,
+    RiderStatus,
+    TapRecord,
+)
 from transit.passwords import hash_password, matches, normalized, verify
 from transit.uow import UnitOfWork
 
@@ -172,7 +181,7 @@ def request_registration(
     password_hash = hash_password(password)
     session = uow.session
     rider = session.scalar(select(Rider).where(Rider.phone == phone))
-    if rider is not None and rider.status == "active":
+    if rider is not None and rider.status == RiderStatus.ACTIVE:
         # The owner of the number learns of the attempt; the caller learns nothing.
         codes.sms.send(phone, _text("registered", rider.language))
         return
@@ -180,16 +189,16 @@ def request_registration(
         rider = Rider(
             rider_id="rdr_" + secrets.token_hex(12),
             phone=phone,
-            status="unverified",
+            status=RiderStatus.UNVERIFIED,
             language=language,
             consent_version=CONSENT_VERSION,
             consent_at=now,
             created_at=now,
         )
         session.add(rider)
-    elif rider.status == "unverified":
+    elif rider.status == RiderStatus.UNVERIFIED:
         rider.language = language  # only the language of the texts; nothing else is taken
-    _send_code(phone, "verify", language, now, uow, codes, password_hash=password_hash)
+    _send_code(phone, CodePurpose.VERIFY, language, now, uow, codes, password_hash=password_hash)
 
 
 def request_password_reset(phone_text: str, now: datetime, uow: UnitOfWork, codes: Codes) -> None:
@@ -203,15 +212,15 @@ def request_password_reset(phone_text: str, now: datetime, uow: UnitOfWork, code
     except InvalidPhone:
         return
     rider = uow.session.scalar(select(Rider).where(Rider.phone == phone))
-    if rider is not None and rider.status == "active":
-        _send_code(phone, "reset", rider.language, now, uow, codes)
+    if rider is not None and rider.status == RiderStatus.ACTIVE:
+        _send_code(phone, CodePurpose.RESET, rider.language, now, uow, codes)
     else:
         codes.sms.send(phone, _text("no_account", rider.language if rider else "vi"))
 
 
 def _send_code(
     phone: str,
-    purpose: str,
+    purpose: CodePurpose,
     language: str,
     now: datetime,
     uow: UnitOfWork,
@@ -220,7 +229,7 @@ def _send_code(
     password_hash: str | None = None,
 ) -> None:
     session = uow.session
-    if purpose != "verify":
+    if purpose != CodePurpose.VERIFY:
         # A new reset code replaces any earlier one. Registration codes live side by side, each
         # bound to its own password, so a stranger's registration cannot cancel the owner's.
         session.execute(
@@ -250,7 +259,7 @@ def _send_code(
 
 def _use_code(
     phone_text: str,
-    purpose: str,
+    purpose: CodePurpose,
     code: str,
     now: datetime,
     uow: UnitOfWork,
@@ -294,13 +303,13 @@ def _use_code(
         raise InvalidCode()
     for row in live:
         # One registration wins; the other pending codes of the number die with it.
-        if row is found or purpose == "verify":
+        if row is found or purpose == CodePurpose.VERIFY:
             row.used_at = now
     return phone, found
 
 
 def _bound_password(row: OneTimeCode, phone: str, uow: UnitOfWork) -> str | None:
-    if row.password_hash is not None or row.purpose != "verify":
+    if row.password_hash is not None or row.purpose != CodePurpose.VERIFY:
         return row.password_hash
     # A code sent before passwords were kept beside codes: the password is the rider's own.
     rider = uow.session.scalar(select(Rider).where(Rider.phone == phone))
@@ -312,13 +321,15 @@ def verify_phone(
 ) -> Rider:
     """The code from the registration SMS, with that registration's password: the account
     becomes active with that password."""
-    phone, spent = _use_code(phone_text, "verify", code, now, uow, codes, password=password)
+    phone, spent = _use_code(
+        phone_text, CodePurpose.VERIFY, code, now, uow, codes, password=password
+    )
     rider = uow.session.scalar(select(Rider).where(Rider.phone == phone))
     if rider is None:
         raise InvalidCode()
-    if rider.status == "unverified":
+    if rider.status == RiderStatus.UNVERIFIED:
         rider.password_hash = _bound_password(spent, phone, uow)
-        rider.status = "active"
+        rider.status = RiderStatus.ACTIVE
         rider.verified_at = now
         # The consent that counts is the one given with the registration that was verified.
         rider.consent_version = CONSENT_VERSION
@@ -332,9 +343,9 @@ def reset_password(
     """A forgotten password replaced with a code from SMS; every session is logged out."""
     phone = normalize_phone(phone_text)
     check_password(new_password, phone)
-    phone, _ = _use_code(phone, "reset", code, now, uow, codes)
+    phone, _ = _use_code(phone, CodePurpose.RESET, code, now, uow, codes)
     rider = uow.session.scalar(select(Rider).where(Rider.phone == phone))
-    if rider is None or rider.status != "active":
+    if rider is None or rider.status != RiderStatus.ACTIVE:
         raise InvalidCode()
     _set_password(rider, new_password, now, uow)
     return rider
@@ -349,11 +360,11 @@ def login(phone_text: str, password: str, uow: UnitOfWork) -> Rider:
         uow.session.scalar(select(Rider).where(Rider.phone == phone)) if phone is not None else None
     )
     stored = rider.password_hash if rider is not None else None
-    if rider is not None and rider.status == "unverified":
+    if rider is not None and rider.status == RiderStatus.UNVERIFIED:
         # The password of the newest registration, so its author hears the phone is unverified.
         stored = uow.session.scalar(
             select(OneTimeCode.password_hash)
-            .where(OneTimeCode.phone == rider.phone, OneTimeCode.purpose == "verify")
+            .where(OneTimeCode.phone == rider.phone, OneTimeCode.purpose == CodePurpose.VERIFY)
             .order_by(OneTimeCode.code_id.desc())
             .limit(1)
         )
@@ -361,7 +372,7 @@ def login(phone_text: str, password: str, uow: UnitOfWork) -> Rider:
     right, rehash = verify(stored, password)
     if not right or rider is None or stored is None:
         raise InvalidCredentials()
-    if rider.status != "active":
+    if rider.status != RiderStatus.ACTIVE:
         raise PhoneNotVerified("verify the phone number with the code sent to it first")
     if rehash:
         rider.password_hash = hash_password(password)
@@ -423,7 +434,7 @@ def rotate_refresh_token(token: str, now: datetime, uow: UnitOfWork) -> tuple[Ri
         uow.commit()
         raise InvalidRefreshToken()
     rider = session.get(Rider, row.rider_id)
-    if rider is None or rider.status != "active":
+    if rider is None or rider.status != RiderStatus.ACTIVE:
         raise InvalidRefreshToken()
     row.used_at = now
     return rider, issue_refresh_token(rider.rider_id, now, uow, family_id=row.family_id)
@@ -454,7 +465,7 @@ def revoke_all(rider_id: str, now: datetime, uow: UnitOfWork) -> None:
 
 def active_rider(rider_id: str, uow: UnitOfWork) -> Rider | None:
     rider = uow.session.get(Rider, rider_id)
-    return rider if rider is not None and rider.status == "active" else None
+    return rider if rider is not None and rider.status == RiderStatus.ACTIVE else None
 
 
 def delete_account(rider: Rider, password: str, now: datetime, uow: UnitOfWork) -> None:
@@ -472,7 +483,7 @@ def delete_account(rider: Rider, password: str, now: datetime, uow: UnitOfWork) 
     revoke_all(rider.rider_id, now, uow)
     rider.phone = None
     rider.password_hash = None
-    rider.status = "deleted"
+    rider.status = RiderStatus.DELETED
     rider.deleted_at = now
 
 

@@ -8,7 +8,7 @@ a counter that went backwards, is a cloned or rolled-back card, which goes on th
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,11 +19,16 @@ from sqlalchemy.orm import Session
 from transit.models import Alert, CardShadow, Device, PendingAction, TapRecord
 from transit.services import denylist, versions
 from transit.uow import UnitOfWork
+from wire import Tap
 
 # Validators keep time within the signature window; a card counter seen going backwards across
 # more than this much time is a rolled-back card, not two clocks that disagree.
 CLOCK_SLACK = timedelta(minutes=10)
 FUTURE_SLACK = timedelta(minutes=5)
+# Stored as columns of the taps table; the loads a tap reports confirm pending actions instead.
+_STORED = tuple(
+    field.name for field in fields(Tap) if field.name not in {"applied_loads", "loaded"}
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class TapResult:
 
 
 def ingest_taps(
-    device: Device, taps: list[dict[str, Any]], backlog: int | None, now: datetime, uow: UnitOfWork
+    device: Device, taps: list[Tap], backlog: int | None, now: datetime, uow: UnitOfWork
 ) -> list[TapResult]:
     """Store a batch of taps in one transaction: idempotent by tap_id, in any order.
 
@@ -48,22 +53,23 @@ def ingest_taps(
         # on a server tuned with synchronous_commit off.
         session.execute(text("SET LOCAL synchronous_commit = on"))
     results: list[TapResult] = []
-    first: dict[str, dict[str, Any]] = {}
+    first: dict[str, Tap] = {}
     for tap in taps:
-        if tap["tap_id"] in first:
-            results.append(TapResult(tap["tap_id"], "duplicate"))
+        if tap.tap_id in first:
+            results.append(TapResult(tap.tap_id, "duplicate"))
         else:
-            first[tap["tap_id"]] = tap
-            results.append(TapResult(tap["tap_id"], "accepted"))
-    stored = _insert_new(session, [_row(device, tap, now) for tap in first.values()])
+            first[tap.tap_id] = tap
+            results.append(TapResult(tap.tap_id, "accepted"))
+    rows = [stored_row(tap, device.device_id, now) for tap in first.values()]
+    stored = _insert_new(session, rows)
     fresh = [tap for tap_id, tap in first.items() if tap_id in stored]
     results = [
         TapResult(r.tap_id, "duplicate") if r.status == "accepted" and r.tap_id not in stored else r
         for r in results
     ]
-    by_card: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_card: dict[str, list[Tap]] = defaultdict(list)
     for tap in fresh:
-        by_card[tap["card_uid"]].append(tap)
+        by_card[tap.card_uid].append(tap)
     # Row locks in one order (card uid), so two batches touching the same cards cannot deadlock;
     # a second batch for a card waits here until the first has committed.
     shadows = {
@@ -79,7 +85,7 @@ def ingest_taps(
     loading = sorted(
         uid
         for uid, card_taps in by_card.items()
-        if any(t.get("applied_loads") or t.get("loaded") for t in card_taps)
+        if any(t.applied_loads or t.loaded for t in card_taps)
     )
     if loading:
         for action in session.scalars(
@@ -102,14 +108,14 @@ def ingest_taps(
             uow,
         )
     for tap in fresh:
-        if tap["time"] > now + FUTURE_SLACK:
+        if tap.time > now + FUTURE_SLACK:
             _alert(
                 uow,
                 "device_clock",
-                tap["card_uid"],
+                tap.card_uid,
                 device,
                 now,
-                f"tap {tap['tap_id']} is dated {tap['time'].isoformat()}, in the future",
+                f"tap {tap.tap_id} is dated {tap.time.isoformat()}, in the future",
             )
     _check_routes(device, fresh, now, uow)
     device.last_seen_at = now
@@ -118,16 +124,14 @@ def ingest_taps(
     return results
 
 
-def _check_routes(
-    device: Device, fresh: list[dict[str, Any]], now: datetime, uow: UnitOfWork
-) -> None:
+def _check_routes(device: Device, fresh: list[Tap], now: datetime, uow: UnitOfWork) -> None:
     """A validator that charges on another route than it is registered for: moved to another
     bus without being re-registered, or misconfigured. The taps stay (the riders were charged);
     an operator gets one alert per route and batch, not one per tap."""
     elsewhere: dict[str, list[str]] = defaultdict(list)
     for tap in fresh:
-        if tap.get("route_id") and tap["route_id"] != device.route_id:
-            elsewhere[tap["route_id"]].append(tap["tap_id"])
+        if tap.route_id and tap.route_id != device.route_id:
+            elsewhere[tap.route_id].append(tap.tap_id)
     for route_id, tap_ids in sorted(elsewhere.items()):
         _alert(
             uow,
@@ -179,7 +183,7 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:
 
 def _transactions_on_record(
     session: Session,
-    fresh: list[dict[str, Any]],
+    fresh: list[Tap],
     stored: set[str],
     shadows: dict[str, CardShadow],
 ) -> dict[str, dict[int, TapRecord]]:
@@ -190,11 +194,11 @@ def _transactions_on_record(
     """
     pairs = sorted(
         {
-            (t["card_uid"], t["card_tx"])
+            (t.card_uid, t.card_tx)
             for t in fresh
-            if t.get("card_tx") is not None
-            and t["card_uid"] in shadows
-            and t["card_tx"] <= shadows[t["card_uid"]].last_card_tx
+            if t.card_tx is not None
+            and t.card_uid in shadows
+            and t.card_tx <= shadows[t.card_uid].last_card_tx
         }
     )
     known: dict[str, dict[int, TapRecord]] = defaultdict(dict)
@@ -211,32 +215,16 @@ def _transactions_on_record(
     return known
 
 
-def _row(device: Device, tap: dict[str, Any], now: datetime) -> dict[str, Any]:
-    return dict(
-        tap_id=tap["tap_id"],
-        device_id=device.device_id,
-        device_seq=tap["device_seq"],
-        time=tap["time"],
-        card_uid=tap["card_uid"],
-        card_number=tap.get("card_number"),
-        route_id=tap["route_id"],
-        stop_id=tap.get("stop_id") or "",
-        result=tap["result"],
-        reason=tap.get("reason"),
-        amount=tap["amount"],
-        paid_by=tap["paid_by"],
-        balance_after=tap.get("balance_after"),
-        card_tx=tap.get("card_tx"),
-        tariff_version=tap.get("tariff_version"),
-        explanation=tap.get("explanation") or "",
-        commit=tap.get("commit") or "none",
-        received_at=now,
-    )
+def stored_row(tap: Tap, device_id: str, received_at: datetime) -> dict[str, Any]:
+    """The taps table's row: the tap's own fields, less the loads it reports, plus the server's."""
+    row = {name: getattr(tap, name) for name in _STORED}
+    row.update(device_id=device_id, received_at=received_at)
+    return row
 
 
 def _settle_card(
     card_uid: str,
-    taps: list[dict[str, Any]],
+    taps: list[Tap],
     shadow: CardShadow | None,
     actions: dict[int, PendingAction],
     known: dict[int, TapRecord],
@@ -251,56 +239,52 @@ def _settle_card(
     fare must be what the card says. A tap after a gap (one still on its way from another bus)
     is not checked but taken as the card's word; a tap older than the newest is history.
     """
-    for tap in sorted(taps, key=lambda t: t["time"]):
-        for seq in {*(tap.get("applied_loads") or []), *(tap.get("loaded") or [])}:
+    for tap in sorted(taps, key=lambda t: t.time):
+        for seq in {*tap.applied_loads, *tap.loaded}:
             action = actions.get(seq)
             if action is not None and action.status == "pending":
                 # Confirmed once, whichever validator reports it first.
                 action.status = "confirmed"
-                action.confirmed_by_tap = tap["tap_id"]
+                action.confirmed_by_tap = tap.tap_id
                 action.changed_version = versions.bump_version(uow)
     charged = sorted(
-        (t for t in taps if t["result"] == "accepted" and t.get("card_tx") is not None),
-        key=lambda t: t["card_tx"],
+        ((t.card_tx, t) for t in taps if t.result == "accepted" and t.card_tx is not None),
+        key=lambda pair: pair[0],
     )
-    for tap in charged:
-        card_tx = tap["card_tx"]
+    for card_tx, tap in charged:
         earlier = known.get(card_tx)
         if earlier is not None:
             _repeated_transaction(uow, card_uid, device, now, tap, earlier)
             continue
-        known[card_tx] = _as_record(tap)
+        known[card_tx] = _as_record(tap, card_tx)
         if shadow is None:
             shadow = CardShadow(card_uid=card_uid, balance=0, last_card_tx=0)
             uow.session.add(shadow)
-            _alert(uow, "unknown_card", card_uid, device, now, f"tap {tap['tap_id']}")
-            _adopt(shadow, tap)
+            _alert(uow, "unknown_card", card_uid, device, now, f"tap {tap.tap_id}")
+            _adopt(shadow, tap, card_tx)
             continue
         if card_tx <= shadow.last_card_tx:
             newest = shadow.last_tap_time
-            if newest is not None and tap["time"] > newest + CLOCK_SLACK:
+            if newest is not None and tap.time > newest + CLOCK_SLACK:
                 _suspect_clone(
                     uow,
                     card_uid,
                     device,
                     now,
-                    f"transaction {card_tx} at {tap['time'].isoformat()} comes after "
+                    f"transaction {card_tx} at {tap.time.isoformat()} comes after "
                     f"transaction {shadow.last_card_tx} at {newest.isoformat()} "
-                    f"(tap {tap['tap_id']}): the card was rolled back",
+                    f"(tap {tap.tap_id}): the card was rolled back",
                 )
             continue
-        loaded = [int(seq) for seq in tap.get("loaded") or []]
-        if (
-            card_tx == shadow.last_card_tx + len(loaded) + 1
-            and tap.get("balance_after") is not None
-        ):
+        loaded = list(tap.loaded)
+        if card_tx == shadow.last_card_tx + len(loaded) + 1 and tap.balance_after is not None:
             credited = sum(
                 actions[seq].amount
                 for seq in loaded
                 if seq in actions and actions[seq].kind == "credit"
             )
             unknown = [seq for seq in loaded if seq not in actions]
-            expected = shadow.balance + credited - tap["amount"]
+            expected = shadow.balance + credited - tap.amount
             if unknown:
                 _alert(
                     uow,
@@ -308,37 +292,37 @@ def _settle_card(
                     card_uid,
                     device,
                     now,
-                    f"tap {tap['tap_id']} applied loads {unknown} that were never issued",
+                    f"tap {tap.tap_id} applied loads {unknown} that were never issued",
                 )
-            elif tap["balance_after"] != expected:
+            elif tap.balance_after != expected:
                 _alert(
                     uow,
                     "balance_mismatch",
                     card_uid,
                     device,
                     now,
-                    f"card says {tap['balance_after']} VND, ledger {expected} VND "
-                    f"after tap {tap['tap_id']}",
+                    f"card says {tap.balance_after} VND, ledger {expected} VND "
+                    f"after tap {tap.tap_id}",
                 )
-        _adopt(shadow, tap)
+        _adopt(shadow, tap, card_tx)
 
 
-def _adopt(shadow: CardShadow, tap: dict[str, Any]) -> None:
-    if tap.get("balance_after") is not None:
-        shadow.balance = tap["balance_after"]
-    shadow.last_card_tx = tap["card_tx"]
-    shadow.last_tap_id = tap["tap_id"]
-    shadow.last_tap_time = tap["time"]
+def _adopt(shadow: CardShadow, tap: Tap, card_tx: int) -> None:
+    if tap.balance_after is not None:
+        shadow.balance = tap.balance_after
+    shadow.last_card_tx = card_tx
+    shadow.last_tap_id = tap.tap_id
+    shadow.last_tap_time = tap.time
 
 
-def _as_record(tap: dict[str, Any]) -> TapRecord:
+def _as_record(tap: Tap, card_tx: int) -> TapRecord:
     return TapRecord(
-        tap_id=tap["tap_id"],
-        time=tap["time"],
-        route_id=tap["route_id"],
-        amount=tap["amount"],
-        balance_after=tap.get("balance_after"),
-        card_tx=tap["card_tx"],
+        tap_id=tap.tap_id,
+        time=tap.time,
+        route_id=tap.route_id,
+        amount=tap.amount,
+        balance_after=tap.balance_after,
+        card_tx=card_tx,
     )
 
 
@@ -347,16 +331,16 @@ def _repeated_transaction(
     card_uid: str,
     device: Device,
     now: datetime,
-    tap: dict[str, Any],
+    tap: Tap,
     earlier: TapRecord,
 ) -> None:
     same = (
-        tap["time"] == earlier.time
-        and tap["route_id"] == earlier.route_id
-        and tap["amount"] == earlier.amount
-        and tap.get("balance_after") == earlier.balance_after
+        tap.time == earlier.time
+        and tap.route_id == earlier.route_id
+        and tap.amount == earlier.amount
+        and tap.balance_after == earlier.balance_after
     )
-    detail = f"transaction {tap['card_tx']} in tap {tap['tap_id']} and tap {earlier.tap_id}"
+    detail = f"transaction {tap.card_tx} in tap {tap.tap_id} and tap {earlier.tap_id}"
     if same:
         # The same charge under two ids is a validator's fault, not the card's.
         _alert(uow, "duplicate_transaction", card_uid, device, now, detail)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select
 
 from transit.localtime import month_bounds
-from transit.models import Card, Route, Stop, TapRecord
+from transit.models import Card, Route, Stop, TapRecord, TapVerdict
 from transit.uow import UnitOfWork
 
 
@@ -76,7 +76,7 @@ def _query(card: Card, start: datetime | None, end: datetime | None) -> Select[*
         )
         .outerjoin(Route, Route.route_id == TapRecord.route_id)
         .outerjoin(Stop, Stop.stop_id == TapRecord.stop_id)
-        .where(TapRecord.card_uid == card.uid, TapRecord.result == "accepted")
+        .where(TapRecord.card_uid == card.uid, TapRecord.result == TapVerdict.ACCEPTED)
     )
     if start is not None:
         query = query.where(TapRecord.time >= start)

@@ -6,22 +6,36 @@ Every lookup is by the rider and the card together, in the query: another rider'
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
-from fares.model import Pass, card_day, date_of_card_day
+from fares.model import card_day
 from transit.errors import DomainError
 from transit.localtime import service_day
-from transit.models import AuditEntry, Card, CardShadow, PendingAction, Rider
+from transit.models import (
+    AuditEntry,
+    BlockReason,
+    Card,
+    CardShadow,
+    CardStatus,
+    PendingAction,
+    PendingActionKind,
+    PendingActionStatus,
+    Rider,
+)
 from transit.services import denylist, eligibility, loads, versions
 from transit.services.cards import MAX_BALANCE, CardNotFound, check_code_matches
+from transit.services.loads import PassDetail, detail_of
 from transit.uow import UnitOfWork
 
-RIDER_BLOCK_REASONS = ("lost", "stolen", "damaged")
+RIDER_BLOCK_REASONS = (BlockReason.LOST, BlockReason.STOLEN, BlockReason.DAMAGED)
+
+
+# A pass load the card has, or will get at its next tap.
+_HELD = (PendingActionStatus.PENDING, PendingActionStatus.CONFIRMED)
 
 
 class CardAlreadyLinked(DomainError):
@@ -42,7 +56,7 @@ class TransferTooLarge(DomainError):
 @dataclass(frozen=True)
 class PendingLoad:
     seq: int
-    kind: str
+    kind: PendingActionKind
     amount: int
     reason: str
     created_at: datetime
@@ -63,8 +77,8 @@ class CardView:
 
     card_id: str
     card_number: str
-    status: str
-    blocked_reason: str | None
+    status: CardStatus
+    blocked_reason: BlockReason | None
     category_id: str
     valid_until: date | None
     balance: int
@@ -74,7 +88,7 @@ class CardView:
 
     @property
     def pending_total(self) -> int:
-        return sum(load.amount for load in self.pending if load.kind == "credit")
+        return sum(load.amount for load in self.pending if load.kind == PendingActionKind.CREDIT)
 
 
 def _digits(card_number: str) -> str:
@@ -103,7 +117,7 @@ def link_card(
         return card  # linking twice is not an error: the app may retry
     if card.rider_id is not None:
         raise CardAlreadyLinked()
-    if card.status != "active":
+    if card.status != CardStatus.ACTIVE:
         raise CardNotActive()
     card.rider_id = rider.rider_id
     card.linked_at = now
@@ -135,7 +149,10 @@ def view(card: Card, uow: UnitOfWork) -> CardView:
         PendingLoad(a.seq, a.kind, a.amount, a.reason, a.created_at)
         for a in session.scalars(
             select(PendingAction)
-            .where(PendingAction.card_uid == card.uid, PendingAction.status == "pending")
+            .where(
+                PendingAction.card_uid == card.uid,
+                PendingAction.status == PendingActionStatus.PENDING,
+            )
             .order_by(PendingAction.seq)
         )
     ]
@@ -144,21 +161,20 @@ def view(card: Card, uow: UnitOfWork) -> CardView:
         select(PendingAction)
         .where(
             PendingAction.card_uid == card.uid,
-            PendingAction.kind == "pass",
-            PendingAction.status.in_(("pending", "confirmed")),
+            PendingAction.kind == PendingActionKind.PASS,
+            PendingAction.status.in_(_HELD),
         )
         .order_by(PendingAction.seq)
     ):
-        detail = json.loads(action.detail or "{}")
-        record = detail.get("pass")
-        if record is None:
+        detail = detail_of(action)
+        if not isinstance(detail, PassDetail):
             continue
         passes.append(
             CardPass(
-                product_id=str(detail.get("product_id")),
-                valid_from=date_of_card_day(int(record["valid_from"])),
-                valid_until=date_of_card_day(int(record["valid_until"])),
-                on_card=action.status == "confirmed",
+                product_id=detail.product_id,
+                valid_from=detail.valid_from,
+                valid_until=detail.valid_until,
+                on_card=action.status == PendingActionStatus.CONFIRMED,
             )
         )
     return CardView(
@@ -180,10 +196,10 @@ def block(rider: Rider, card_id: str, reason: str, now: datetime, uow: UnitOfWor
     card = owned_card(rider, card_id, uow)
     if reason not in RIDER_BLOCK_REASONS:
         raise denylist.InvalidBlock(f"the reason is one of {', '.join(RIDER_BLOCK_REASONS)}")
-    if card.status == "blocked":
+    if card.status == CardStatus.BLOCKED:
         return card
     denylist.block_card(card.card_number, reason, f"rider:{rider.rider_id}", now, uow)
-    card.blocked_reason = reason
+    card.blocked_reason = BlockReason(reason)
     return card
 
 
@@ -210,10 +226,10 @@ def replace(
     """
     session = uow.session
     old = owned_card(rider, old_card_id, uow)
-    if old.status != "blocked":
+    if old.status != CardStatus.BLOCKED:
         raise CardNotActive("block the card before moving what it holds")
     new = link_card(rider, new_card_number, new_check_code, now, uow)
-    if new.card_id == old.card_id or new.status != "active":
+    if new.card_id == old.card_id or new.status != CardStatus.ACTIVE:
         raise CardNotActive("the new card must be another active card")
     shadow = session.get(CardShadow, old.uid, with_for_update=True)
     if session.scalar(
@@ -225,29 +241,32 @@ def replace(
     withdrawn = list(
         session.scalars(
             select(PendingAction)
-            .where(PendingAction.card_uid == old.uid, PendingAction.status == "pending")
+            .where(
+                PendingAction.card_uid == old.uid,
+                PendingAction.status == PendingActionStatus.PENDING,
+            )
             .with_for_update()
         )
     )
     moved = (shadow.balance if shadow else 0) + sum(
-        a.amount for a in withdrawn if a.kind == "credit"
+        a.amount for a in withdrawn if a.kind == PendingActionKind.CREDIT
     )
     if moved > loads.headroom(new, uow):
         raise TransferTooLarge(f"the new card can hold at most {MAX_BALANCE:,} VND")
     today = card_day(service_day(now))
     carried = [
-        action
+        (action, detail)
         for action in session.scalars(
             select(PendingAction).where(
                 PendingAction.card_uid == old.uid,
-                PendingAction.kind == "pass",
-                PendingAction.status.in_(("pending", "confirmed")),
+                PendingAction.kind == PendingActionKind.PASS,
+                PendingAction.status.in_(_HELD),
             )
         )
-        if action.detail and json.loads(action.detail)["pass"]["valid_until"] >= today
+        if isinstance(detail := detail_of(action), PassDetail) and detail.entry.valid_until >= today
     ]
     for action in withdrawn:
-        action.status = "withdrawn"
+        action.status = PendingActionStatus.WITHDRAWN
         action.changed_version = versions.bump_version(uow)
     # The shadow keeps the old card's own balance: the card still holds it, and the deny list
     # keeps anyone from spending it. The audit row says where the money went.
@@ -261,13 +280,12 @@ def replace(
             uow,
             most=MAX_BALANCE,  # all the old card held, which may be more than one top-up
         )
-    for action in carried:
+    for action, detail in carried:
         # A pass the old card held, or was about to get, is written to the new one.
-        detail = json.loads(action.detail or "{}")
         loads.add_pass(
             new,
-            Pass(**detail["pass"]),
-            product_id=str(detail["product_id"]),
+            detail.entry,
+            product_id=detail.product_id,
             price=action.amount,
             actor=f"rider:{rider.rider_id}",
             now=now,
@@ -282,7 +300,7 @@ def replace(
             at=now,
         )
     )
-    old.status = "replaced"
+    old.status = CardStatus.REPLACED
     session.flush()
     return Replacement(new, moved, len(carried))
 

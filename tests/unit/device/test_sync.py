@@ -17,8 +17,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from readers.journal import Journal
-from readers.signing import canonical_request, sign
+from readers.signing import sign
 from readers.sync import SyncClient, SyncError
+from wire.signing import canonical_request
 
 SEED = bytes([1]) * 32
 DEVICE = "dev_test"

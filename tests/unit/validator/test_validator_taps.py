@@ -19,6 +19,7 @@ from readers.display import AMBER, GREEN, RED
 from readers.journal import Journal
 from readers.validator import DeviceConfig, Validator
 from tests.support.virtual_card import Field, rng
+from wire import Tap
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 UID_HEX = UID.hex().upper()
@@ -82,6 +83,18 @@ def test_a_stored_value_tap_is_green_charged_and_journaled(journal: Journal) -> 
     assert tap["amount"] == 10_000
     assert tap["commit"] == "confirmed"
     assert tap["balance_after"] == 40_000
+
+
+def test_the_journal_holds_each_tap_exactly_as_the_wire_record_writes_it(
+    journal: Journal,
+) -> None:
+    memory = issued(50_000)
+    validator(journal).tap(Field(memory))
+    validator(journal, at=MORNING + timedelta(minutes=1)).tap(Field(memory))  # passback
+    taps = finished(journal)
+    assert [t["result"] for t in taps] == ["accepted", "denied"]
+    assert [json.dumps(Tap.from_json(t).to_json()) for t in taps] == [json.dumps(t) for t in taps]
+    assert [t["device_seq"] for t in taps] == [1, 2]
 
 
 def test_a_deny_listed_card_is_red_and_untouched(journal: Journal) -> None:

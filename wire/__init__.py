@@ -1,0 +1,46 @@
+"""The validator protocol (docs/validator-protocol.md), defined once for both ends.
+
+The validator (`readers/`) and the backend (`transit/`) import these records and the signing
+rules instead of writing the JSON out each on its own side. Standard library only: the device
+and the server each add their own Ed25519 step and storage around it.
+"""
+
+from wire.records import (
+    Denial,
+    PassRecord,
+    PendingAction,
+    ProfileRecord,
+    Snapshot,
+    Tap,
+    Withdrawal,
+)
+from wire.signing import (
+    CLOCK_SKEW_SECONDS,
+    DEVICE_ID,
+    NONCE,
+    NONCE_MEMORY_SECONDS,
+    SIGNATURE,
+    TIMESTAMP,
+    canonical_request,
+    new_nonce,
+    signed_headers,
+)
+
+__all__ = [
+    "CLOCK_SKEW_SECONDS",
+    "DEVICE_ID",
+    "NONCE",
+    "NONCE_MEMORY_SECONDS",
+    "SIGNATURE",
+    "TIMESTAMP",
+    "Denial",
+    "PassRecord",
+    "PendingAction",
+    "ProfileRecord",
+    "Snapshot",
+    "Tap",
+    "Withdrawal",
+    "canonical_request",
+    "new_nonce",
+    "signed_headers",
+]
