@@ -67,6 +67,20 @@ class PendingActionStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+class PaymentKind(StrEnum):
+    TOPUP = "topup"
+    PASS = "pass"  # noqa: S105  a travel pass, not a password
+
+
+class PaymentStatus(StrEnum):
+    """Our side of a payment; what the rider's app polls is derived from it."""
+
+    CREATED = "created"  # asked of the provider; no answer that it was paid
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
 class RiderStatus(StrEnum):
     UNVERIFIED = "unverified"  # the phone number is not confirmed yet
     ACTIVE = "active"
@@ -238,7 +252,7 @@ class TapRecord(Base):
     card_number: Mapped[str | None] = mapped_column(String(19))
     route_id: Mapped[str] = mapped_column(String(GTFS_ID))
     stop_id: Mapped[str] = mapped_column(String(GTFS_ID))
-    result: Mapped[str] = mapped_column(String(16))  # a TapVerdict
+    result: Mapped[TapVerdict] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(40))
     amount: Mapped[int] = mapped_column(BigInteger)
     paid_by: Mapped[str] = mapped_column(String(20))
@@ -276,7 +290,7 @@ class PendingAction(Base):
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    status: Mapped[str] = mapped_column(String(16))  # a PendingActionStatus
+    status: Mapped[PendingActionStatus] = mapped_column(String(16))
     confirmed_by_tap: Mapped[str | None] = mapped_column(String(40))
     # For a pass: JSON with the pass record to write and the product it is.
     detail: Mapped[str | None] = mapped_column(Text)
@@ -287,7 +301,7 @@ class DenyEntry(Base):
     __tablename__ = "deny_list"
 
     card_uid: Mapped[str] = mapped_column(String(20), primary_key=True)
-    reason: Mapped[str] = mapped_column(String(40))  # a BlockReason
+    reason: Mapped[BlockReason] = mapped_column(String(40))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     changed_version: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -395,7 +409,7 @@ class Payment(Base):
     payment_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     rider_id: Mapped[str] = mapped_column(ForeignKey("riders.rider_id"), index=True)
     card_id: Mapped[str] = mapped_column(ForeignKey("cards.card_id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # topup, pass
+    kind: Mapped[PaymentKind] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     product_id: Mapped[str | None] = mapped_column(String(64))
@@ -403,7 +417,7 @@ class Payment(Base):
     route_id: Mapped[str | None] = mapped_column(String(GTFS_ID))
     provider: Mapped[str] = mapped_column(String(16))
     provider_ref: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[PaymentStatus] = mapped_column(String(16))
     failure_code: Mapped[str | None] = mapped_column(String(64))
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     load_seq: Mapped[int | None] = mapped_column(Integer)

@@ -24,7 +24,7 @@ from fares import FareState, PaidBy, Tap, Tariff, price_tap
 from fares.model import INSUFFICIENT_BALANCE
 from transit.errors import DomainError
 from transit.localtime import HANOI, service_day
-from transit.models import PatternStop, Rider, Route
+from transit.models import PatternStop, Rider, RiderStatus, Route, TapVerdict
 from transit.services import cards, devices, riders, wallet
 from transit.services.devices import RegisteredDevice
 from transit.uow import UnitOfWork
@@ -140,7 +140,9 @@ class DemoWeek:
 def demo_rider(uow: UnitOfWork) -> Rider | None:
     """The demo rider, if a seed made it already."""
     phone = riders.normalize_phone(DEMO_PHONE)
-    return uow.session.scalar(select(Rider).where(Rider.phone == phone, Rider.status == "active"))
+    return uow.session.scalar(
+        select(Rider).where(Rider.phone == phone, Rider.status == RiderStatus.ACTIVE)
+    )
 
 
 def prepare_week(now: datetime, uow: UnitOfWork, *, tariff: Tariff, prefix: str) -> DemoWeek:
@@ -278,7 +280,7 @@ def _ride_week(
                     card_number=card.card_number,
                     route_id=ride.route_id,
                     stop_id=ride.stop_id,
-                    result="accepted" if accepted else "denied",
+                    result=TapVerdict.ACCEPTED if accepted else TapVerdict.DENIED,
                     reason=None if accepted else (denial.code if denial else "no_fare_rule"),
                     amount=decision.amount if accepted else 0,
                     paid_by=str(decision.paid_by if accepted else PaidBy.NOTHING),
@@ -289,7 +291,7 @@ def _ride_week(
                     commit="confirmed" if accepted else "none",
                 )
             )
-    journeys = sum(tap.result == "accepted" for tap in taps)
+    journeys = sum(tap.result == TapVerdict.ACCEPTED for tap in taps)
     return taps, CardWeek(card, journeys, card.initial_balance - balance, balance)
 
 

@@ -31,14 +31,14 @@ def block_card(
     if card is None or card.status not in (CardStatus.ACTIVE, CardStatus.BLOCKED):
         raise CardNotFound(f"no active card {card_number}", card_id=card_number)
     card.status = CardStatus.BLOCKED
-    entry = deny(card.uid, reason, now, uow)
+    entry = deny(card.uid, BlockReason(reason), now, uow)
     session.add(
         AuditEntry(actor=actor, action="block", subject=card.card_number, detail=reason, at=now)
     )
     return entry
 
 
-def deny(card_uid: str, reason: str, now: datetime, uow: UnitOfWork) -> DenyEntry:
+def deny(card_uid: str, reason: BlockReason, now: datetime, uow: UnitOfWork) -> DenyEntry:
     """The card's deny entry, made or made active again with this reason."""
     # The version's row lock comes first: a concurrent deny of the same card has committed
     # its entry by the time this one looks for it.

@@ -19,7 +19,18 @@ from fares.passes import issue_pass, pass_price
 from fares.tariff import PassCoverage, PassValidity, TariffVersion
 from transit.errors import DomainError
 from transit.localtime import service_day
-from transit.models import Alert, AuditEntry, Card, Payment, PaymentEvent, PendingAction
+from transit.models import (
+    Alert,
+    AuditEntry,
+    Card,
+    CardStatus,
+    Payment,
+    PaymentEvent,
+    PaymentKind,
+    PaymentStatus,
+    PendingAction,
+    PendingActionStatus,
+)
 from transit.payments import PaymentProvider, ProviderEvent, ProviderPayment
 from transit.services import loads, tariffs, versions
 from transit.uow import UnitOfWork
@@ -219,8 +230,8 @@ def _apply(event: ProviderEvent, payment: Payment | None, now: datetime, uow: Un
     if event.type == "succeeded":
         return "applied" if settle(payment, seen, now, uow) else "no_change"
     if event.type == "failed":
-        if payment.status == "created":
-            payment.status = "failed"
+        if payment.status == PaymentStatus.CREATED:
+            payment.status = PaymentStatus.FAILED
             payment.failure_code = "payment_failed"
             payment.updated_at = now
             return "applied"
@@ -233,13 +244,13 @@ def settle(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfWo
 
     The one place this happens: from a webhook's success (or a refund that overtook it), and
     from a provider that answers the purchase as already paid (the development provider)."""
-    if payment.status not in ("created", "failed"):
+    if payment.status not in (PaymentStatus.CREATED, PaymentStatus.FAILED):
         return False
     card = uow.session.get(Card, payment.card_id)
     assert card is not None  # a foreign key
     # Loaded even if the card was blocked meanwhile: moving a lost card's money takes its
     # pending loads along.
-    if payment.kind == "pass":
+    if payment.kind == PaymentKind.PASS:
         assert payment.product_id is not None
         assert payment.pass_start is not None
         entry, _ = pass_for(
@@ -263,11 +274,11 @@ def settle(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfWo
             now,
             uow,
         )
-    payment.status = "succeeded"
+    payment.status = PaymentStatus.SUCCEEDED
     payment.failure_code = None
     payment.load_seq = action.seq
     payment.updated_at = now
-    if card.status == "replaced":
+    if card.status == CardStatus.REPLACED:
         _alert(uow, "payment_for_replaced_card", payment, f"load {action.seq}", now)
     return True
 
@@ -275,13 +286,13 @@ def settle(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfWo
 def _refund(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfWork) -> str:
     if seen.refunded <= payment.refunded_amount:
         return "no_change"
-    if payment.status in ("created", "failed"):
+    if payment.status in (PaymentStatus.CREATED, PaymentStatus.FAILED):
         # Only a paid charge is refunded: the success is still on its way (Stripe keeps no
         # order, and retries a failed delivery for days). Pay first, so that the refund below
         # withdraws the load, and the late success finds the payment past it.
         settle(payment, seen, now, uow)
     payment.refunded_amount = seen.refunded
-    payment.status = "refunded"
+    payment.status = PaymentStatus.REFUNDED
     payment.updated_at = now
     session = uow.session
     card = session.get(Card, payment.card_id)
@@ -290,9 +301,13 @@ def _refund(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfW
         if card is not None and payment.load_seq is not None
         else None
     )
-    if action is not None and action.status == "pending" and seen.refunded >= payment.amount:
+    if (
+        action is not None
+        and action.status == PendingActionStatus.PENDING
+        and seen.refunded >= payment.amount
+    ):
         # Refunded before the money reached the card: the load is withdrawn.
-        action.status = "withdrawn"
+        action.status = PendingActionStatus.WITHDRAWN
         action.changed_version = versions.bump_version(uow)
         session.add(
             AuditEntry(
@@ -350,7 +365,7 @@ def reconcile(provider: PaymentProvider, since: datetime, uow: UnitOfWork) -> li
     seen_refs = set()
     for payment in ours:
         if payment.provider_ref is None:
-            if payment.status == "created":
+            if payment.status == PaymentStatus.CREATED:
                 found.append(Mismatch(payment.payment_id, None, "never reached the provider"))
             continue
         seen_refs.add(payment.provider_ref)
@@ -370,7 +385,7 @@ def reconcile(provider: PaymentProvider, since: datetime, uow: UnitOfWork) -> li
                 )
             )
         paid_there = other.status == "succeeded"
-        paid_here = payment.status in ("succeeded", "refunded")
+        paid_here = payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
         if paid_there != paid_here:
             found.append(
                 Mismatch(

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from transit.errors import DomainError
 from transit.localtime import service_day
-from transit.models import Card, Payment, Rider
+from transit.models import Card, CardStatus, Payment, PaymentKind, PaymentStatus, Rider
 from transit.payments import (
     InvalidSignature,
     PaymentProvider,
@@ -223,7 +223,7 @@ def payment_of(rider_id: str, payment_id: str, uow: UnitOfWork) -> PaymentView:
 
 
 def _view(payment: Payment, answer: ProviderPayment | None, uow: UnitOfWork) -> PaymentView:
-    unpaid = payment.status == "created"
+    unpaid = payment.status == PaymentStatus.CREATED
     for_app = answer.for_app if answer is not None and unpaid else {}
     return PaymentView(
         payment_id=payment.payment_id,
@@ -319,7 +319,7 @@ def _begin_pass_purchase(
     """Record a pass bought for the card (or find the one this key made)."""
 
     def check(card: Card) -> dict[str, Any]:
-        if card.status != "active":
+        if card.status != CardStatus.ACTIVE:
             raise wallet.CardNotActive()
         today = service_day(now)
         if not today <= start <= today + timedelta(days=MAX_PASS_LEAD_DAYS):
@@ -364,7 +364,7 @@ def _begin(
             card_id=card.card_id,
             currency="vnd",
             provider=provider,
-            status="created",
+            status=PaymentStatus.CREATED,
             refunded_amount=0,
             idempotency_key=key,
             fingerprint=print_,
@@ -403,7 +403,7 @@ def _by_key(rider: Rider, key: str, uow: UnitOfWork) -> Payment | None:
 def _check_amount(card: Card, amount: int, uow: UnitOfWork) -> None:
     if not MIN_TOPUP <= amount <= MAX_TOPUP:
         raise InvalidAmount(f"a top-up is {MIN_TOPUP:,} to {MAX_TOPUP:,} VND")
-    if card.status != "active":
+    if card.status != CardStatus.ACTIVE:
         raise wallet.CardNotActive()
     room = loads.headroom(card, uow)
     if amount > room:
@@ -418,7 +418,7 @@ def _request_for(payment: Payment, card: Card) -> PaymentRequest:
         currency=payment.currency,
         description=(
             f"Ve thang {payment.product_id} the {card.card_number}"
-            if payment.kind == "pass"
+            if payment.kind == PaymentKind.PASS
             else f"Nap tien the xe buyt {card.card_number}"
         ),
         metadata={"payment_id": payment.payment_id, "card_id": card.card_id},

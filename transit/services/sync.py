@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from sqlalchemy import select
 
-from transit.models import DenyEntry, PendingAction
-from transit.services import tariffs, versions
+from transit.models import DenyEntry, PendingAction, PendingActionStatus
+from transit.services import loads, tariffs, versions
+from transit.services.loads import PassDetail, ProfileDetail
 from transit.uow import UnitOfWork
 from wire import Denial, PassRecord, ProfileRecord, Snapshot, Withdrawal
 from wire import PendingAction as OfferedAction
@@ -35,7 +35,10 @@ def snapshot(since: int, now: datetime, uow: UnitOfWork) -> Snapshot:
             Withdrawal(card_uid=uid, seq=seq)
             for uid, seq in session.execute(
                 select(PendingAction.card_uid, PendingAction.seq)
-                .where(PendingAction.changed_version > since, PendingAction.status != "pending")
+                .where(
+                    PendingAction.changed_version > since,
+                    PendingAction.status != PendingActionStatus.PENDING,
+                )
                 .order_by(PendingAction.card_uid, PendingAction.seq)
             )
         ]
@@ -43,7 +46,7 @@ def snapshot(since: int, now: datetime, uow: UnitOfWork) -> Snapshot:
         _offered(action)
         for action in session.scalars(
             select(PendingAction)
-            .where(PendingAction.status == "pending")
+            .where(PendingAction.status == PendingActionStatus.PENDING)
             .order_by(PendingAction.card_uid, PendingAction.seq)
         )
     ]
@@ -59,17 +62,17 @@ def snapshot(since: int, now: datetime, uow: UnitOfWork) -> Snapshot:
 
 
 def _offered(action: PendingAction) -> OfferedAction:
-    detail = json.loads(action.detail) if action.detail else {}
+    detail = loads.detail_of(action)
     return OfferedAction(
         seq=action.seq,
         card_uid=action.card_uid,
         kind=action.kind,
         amount=action.amount,
         expires=None,
-        pass_=PassRecord.from_json(detail["pass"]) if action.kind == "pass" and detail else None,
+        pass_=PassRecord(**detail.entry._asdict()) if isinstance(detail, PassDetail) else None,
         profile=(
-            ProfileRecord.from_json(detail["profile"])
-            if action.kind == "profile" and detail
+            ProfileRecord(category_code=detail.category_code, valid_until=detail.valid_until)
+            if isinstance(detail, ProfileDetail)
             else None
         ),
     )

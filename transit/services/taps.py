@@ -16,7 +16,17 @@ from sqlalchemy import Table, select, text, tuple_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from transit.models import Alert, CardShadow, Device, PendingAction, TapRecord
+from transit.models import (
+    Alert,
+    BlockReason,
+    CardShadow,
+    Device,
+    PendingAction,
+    PendingActionKind,
+    PendingActionStatus,
+    TapRecord,
+    TapVerdict,
+)
 from transit.services import denylist, versions
 from transit.uow import UnitOfWork
 from wire import Tap
@@ -206,7 +216,7 @@ def _transactions_on_record(
         rows = session.scalars(
             select(TapRecord).where(
                 tuple_(TapRecord.card_uid, TapRecord.card_tx).in_(pairs[start : start + 500]),
-                TapRecord.result == "accepted",
+                TapRecord.result == TapVerdict.ACCEPTED,
             )
         )
         for row in rows:
@@ -242,13 +252,13 @@ def _settle_card(
     for tap in sorted(taps, key=lambda t: t.time):
         for seq in {*tap.applied_loads, *tap.loaded}:
             action = actions.get(seq)
-            if action is not None and action.status == "pending":
+            if action is not None and action.status == PendingActionStatus.PENDING:
                 # Confirmed once, whichever validator reports it first.
-                action.status = "confirmed"
+                action.status = PendingActionStatus.CONFIRMED
                 action.confirmed_by_tap = tap.tap_id
                 action.changed_version = versions.bump_version(uow)
     charged = sorted(
-        ((t.card_tx, t) for t in taps if t.result == "accepted" and t.card_tx is not None),
+        ((t.card_tx, t) for t in taps if t.result == TapVerdict.ACCEPTED and t.card_tx is not None),
         key=lambda pair: pair[0],
     )
     for card_tx, tap in charged:
@@ -281,7 +291,7 @@ def _settle_card(
             credited = sum(
                 actions[seq].amount
                 for seq in loaded
-                if seq in actions and actions[seq].kind == "credit"
+                if seq in actions and actions[seq].kind == PendingActionKind.CREDIT
             )
             unknown = [seq for seq in loaded if seq not in actions]
             expected = shadow.balance + credited - tap.amount
@@ -352,7 +362,7 @@ def _suspect_clone(
     uow: UnitOfWork, card_uid: str, device: Device, now: datetime, detail: str
 ) -> None:
     _alert(uow, "suspected_clone", card_uid, device, now, detail)
-    denylist.deny(card_uid, "suspected_clone", now, uow)
+    denylist.deny(card_uid, BlockReason.SUSPECTED_CLONE, now, uow)
 
 
 def _alert(
