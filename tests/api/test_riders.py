@@ -330,7 +330,7 @@ def test_code_requests_per_number_are_limited(client: FlaskClient, sms: SmsOutbo
 
 
 def test_a_second_registration_of_a_pending_number_cannot_choose_its_password(
-    client: FlaskClient, sms: SmsOutbox
+    app: Flask, client: FlaskClient, sms: SmsOutbox
 ) -> None:
     owner, stranger = "owner's password 2026", "stranger password 99"
     phone = "+84980085101"
@@ -356,6 +356,9 @@ def test_a_second_registration_of_a_pending_number_cannot_choose_its_password(
     )
     refused = client.post("/api/v1/auth/login", json={"phone": phone, "password": stranger})
     assert (refused.status_code, refused.get_json()["code"]) == (401, "invalid_credentials")
+    with app.app_context(), unit_of_work() as uow:
+        kept = uow.session.scalars(select(OneTimeCode.password_hash)).all()
+    assert kept == [None, None]  # the account holds the password; the codes hold none
     # And the stranger's code died with the owner's verification.
     late = client.post(
         "/api/v1/auth/verify", json={"phone": phone, "code": strangers_code, "password": stranger}

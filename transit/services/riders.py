@@ -334,6 +334,12 @@ def verify_phone(
         # The consent that counts is the one given with the registration that was verified.
         rider.consent_version = CONSENT_VERSION
         rider.consent_at = spent.created_at
+    # The account holds the password now; no registration's hash is kept beside a code.
+    uow.session.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.phone == phone, OneTimeCode.purpose == CodePurpose.VERIFY)
+        .values(password_hash=None)
+    )
     return rider
 
 
@@ -475,7 +481,9 @@ def delete_account(rider: Rider, password: str, now: datetime, uow: UnitOfWork) 
     session = uow.session
     if rider.phone is not None:
         session.execute(
-            update(OneTimeCode).where(OneTimeCode.phone == rider.phone).values(phone="")
+            update(OneTimeCode)
+            .where(OneTimeCode.phone == rider.phone)
+            .values(phone="", password_hash=None)
         )
     session.execute(
         update(Card).where(Card.rider_id == rider.rider_id).values(rider_id=None, linked_at=None)
