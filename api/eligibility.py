@@ -84,7 +84,7 @@ class SchoolsView(MethodView):
 @blp.route("/eligibility/applications")
 class ApplicationsView(MethodView):
     @blp.response(200, ApplicationListSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.errors(401)
     def get(self) -> Any:
         """The rider's applications, newest first, with their status and reason."""
         with unit_of_work() as uow:
@@ -94,11 +94,7 @@ class ApplicationsView(MethodView):
     @blp.doc(operationId="apply_as_student")
     @blp.arguments(ApplySchema)
     @blp.response(201, ApplicationSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.errors(401, 404, 409, 422, 429)
     def post(self, body: dict[str, Any]) -> Any:
         """Apply for the student category; asking again while one is open returns it."""
         with unit_of_work() as uow:

@@ -47,7 +47,7 @@ class RouteById(MethodView):
     @blp.doc(operationId="get_route")
     @blp.etag
     @blp.response(200, RouteDetailSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.errors(404)
     def get(self, route_id: str) -> Any:
         """One route, with the stops and line of each direction."""
         with unit_of_work() as uow:

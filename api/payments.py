@@ -89,13 +89,7 @@ class TopupsView(MethodView):
     @blp.doc(parameters=[IDEMPOTENCY_HEADER])
     @blp.arguments(TopupSchema)
     @blp.response(201, PaymentSchema)
-    @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    @blp.errors(400, 401, 404, 409, 422, 429, 503)
     def post(self, body: dict[str, Any], card_id: str) -> Any:
         """Top up a card. Retry with the same Idempotency-Key: it never pays twice."""
         asker = _money_request(body)
@@ -117,13 +111,7 @@ class PassesView(MethodView):
     @blp.doc(parameters=[IDEMPOTENCY_HEADER])
     @blp.arguments(BuyPassSchema)
     @blp.response(201, PaymentSchema)
-    @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    @blp.errors(400, 401, 404, 409, 422, 429, 503)
     def post(self, body: dict[str, Any], card_id: str) -> Any:
         """Buy a pass for a card; it is written to the card at its next tap once paid."""
         asker = _money_request(body)
@@ -145,8 +133,7 @@ class PassesView(MethodView):
 class ProductsView(MethodView):
     @blp.etag
     @blp.response(200, ProductListSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.errors(401, 404)
     def get(self, card_id: str) -> Any:
         """The passes this card may buy, at its price (student passes with a valid student
         eligibility only)."""
@@ -186,8 +173,7 @@ def _money_request(body: dict[str, Any]) -> _Asker:
 @blp.route("/payments/<payment_id>")
 class PaymentView(MethodView):
     @blp.response(200, PaymentSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.errors(401, 404)
     def get(self, payment_id: str) -> Any:
         """A payment's state: the app polls this after paying, until it is succeeded."""
         with unit_of_work() as uow:
@@ -199,8 +185,7 @@ class PaymentView(MethodView):
 class StripeWebhookView(MethodView):
     @blp.doc(operationId="handle_stripe_webhook")
     @blp.response(200)
-    @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.errors(400, 422)
     def post(self) -> Any:
         """Stripe's events, verified by their signature; each acted on once."""
         chosen = provider()

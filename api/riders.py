@@ -65,9 +65,7 @@ class RegisterView(MethodView):
     @_limited(CODE_REQUESTS_PER_PHONE, CODE_REQUESTS_PER_CLIENT)
     @blp.arguments(RegisterSchema)
     @blp.response(202, AcceptedSchema)
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    @blp.errors(422, 429, 503)
     def post(self, body: dict[str, Any]) -> Any:
         """Start registering: a 6-digit code goes to the phone by SMS."""
         with unit_of_work() as uow:
@@ -90,8 +88,7 @@ class VerifyView(MethodView):
     @_limited(CODE_CHECKS_PER_PHONE, LOGINS_PER_CLIENT)
     @blp.arguments(VerifySchema)
     @blp.response(200, TokensSchema)
-    @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.errors(400, 429)
     def post(self, body: dict[str, Any]) -> Any:
         """Confirm the phone number with its code and the password registered with it; the answer
         signs the rider in."""
@@ -110,9 +107,7 @@ class LoginView(MethodView):
     @_limited(LOGINS_PER_PHONE, LOGINS_PER_CLIENT)
     @blp.arguments(LoginSchema)
     @blp.response(200, TokensSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(403, response="FORBIDDEN")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.errors(401, 403, 429)
     def post(self, body: dict[str, Any]) -> Any:
         """Sign in with phone number and password."""
         with unit_of_work() as uow:
@@ -127,7 +122,7 @@ class RefreshView(MethodView):
     @blp.doc(operationId="refresh_tokens")
     @blp.arguments(RefreshSchema)
     @blp.response(200, TokensSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.errors(401)
     def post(self, body: dict[str, Any]) -> Any:
         """Trade a refresh token (once) for a new pair; a token used twice ends its login."""
         with unit_of_work() as uow:
@@ -167,8 +162,7 @@ class ResetRequestView(MethodView):
     @_limited(CODE_REQUESTS_PER_PHONE, CODE_REQUESTS_PER_CLIENT)
     @blp.arguments(PhoneSchema)
     @blp.response(202, AcceptedSchema)
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    @blp.errors(429, 503)
     def post(self, body: dict[str, Any]) -> Any:
         """Forgotten password: a code goes to the phone if it has an account."""
         with unit_of_work() as uow:
@@ -183,9 +177,7 @@ class ResetConfirmView(MethodView):
     @_limited(CODE_CHECKS_PER_PHONE, LOGINS_PER_CLIENT)
     @blp.arguments(ResetSchema)
     @blp.response(200, TokensSchema)
-    @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.errors(400, 422, 429)
     def post(self, body: dict[str, Any]) -> Any:
         """A new password with the code; every other device is signed out."""
         with unit_of_work() as uow:
@@ -200,7 +192,7 @@ class ResetConfirmView(MethodView):
 @blp.route("/me")
 class MeView(MethodView):
     @blp.response(200, RiderSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.errors(401)
     def get(self) -> Any:
         """The signed-in rider's account."""
         with unit_of_work() as uow:
@@ -211,7 +203,7 @@ class MeView(MethodView):
     @blp.doc(operationId="delete_account")
     @blp.arguments(DeleteAccountSchema)
     @blp.response(204)
-    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.errors(401)
     def delete(self, body: dict[str, Any]) -> Any:
         """Delete the account: phone and password erased; cards and their trips stay, unlinked."""
         with unit_of_work() as uow:
@@ -226,8 +218,7 @@ class PasswordView(MethodView):
     @blp.doc(operationId="change_password")
     @blp.arguments(ChangePasswordSchema)
     @blp.response(204)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.errors(401, 422)
     def post(self, body: dict[str, Any]) -> Any:
         """Change the password; every device, this one too, signs in again."""
         with unit_of_work() as uow:
@@ -253,7 +244,7 @@ class ExportView(MethodView):
             }
         },
     )
-    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.errors(401)
     def get(self) -> Any:
         """Everything kept about the rider, as one JSON document to download."""
         with unit_of_work() as uow:

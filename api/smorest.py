@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http
 import re
+from collections.abc import Callable
 from typing import Any
 
 import flask_smorest
@@ -138,3 +139,13 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # no type hints
     """
 
     ARGUMENTS_PARSER = JsonBodyParser(unknown=None)
+
+    def errors(self, *statuses: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Document the problem responses an operation may answer, by status code."""
+
+        def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+            for status in statuses:
+                view = self.alt_response(status, response=http.HTTPStatus(status).name)(view)
+            return view
+
+        return decorate

@@ -140,9 +140,7 @@ class TripsView(MethodView):
     @blp.arguments(TripQuerySchema, location="query", as_kwargs=True)
     @blp.response(200, TripPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST", description="code invalid_cursor")
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.errors(401, 404, 422)
     def get(
         self,
         card_id: str,
@@ -184,9 +182,7 @@ class StatementView(MethodView):
             }
         },
     )
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.errors(401, 404, 422)
     def get(self, card_id: str, month: date) -> Any:
         """The card's trips in one month (Hanoi time) with totals, as a spreadsheet file."""
         with unit_of_work() as uow:

@@ -75,7 +75,7 @@ def _device(uow: UnitOfWork) -> Device:
 class SnapshotView(MethodView):
     @blp.arguments(SnapshotQuerySchema, location="query", as_kwargs=True)
     @blp.response(200, SnapshotSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.errors(401)
     def get(self, since: int) -> Any:
         """Deny list and pending loads changed since a version.
 
@@ -98,10 +98,7 @@ class TapsView(MethodView):
         requestBody={"required": True, "content": {"application/json": {"schema": TapBatchSchema}}},
     )
     @blp.response(200, TapUploadResultsSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
-    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.errors(401, 413, 415, 422)
     def post(self) -> Any:
         """A batch of up to 1,000 journaled taps; each gets its own result.
 

@@ -32,7 +32,7 @@ blp = Blueprint(
 class CardsView(MethodView):
     @blp.etag
     @blp.response(200, CardListSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.errors(401)
     def get(self) -> Any:
         """The rider's cards."""
         with unit_of_work() as uow:
@@ -42,10 +42,7 @@ class CardsView(MethodView):
     @blp.doc(operationId="link_card")
     @blp.arguments(LinkCardSchema)
     @blp.response(201, CardSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.errors(401, 404, 409, 429)
     def post(self, body: dict[str, Any]) -> Any:
         """Link a card with the number and the check code printed on it."""
         with unit_of_work() as uow:
@@ -64,8 +61,7 @@ class CardsView(MethodView):
 class CardView(MethodView):
     @blp.etag
     @blp.response(200, CardSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.errors(401, 404)
     def get(self, card_id: str) -> Any:
         """One card: balance at its last tap, and loads waiting for its next tap."""
         with unit_of_work() as uow:
@@ -78,8 +74,7 @@ class BlockView(MethodView):
     @blp.doc(operationId="block_card")
     @blp.arguments(BlockCardSchema)
     @blp.response(200, CardSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.errors(401, 404)
     def post(self, body: dict[str, Any], card_id: str) -> Any:
         """Report the card lost, stolen or damaged: buses refuse it from their next sync."""
         with unit_of_work() as uow:
@@ -95,9 +90,7 @@ class ReplaceView(MethodView):
     @blp.doc(operationId="replace_card")
     @blp.arguments(LinkCardSchema)
     @blp.response(200, ReplacementSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
+    @blp.errors(401, 404, 409)
     def post(self, body: dict[str, Any], card_id: str) -> Any:
         """Move a blocked card's money to another card (linked on the way if it is not)."""
         with unit_of_work() as uow:
