@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import serving
 from tests.e2e.test_bus_day import Backend
 from tests.e2e.test_rider_app import call
 from tests.support.browser import launch
@@ -22,15 +23,8 @@ from transit.services.demo import DEMO_PASSWORD, DEMO_PHONE
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Backend]:
-    backend = Backend(tmp_path)
-    backend.flask("db", "upgrade")
-    backend.flask("network", "import", "data/demo-network")
-    backend.flask("demo", "seed")
-    backend.start()
-    try:
-        yield backend
-    finally:
-        backend.stop()
+    with serving(tmp_path, ("demo", "seed")) as served:
+        yield served
 
 
 def _sign_in(backend: Backend) -> str:
