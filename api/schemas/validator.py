@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,59 +82,85 @@ class SnapshotSchema(Schema):
     withdrawn = fields.List(fields.Nested(WithdrawnSchema), required=True)
 
 
-class TapSchema(InputSchema):
-    """One journaled tap; fields a later device version adds are ignored, not refused.
-
-    Numbers are strict: 1.5 VND or "100" is a device's bug, refused, not rounded into money.
-    """
-
-    class Meta:
-        unknown = "exclude"
-
-    tap_id = fields.String(required=True, validate=validate.Regexp(r"^tap_[0-9a-f]{32}$"))
-    device_seq = fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=1, max=BIGINT_MAX)
-    )
-    time = fields.AwareDateTime(
+# How each of a tap's fields is checked when a device sends it. The fields themselves are
+# wire.Tap's: the table must name each of them once and nothing else (checked below, at import),
+# so a field added to the record cannot reach the server unchecked or be dropped silently.
+# Numbers are strict: 1.5 VND or "100" is a device's bug, refused, not rounded into money.
+_TAP_RULES: dict[str, fields.Field[Any]] = {
+    "time": fields.AwareDateTime(
         required=True,
         validate=_clock_time,
         metadata={"description": "1970 to 2999, at most 14 hours off UTC"},
-    )
-    card_uid = fields.String(required=True, validate=validate.Regexp(r"^[0-9A-F]{8,20}$"))
-    card_number = fields.String(allow_none=True, validate=validate.Length(max=19))
-    route_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    stop_id = fields.String(load_default="", validate=validate.Length(max=64))
-    result = fields.String(required=True, validate=validate.OneOf(["accepted", "denied"]))
-    reason = fields.String(allow_none=True, validate=validate.Length(max=40))
-    amount = fields.Integer(
+    ),
+    "card_uid": fields.String(required=True, validate=validate.Regexp(r"^[0-9A-F]{8,20}$")),
+    "card_number": fields.String(allow_none=True, validate=validate.Length(max=19)),
+    "route_id": fields.String(required=True, validate=validate.Length(min=1, max=64)),
+    "stop_id": fields.String(load_default="", validate=validate.Length(max=64)),
+    "result": fields.String(required=True, validate=validate.OneOf(["accepted", "denied"])),
+    "reason": fields.String(allow_none=True, validate=validate.Length(max=40)),
+    "amount": fields.Integer(
         required=True, strict=True, validate=validate.Range(min=0, max=10_000_000)
-    )
-    paid_by = fields.String(required=True, validate=validate.Length(max=20))
-    balance_after = fields.Integer(
+    ),
+    "paid_by": fields.String(required=True, validate=validate.Length(max=20)),
+    "balance_after": fields.Integer(
         allow_none=True, strict=True, validate=validate.Range(min=0, max=BIGINT_MAX)
-    )
-    card_tx = fields.Integer(
+    ),
+    "card_tx": fields.Integer(
         allow_none=True, strict=True, validate=validate.Range(min=0, max=BIGINT_MAX)
-    )
+    ),
     # Loads the card holds, reported (again) by this tap; `loaded` are those this tap wrote.
-    applied_loads = fields.List(
+    "applied_loads": fields.List(
         fields.Integer(strict=True, validate=validate.Range(min=1, max=INT_MAX)), load_default=list
-    )
-    loaded = fields.List(
+    ),
+    "loaded": fields.List(
         fields.Integer(strict=True, validate=validate.Range(min=1, max=INT_MAX)), load_default=list
-    )
-    tariff_version = fields.String(allow_none=True, validate=validate.Length(max=40))
-    explanation = fields.String(load_default="", validate=validate.Length(max=2000))
-    commit = fields.String(
+    ),
+    "tariff_version": fields.String(allow_none=True, validate=validate.Length(max=40)),
+    "explanation": fields.String(load_default="", validate=validate.Length(max=2000)),
+    "commit": fields.String(
         load_default="none", validate=validate.OneOf(["confirmed", "recovered", "none"])
-    )
+    ),
+    # Given by the device's journal; an uploaded tap always has them.
+    "tap_id": fields.String(required=True, validate=validate.Regexp(r"^tap_[0-9a-f]{32}$")),
+    "device_seq": fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=BIGINT_MAX)
+    ),
+}
+_TAP_SEQUENCES = ("applied_loads", "loaded")  # lists on the wire, tuples in the record
+
+
+def _tap_fields() -> dict[str, fields.Field[Any]]:
+    """wire.Tap's fields, in its order, each with its rule; an error if the two disagree."""
+    names = [field.name for field in dataclasses.fields(Tap)]
+    unchecked = [name for name in names if name not in _TAP_RULES]
+    unknown = [name for name in _TAP_RULES if name not in names]
+    if unchecked or unknown:
+        raise TypeError(
+            f"TapSchema's rules do not match wire.Tap: no rule for {unchecked}, "
+            f"rules for fields it does not have: {unknown}"
+        )
+    return {name: _TAP_RULES[name] for name in names}
+
+
+class _TapLoader(InputSchema):
+    """Checks what a device sent and gives the tap's own record (wire.Tap)."""
+
+    class Meta:
+        unknown = "exclude"  # fields a later device version adds are ignored, not refused
 
     @post_load
     def _tap(self, data: dict[str, Any], **kwargs: Any) -> Tap:
-        # The tap's own record (wire.Tap); this schema only checks what a device sent.
-        applied_loads = tuple(data.pop("applied_loads"))
-        loaded = tuple(data.pop("loaded"))
-        return Tap(**data, applied_loads=applied_loads, loaded=loaded)
+        for name in _TAP_SEQUENCES:
+            data[name] = tuple(data[name])
+        return Tap(**data)
+
+
+# One journaled tap, as POST /api/v1/validator/taps takes it: wire.Tap's fields and their rules.
+TapSchema = type(
+    "TapSchema",
+    (_TapLoader,),
+    {**_tap_fields(), "__doc__": _TapLoader.__doc__, "__module__": __name__},
+)
 
 
 class TapBatchSchema(StrictSchema):
