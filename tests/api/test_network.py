@@ -29,8 +29,34 @@ def test_routes_lists_the_demo_routes_in_number_order(demo: FlaskClient) -> None
         "34",
         "86",
         "107",
+        "2A",
+        "3.1",
         "BRT01",
     ]
+
+
+def test_the_metro_lines_are_listed_with_their_operator_and_route_type(
+    demo: FlaskClient,
+) -> None:
+    routes = {r["route_id"]: r for r in demo.get("/api/v1/routes").get_json()}
+    assert routes["2A"]["route_type"] == routes["3.1"]["route_type"] == 1
+    assert routes["2A"]["agency_id"] == routes["3.1"]["agency_id"] == "HNMETRO"
+    assert routes["32"]["route_type"] == 3
+    line = demo.get("/api/v1/routes/3.1").get_json()
+    outbound, inbound = line["directions"]
+    assert [s["name"] for s in outbound["stops"]][:2] == ["Nhổn", "Minh Khai"]
+    assert [s["stop_id"] for s in inbound["stops"]][-1] == "M3101P"  # the platform, not M3101
+
+
+def test_stops_near_a_metro_station_give_its_platform_not_the_station(
+    demo: FlaskClient,
+) -> None:
+    cat_linh = "21.0286,105.8270"
+    stops = demo.get(f"/api/v1/stops?near={cat_linh}&radius=150").get_json()
+    by_id = {s["stop_id"]: s for s in stops}
+    assert "M2A01" not in by_id  # the station itself (location_type 1) is no boarding place
+    assert by_id["M2A01P"]["name"] == "Cát Linh"
+    assert by_id["M2A01P"]["route_ids"] == ["2A"]
 
 
 def test_vietnamese_text_is_sent_as_utf8_not_escapes(demo: FlaskClient) -> None:

@@ -119,6 +119,8 @@ def test_the_routes_are_the_demo_routes(served: Served) -> None:
         "86",
         "107",
         "BRT01",
+        "2A",
+        "3.1",
     }
 
 

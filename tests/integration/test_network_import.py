@@ -47,9 +47,18 @@ def snapshot(app: Flask) -> dict[str, list[tuple[object, ...]]]:
 def test_the_demo_feed_imports(app: Flask) -> None:
     result = run_import(app, DEMO_FEED)
     assert result.exit_code == 0, result.output
-    assert "routes: 7 new, 0 updated, 0 unchanged, 0 withdrawn" in result.output
-    assert count(app, Route) == 7
-    assert count(app, RoutePattern) == 14
+    # Seven bus routes and the two metro lines, 2A and 3.1, each both ways.
+    assert "agencies: 2 new, 0 updated, 0 unchanged, 0 withdrawn" in result.output
+    assert "routes: 9 new, 0 updated, 0 unchanged, 0 withdrawn" in result.output
+    assert count(app, Route) == 9
+    assert count(app, RoutePattern) == 18
+    with app.app_context(), unit_of_work() as uow:
+        platform = uow.session.get(Stop, "M2A01P")
+        station = uow.session.get(Stop, "M2A01")
+        assert platform is not None
+        assert station is not None
+        assert (platform.location_type, platform.parent_station) == (0, "M2A01")
+        assert (station.location_type, station.parent_station) == (1, None)
 
 
 def test_importing_the_same_feed_again_changes_nothing(app: Flask, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import shutil
 import zipfile
@@ -88,23 +89,66 @@ def zip_folder(folder: Path, target: Path, inside: str = "") -> Path:
 # -- the demo network ------------------------------------------------------------------------
 
 
-def test_demo_feed_reads_without_problems_and_has_the_seven_routes() -> None:
+BUS_ROUTES = ["01", "09", "32", "34", "86", "107", "BRT01"]
+METRO_ROUTES = ["2A", "3.1"]
+
+# Each metro line's stations in the order of its direction 0, as the operator names them.
+METRO_STATIONS = {
+    "2A": [
+        "Cát Linh",
+        "La Thành",
+        "Thái Hà",
+        "Láng",
+        "Thượng Đình",
+        "Vành Đai 3",
+        "Phùng Khoang",
+        "Văn Quán",
+        "Hà Đông",
+        "La Khê",
+        "Văn Khê",
+        "Yên Nghĩa",
+    ],
+    "3.1": [
+        "Nhổn",
+        "Minh Khai",
+        "Phú Diễn",
+        "Cầu Diễn",
+        "Lê Đức Thọ",
+        "Đại học Quốc gia",
+        "Chùa Hà",
+        "Cầu Giấy",
+    ],
+}
+
+
+def test_demo_feed_reads_without_problems_and_has_the_bus_and_metro_routes() -> None:
     feed = read_feed(DEMO)
 
-    assert sorted(route.route_id for route in feed.routes) == sorted(
-        ["01", "09", "32", "34", "86", "107", "BRT01"]
-    )
+    assert sorted(route.route_id for route in feed.routes) == sorted(BUS_ROUTES + METRO_ROUTES)
     assert all(route.short_name == route.route_id for route in feed.routes)
-    assert all(route.route_type == 3 for route in feed.routes)
-    assert [agency.agency_id for agency in feed.agencies] == ["TRANSERCO"]
-    assert feed.agencies[0].timezone == "Asia/Ho_Chi_Minh"
-    assert feed.agencies[0].lang == "vi"
+    types = {route.route_id: (route.agency_id, route.route_type) for route in feed.routes}
+    assert {types[route_id] for route_id in BUS_ROUTES} == {("TRANSERCO", 3)}
+    assert {types[route_id] for route_id in METRO_ROUTES} == {("HNMETRO", 1)}  # 1: metro
+    assert [agency.agency_id for agency in feed.agencies] == ["TRANSERCO", "HNMETRO"]
+    assert {agency.timezone for agency in feed.agencies} == {"Asia/Ho_Chi_Minh"}
+    assert {agency.lang for agency in feed.agencies} == {"vi"}
+
+
+def test_demo_metro_routes_are_named_and_coloured() -> None:
+    routes = {route.route_id: route for route in read_feed(DEMO).routes}
+
+    assert routes["2A"].long_name == "Cát Linh - Yên Nghĩa"
+    assert routes["3.1"].long_name == "Nhổn - Cầu Giấy"
+    for route_id in METRO_ROUTES:
+        assert routes[route_id].color is not None
+        assert routes[route_id].text_color is not None
+    assert routes["2A"].color != routes["3.1"].color
 
 
 def test_demo_routes_run_both_directions_with_six_to_fifteen_stops() -> None:
     patterns = read_feed(DEMO).route_patterns()
 
-    assert len(patterns) == 14
+    assert len(patterns) == 2 * len(BUS_ROUTES + METRO_ROUTES)
     for (route_id, direction), stop_ids in patterns.items():
         assert 6 <= len(stop_ids) <= 15, (route_id, direction)
         assert patterns[(route_id, 1 - direction)] == stop_ids[::-1]
@@ -157,6 +201,124 @@ def test_demo_shape_lengths_fall_in_the_tariff_bands(route_id: str, expected_ban
         last = points[-1].dist_traveled
         assert last is not None
         assert last == pytest.approx(length, abs=0.01)
+
+
+def test_every_demo_platform_belongs_to_a_station_and_trips_call_only_at_platforms() -> None:
+    feed = read_feed(DEMO)
+    stops = {stop.stop_id: stop for stop in feed.stops}
+    stations = [stop for stop in feed.stops if stop.location_type == 1]
+    platforms = [stop for stop in feed.stops if stop.parent_station is not None]
+
+    assert len(stations) == sum(len(names) for names in METRO_STATIONS.values())
+    assert len(platforms) == len(stations)  # one platform a station
+    for platform in platforms:
+        assert platform.location_type == 0
+        assert platform.parent_station is not None
+        station = stops[platform.parent_station]
+        assert station.location_type == 1
+        assert station.parent_station is None
+        assert platform.name == station.name
+        assert haversine_km((platform.lat, platform.lon), (station.lat, station.lon)) < 0.2
+    assert {stops[call.stop_id].location_type for call in feed.stop_times} == {0}
+    metro_trips = {trip.trip_id for trip in feed.trips if trip.route_id in METRO_ROUTES}
+    assert metro_trips
+    assert all(
+        stops[call.stop_id].parent_station is not None
+        for call in feed.stop_times
+        if call.trip_id in metro_trips
+    )
+
+
+def distance_along_km(points: list[tuple[float, float]], place: tuple[float, float]) -> float:
+    """How far along a polyline the point nearest to `place` lies (flat earth: a city)."""
+    km_per_lon, km_per_lat = 111.32 * math.cos(math.radians(place[0])), 110.57
+
+    def xy(lat_lon: tuple[float, float]) -> tuple[float, float]:
+        return lat_lon[1] * km_per_lon, lat_lon[0] * km_per_lat
+
+    px, py = xy(place)
+    nearest, at, along = math.inf, 0.0, 0.0
+    for (ax, ay), (bx, by) in pairwise(xy(point) for point in points):
+        dx, dy = bx - ax, by - ay
+        length = math.hypot(dx, dy)
+        t = max(0.0, min(1.0, ((px - ax) * dx + (py - ay) * dy) / length**2)) if length else 0.0
+        off = math.hypot(ax + t * dx - px, ay + t * dy - py)
+        if off < nearest:
+            nearest, at = off, along + t * length
+        along += length
+    assert nearest < 0.1, f"{place} is {nearest:.3f} km from the line"
+    return at
+
+
+@pytest.mark.parametrize("route_id", METRO_ROUTES)
+def test_demo_metro_stations_lie_in_order_along_each_direction_s_shape(route_id: str) -> None:
+    feed = read_feed(DEMO)
+    stops = {stop.stop_id: stop for stop in feed.stops}
+    patterns = feed.route_patterns()
+    trips = [trip for trip in feed.trips if trip.route_id == route_id]
+
+    assert {trip.shape_id for trip in trips} == {f"{route_id}_0", f"{route_id}_1"}
+    for direction in (0, 1):
+        expected = METRO_STATIONS[route_id][:: 1 if direction == 0 else -1]
+        platforms = [stops[stop_id] for stop_id in patterns[(route_id, direction)]]
+        assert [platform.name for platform in platforms] == expected
+        assert {trip.shape_id for trip in trips if trip.direction_id == direction} == {
+            f"{route_id}_{direction}"
+        }
+        shape = [(p.lat, p.lon) for p in feed.shapes[f"{route_id}_{direction}"]]
+        along = [distance_along_km(shape, (p.lat, p.lon)) for p in platforms]
+        assert along == sorted(along)
+        assert along[0] == pytest.approx(0, abs=0.05)
+        assert all(later - earlier > 0.4 for earlier, later in pairwise(along))
+
+
+@pytest.mark.parametrize(("route_id", "length_km"), [("2A", 12.5), ("3.1", 7.6)])
+def test_demo_metro_shapes_measure_the_line_and_calls_are_two_minutes_apart(
+    route_id: str, length_km: float
+) -> None:
+    feed = read_feed(DEMO)
+    trips = {trip.trip_id: trip for trip in feed.trips if trip.route_id == route_id}
+    for shape_id in (f"{route_id}_0", f"{route_id}_1"):
+        points = feed.shapes[shape_id]
+        length = sum(haversine_km((a.lat, a.lon), (b.lat, b.lon)) for a, b in pairwise(points))
+        assert length == pytest.approx(length_km, abs=0.5)
+        assert points[-1].dist_traveled == pytest.approx(length, abs=0.01)
+
+    def seconds(hms: str | None) -> int:
+        assert hms is not None
+        hours, minutes, secs = (int(part) for part in hms.split(":"))
+        return 3600 * hours + 60 * minutes + secs
+
+    calls: dict[str, list[tuple[int, int, int]]] = {}
+    for call in feed.stop_times:
+        if call.trip_id in trips:
+            calls.setdefault(call.trip_id, []).append(
+                (call.stop_sequence, seconds(call.arrival_time), seconds(call.departure_time))
+            )
+    firsts = sorted(min(trip_calls)[1] for trip_calls in calls.values())
+    assert firsts[0] == seconds("05:30:00")
+    assert firsts[-1] == seconds("22:00:00")
+    assert len(calls) >= 4 * 16  # through the day, both directions: at least hourly
+    for trip_calls in calls.values():
+        trip_calls.sort()
+        assert len(trip_calls) == len(METRO_STATIONS[route_id])
+        for (_, _, left), (_, arrive, _) in pairwise(trip_calls):
+            assert 60 <= arrive - left <= 180
+
+
+def test_demo_feed_runs_through_2027() -> None:
+    def rows(name: str) -> list[dict[str, str]]:
+        with (DEMO / name).open(encoding="utf-8", newline="") as file:
+            return list(csv.DictReader(file))
+
+    [feed_info] = rows("feed_info.txt")
+    assert feed_info["feed_end_date"] == "20271231"
+    services = {row["service_id"]: row for row in rows("calendar.txt")}
+    used = {trip.service_id for trip in read_feed(DEMO).trips}
+    assert used <= set(services)
+    for service_id in used:
+        assert services[service_id]["start_date"] <= feed_info["feed_start_date"]
+        assert services[service_id]["end_date"] == "20271231"
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from transit import gtfs
 from transit.errors import RouteNotFound
 from transit.geo import bounding_box, distance_m, polyline_length_m
+from transit.gtfs.files import STOP_OR_PLATFORM
 from transit.models import Agency, PatternStop, Route, RoutePattern, Stop
 from transit.uow import UnitOfWork
 
@@ -244,11 +245,17 @@ def get_route(route_id: str, uow: UnitOfWork) -> RouteDetail:
 def stops_near(
     lat: float, lon: float, radius_m: float, uow: UnitOfWork, limit: int
 ) -> list[NearbyStop]:
-    """Active stops within `radius_m` of a point, nearest first, with the routes serving them."""
+    """Active stops within `radius_m` of a point, nearest first, with the routes serving them.
+
+    Only places a rider boards at (GTFS location_type 0: a stop, or a station's platform); a
+    station itself (location_type 1) is served through its platforms, and entrances and nodes
+    are no stops at all.
+    """
     min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
     candidates = uow.session.scalars(
         select(Stop).where(
             Stop.active,
+            Stop.location_type == STOP_OR_PLATFORM,
             Stop.lat.between(min_lat, max_lat),
             Stop.lon.between(min_lon, max_lon),
         )
