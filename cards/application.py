@@ -25,7 +25,9 @@ from cards.desfire import (
 )
 from cards.diversify import diversify_aes128
 from cards.layout import (
+    ALIGHTING_KIND,
     APP_KEY_SETTINGS,
+    BOARDING_KIND,
     COUNTERS_SIZE,
     DEBIT,
     FARE_RECORD_SIZE,
@@ -61,6 +63,7 @@ from cards.layout import (
 from fares.model import (
     MAX_PASSES,
     Decision,
+    Direction,
     FareState,
     Pass,
     Tap,
@@ -297,6 +300,7 @@ def charge(client: DesfireClient, state: CardState, decision: Decision, tap: Tap
         balance_after=state.balance - amount,
         transaction=counters.transactions,
         paid_by=PAID_BY_CODES[decision.paid_by],
+        kind=ALIGHTING_KIND if decision.direction == Direction.EXIT else BOARDING_KIND,
     )
     client.write_record(LOG, 0, record.pack(), mode=_mode(LOG, Operation.WRITE, DEBIT))
     client.commit_transaction()

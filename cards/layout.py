@@ -30,7 +30,16 @@ from cards.desfire import (
     RecordFileSettings,
     ValueFileSettings,
 )
-from fares.model import MAX_AMOUNT, MAX_CAP_SLOTS, MAX_PASSES, CapSlot, FareState, PaidBy, Pass
+from fares.model import (
+    MAX_AMOUNT,
+    MAX_CAP_SLOTS,
+    MAX_PASSES,
+    MAX_RUN_TRANSFERS,
+    CapSlot,
+    FareState,
+    PaidBy,
+    Pass,
+)
 
 TRANSIT_AID = 0x4E4801
 SYSTEM_ID = b"HN-BUS"
@@ -46,13 +55,28 @@ TICKET, PASSES, PURSE, LOG = 0x01, 0x02, 0x03, 0x04
 
 # -- the fare state: a 64-byte fare record (in TICKET) and four 16-byte pass slots (PASSES) --
 
-FARE_RECORD_VERSION = 1
+# Version 2 holds the open journey (tap on, tap off) and keeps four cap slots in the same 64
+# bytes: amounts take 3 bytes (fares.MAX_AMOUNT), the run's transfer count shares a byte with the
+# journey's state, the entry stop key is 24 bits and the vehicle key 16 (fares.stop_key_of,
+# vehicle_key_of). A tap reads versions 1 and 2 and always writes 2, so a card is upgraded by its
+# next tap, in the same transaction as the charge: a tear leaves the whole old record or the
+# whole new one.
+FARE_RECORD_VERSION = 2
 # version, category code, category valid-until, last boarding time, last route key,
-# last leg group key, last leg fare, run start, run transfer rule key, run transfers, run fare
-_FARE_HEAD_FORMAT = "BBHIIIIIIBI"
-_CAP_SLOT_FORMAT = "BHI"  # cap code, period start day, amount charged in the period
-FARE_RECORD_FORMAT = "<" + _FARE_HEAD_FORMAT + _CAP_SLOT_FORMAT * MAX_CAP_SLOTS + "3x"
+# last leg group key, last leg fare (3 bytes), run start, run transfer rule key, run fare
+# (3 bytes), run transfers (low 6 bits) | journey state (high 2 bits), journey entry time,
+# entry stop key (3 bytes), entry vehicle key
+_FARE_HEAD_FORMAT = "BBHIIIHBIIHBBIHBH"
+_CAP_SLOT_FORMAT = "BHHB"  # cap code, period start day, amount charged in the period (3 bytes)
+FARE_RECORD_FORMAT = "<" + _FARE_HEAD_FORMAT + _CAP_SLOT_FORMAT * MAX_CAP_SLOTS
 FARE_RECORD_SIZE = struct.calcsize(FARE_RECORD_FORMAT)
+# Version 1 (2024): no journey, 4-byte amounts, three bytes of padding.
+_V1_HEAD_FORMAT = "BBHIIIIIIBI"
+_FARE_RECORD_V1 = struct.Struct("<" + _V1_HEAD_FORMAT + "BHI" * MAX_CAP_SLOTS + "3x")
+_HEAD_FIELDS = len(_FARE_HEAD_FORMAT)
+_V1_HEAD_FIELDS = len(_V1_HEAD_FORMAT)
+_TRANSFERS_MASK = 0x3F
+_JOURNEY_SHIFT = 6
 # pass code, category code, valid from day, valid until day, route key, reserved
 PASS_RECORD_FORMAT = "<BBHHI6x"  # noqa: S105  a struct format, not a password
 PASS_RECORD_SIZE = struct.calcsize(PASS_RECORD_FORMAT)
@@ -60,6 +84,8 @@ FARE_STATE_SIZE = FARE_RECORD_SIZE + MAX_PASSES * PASS_RECORD_SIZE
 _EMPTY_PASS = bytes(PASS_RECORD_SIZE)
 _FARE_RECORD = struct.Struct(FARE_RECORD_FORMAT)
 _PASS_RECORD = struct.Struct(PASS_RECORD_FORMAT)
+if not FARE_RECORD_SIZE == _FARE_RECORD_V1.size == 64:
+    raise RuntimeError("the ticket file's size is fixed on cards already issued: 64 bytes")
 
 # -- the other records --
 
@@ -83,6 +109,9 @@ PAID_BY_CODES = {
     PaidBy.TRANSFER: 4,
     PaidBy.CAP: 5,
     PaidBy.FREE_FARE: 6,
+    PaidBy.FREE_DAY: 7,
+    PaidBy.AT_EXIT: 8,
+    PaidBy.AT_ENTRY: 9,
 }
 
 # Rights as (read, write, read&write, change). The validator's tap runs under the debit key
@@ -166,10 +195,12 @@ class Counters:
         return cls(*_COUNTERS.unpack(data))
 
 
-BOARDING_KIND = 1
+BOARDING_KIND = 1  # an entry (boarding, or an entry gate)
 LOAD_KIND = 2
 PASS_KIND = 3
 PROFILE_KIND = 4
+ALIGHTING_KIND = 5  # an exit (tapping off, or an exit gate)
+TAP_KINDS = (BOARDING_KIND, ALIGHTING_KIND)
 
 
 @dataclass(frozen=True)
@@ -225,8 +256,13 @@ def pack_fare_state(state: FareState) -> bytes:
         raise RecordError(f"a card holds at most {MAX_PASSES} passes")
     cap_fields: list[int] = []
     for slot in state.caps:
-        cap_fields.extend(slot)
-    cap_fields.extend([0] * (3 * (MAX_CAP_SLOTS - len(state.caps))))
+        amount = min(slot.amount, MAX_AMOUNT)
+        cap_fields.extend((slot.cap_code, slot.period_start, amount & 0xFFFF, amount >> 16))
+    cap_fields.extend([0] * (4 * (MAX_CAP_SLOTS - len(state.caps))))
+    leg_fare = min(state.last_leg_fare, MAX_AMOUNT)
+    run_fare = min(state.run_fare, MAX_AMOUNT)
+    if state.entry_stop_key > 0xFF_FFFF or state.entry_vehicle_key > 0xFFFF:
+        raise RecordError("a journey's stop key is 24 bits and its vehicle key 16 bits")
     try:
         head = _FARE_RECORD.pack(
             FARE_RECORD_VERSION,
@@ -235,11 +271,17 @@ def pack_fare_state(state: FareState) -> bytes:
             state.last_boarding,
             state.last_route_key,
             state.last_leg_group_key,
-            min(state.last_leg_fare, MAX_AMOUNT),
+            leg_fare & 0xFFFF,
+            leg_fare >> 16,
             state.run_start,
             state.run_rule_key,
-            min(state.run_transfers, 0xFF),
-            min(state.run_fare, MAX_AMOUNT),
+            run_fare & 0xFFFF,
+            run_fare >> 16,
+            min(state.run_transfers, MAX_RUN_TRANSFERS) | state.journey << _JOURNEY_SHIFT,
+            state.entry_time,
+            state.entry_stop_key & 0xFFFF,
+            state.entry_stop_key >> 16,
+            state.entry_vehicle_key,
             *cap_fields,
         )
     except struct.error as error:
@@ -249,34 +291,62 @@ def pack_fare_state(state: FareState) -> bytes:
 
 
 def unpack_fare_state(data: bytes) -> FareState:
-    """Read the record written by `pack_fare_state`."""
+    """Read the record written by `pack_fare_state`, or a version 1 record (read as having no
+    open journey)."""
     if len(data) != FARE_STATE_SIZE:
         raise RecordError(f"a fare state record is {FARE_STATE_SIZE} bytes, not {len(data)}")
-    fields = _FARE_RECORD.unpack(data[:FARE_RECORD_SIZE])
-    if fields[0] != FARE_RECORD_VERSION:
-        raise RecordError(f"unknown fare state record version {fields[0]}")
-    slots = fields[11:]
-    caps = tuple(
-        CapSlot(slots[i], slots[i + 1], slots[i + 2])
-        for i in range(0, 3 * MAX_CAP_SLOTS, 3)
-        if slots[i] != 0
-    )
+    version = data[0]
+    if version == FARE_RECORD_VERSION:
+        f = _FARE_RECORD.unpack(data[:FARE_RECORD_SIZE])
+        slots = f[_HEAD_FIELDS:]
+        caps = tuple(
+            CapSlot(slots[i], slots[i + 1], slots[i + 2] | slots[i + 3] << 16)
+            for i in range(0, 4 * MAX_CAP_SLOTS, 4)
+            if slots[i] != 0
+        )
+        state = FareState(
+            category_code=f[1],
+            category_valid_until=f[2],
+            last_boarding=f[3],
+            last_route_key=f[4],
+            last_leg_group_key=f[5],
+            last_leg_fare=f[6] | f[7] << 16,
+            run_start=f[8],
+            run_rule_key=f[9],
+            run_fare=f[10] | f[11] << 16,
+            run_transfers=f[12] & _TRANSFERS_MASK,
+            caps=caps,
+            journey=f[12] >> _JOURNEY_SHIFT,
+            entry_time=f[13],
+            entry_stop_key=f[14] | f[15] << 16,
+            entry_vehicle_key=f[16],
+        )
+    elif version == 1:
+        f = _FARE_RECORD_V1.unpack(data[:FARE_RECORD_SIZE])
+        slots = f[_V1_HEAD_FIELDS:]
+        caps = tuple(
+            CapSlot(slots[i], slots[i + 1], min(slots[i + 2], MAX_AMOUNT))
+            for i in range(0, 3 * MAX_CAP_SLOTS, 3)
+            if slots[i] != 0
+        )
+        state = FareState(
+            category_code=f[1],
+            category_valid_until=f[2],
+            last_boarding=f[3],
+            last_route_key=f[4],
+            last_leg_group_key=f[5],
+            last_leg_fare=min(f[6], MAX_AMOUNT),
+            run_start=f[7],
+            run_rule_key=f[8],
+            run_transfers=min(f[9], MAX_RUN_TRANSFERS),
+            run_fare=min(f[10], MAX_AMOUNT),
+            caps=caps,
+        )
+    else:
+        raise RecordError(f"unknown fare state record version {version}")
     passes = []
     for offset in range(FARE_RECORD_SIZE, FARE_STATE_SIZE, PASS_RECORD_SIZE):
         chunk = data[offset : offset + PASS_RECORD_SIZE]
         if chunk[0] != 0:
             passes.append(unpack_pass(chunk))
-    return FareState(
-        fields[1],
-        fields[2],
-        fields[3],
-        fields[4],
-        fields[5],
-        fields[6],
-        fields[7],
-        fields[8],
-        fields[9],
-        fields[10],
-        caps,
-        tuple(passes),
-    )
+    return state._replace(passes=tuple(passes))

@@ -9,6 +9,7 @@ caller refuses with `INSUFFICIENT_BALANCE` when the purse is short.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from fares.model import (
@@ -25,17 +26,22 @@ from fares.model import (
     CapSlot,
     Decision,
     Denial,
+    Direction,
     FareState,
+    Journey,
     PaidBy,
     Pass,
     Tap,
     date_of_card_day,
     key_of,
+    stop_key_of,
+    vehicle_key_of,
 )
 from fares.tariff import (
     ANY_CATEGORY,
     CapPeriod,
     FareCap,
+    FreePeriod,
     LegRule,
     PassCoverage,
     PassProduct,
@@ -48,6 +54,7 @@ from fares.tariff import (
 _NO_AREAS: frozenset[str] = frozenset()
 _MATCH_CACHE_LIMIT = 65_536
 _TRANSFER_TYPES = ("A+AB", "A+AB+B", "AB")
+_UNLIMITED = 1 << 30  # ranks transfer_count -1 (and none, between groups) after any count
 # Enum members read once: a class attribute lookup per tap is measurable in the validator loop.
 _STORED_VALUE = PaidBy.STORED_VALUE
 _PASS = PaidBy.PASS
@@ -55,6 +62,18 @@ _FREE_CATEGORY = PaidBy.FREE_CATEGORY
 _TRANSFER = PaidBy.TRANSFER
 _CAP = PaidBy.CAP
 _FREE_FARE = PaidBy.FREE_FARE
+_FREE_DAY = PaidBy.FREE_DAY
+_AT_EXIT_PAID = PaidBy.AT_EXIT
+_AT_ENTRY_PAID = PaidBy.AT_ENTRY
+_ENTRY = Direction.ENTRY
+_EXIT = Direction.EXIT
+_BOTH = Direction.BOTH
+_NONE = Journey.NONE
+_CHARGED = Journey.CHARGED
+_AT_EXIT = Journey.AT_EXIT
+# A tap at a `both` validator ends the card's open journey only this long after it began; later,
+# the rider is boarding the same bus on a new ride.
+OPEN_JOURNEY_SECONDS = 4 * 3600
 _DAY = CapPeriod.DAY
 _WEEK = CapPeriod.WEEK
 _MONTH = CapPeriod.MONTH
@@ -63,7 +82,14 @@ _DURATION_TYPES = ("departure to arrival", "departure to departure", "arrival to
 
 
 def price_tap(state: FareState, tap: Tap, tariff: Tariff) -> Decision:
-    """Decide one boarding tap: accept or deny, the amount, what paid, why, and the new state."""
+    """Decide one tap: accept or deny, the amount, what paid, why, and the new state.
+
+    An entry closes a journey the card left open (a bus journey never tapped off costs nothing
+    more; a journey priced at exit is charged its line's maximum fare) and opens a new one. Its
+    fare is charged at once when it cannot depend on where the rider leaves (a bus), or at the
+    exit from the two stops (the metro). A tap on a `both` validator is an exit when the card's
+    journey is open on this route and vehicle.
+    """
     moment = tap.time
     if moment.tzinfo is None:
         raise ValueError(f"a tap time needs a UTC offset: {moment.isoformat()}")
@@ -79,6 +105,15 @@ def price_tap(state: FareState, tap: Tap, tariff: Tariff) -> Decision:
         route_key, network, rules = key_of(route_id), "", None
     else:
         route_key, network, rules = route
+    direction = tap.direction
+    vehicle_key = vehicle_key_of(tap.vehicle_id)
+    if direction is _BOTH or direction == _BOTH:
+        direction = _EXIT if _rides_here(state, route_key, vehicle_key, now) else _ENTRY
+    journey = state.journey
+    if direction == _EXIT or journey == _AT_EXIT:
+        return _journey_tap(
+            state, tap, version, now, route_key, network, vehicle_key, direction == _EXIT
+        )
     passback = version.passback_seconds
     if (
         passback
@@ -93,22 +128,67 @@ def price_tap(state: FareState, tap: Tap, tariff: Tariff) -> Decision:
             f"passback rule refuses the same route within {passback} s",
             version.version_id,
         )
+    # A bus journey never tapped off was paid at boarding: it closes for nothing more.
+    note = (
+        f"no tap off after boarding route {_route_name(version, state.last_route_key)}; "
+        if journey
+        else ""
+    )
+    if version.free_periods:
+        free = _free_period(version, now)
+        if free is not None:
+            return _free_day(state, version, now, route_key, tap.stop_id, vehicle_key, free, note)
     day = (now + version.utc_offset - version.day_start) // SECONDS_PER_DAY
     category = version.categories_by_code.get(state.category_code)
-    note = ""
     if category is None or (
         state.category_valid_until < day and state.category_valid_until != NO_DATE
     ):
-        category, note = _fallback_category(state, version, category)
-    category_id = category.category_id
+        category, fallback = _fallback_category(state, version, category)
+        note += fallback
     if rules is None:
-        rules = _matching_leg_rules(version, network, route_id, tap.stop_id, now)
+        rules, at_exit = _entry_rules(version, network, route_id, tap.stop_id, now)
+        if at_exit:
+            return _open_at_exit(
+                state, version, now, route_id, route_key, network, tap.stop_id, vehicle_key,
+                category, note, rules, 0, "",
+            )  # fmt: skip
+    decision = _price_leg(
+        state, version, now, day, route_id, route_key, network, tap.stop_id, rules, category, note
+    )
+    if not decision.accepted:
+        return decision
+    opened = decision.state._replace(
+        journey=_CHARGED,
+        entry_time=now,
+        last_route_key=route_key,
+        entry_stop_key=stop_key_of(tap.stop_id),
+        entry_vehicle_key=vehicle_key,
+    )
+    return decision._replace(state=opened, required=decision.amount)
+
+
+def _price_leg(
+    state: FareState,
+    version: TariffVersion,
+    now: int,
+    day: int,
+    route_id: str,
+    route_key: int,
+    network: str,
+    stop_id: str,
+    rules: tuple[LegRule, ...],
+    category: RiderCategory,
+    note: str,
+) -> Decision:
+    """Price one leg that began at `now` (a boarding, or an entry priced at its exit) from its
+    matching leg rules: free category, pass, transfer, then caps."""
+    category_id = category.category_id
     if not rules:
         where = f"network {network}" if network else "no network"
         return _deny(
             state,
             NO_FARE_RULE,
-            f"{note}no leg rule matches route {route_id} ({where}) at stop {tap.stop_id}",
+            f"{note}no leg rule matches route {route_id} ({where}) at stop {stop_id}",
             version.version_id,
         )
     if category.rides_free:
@@ -177,6 +257,357 @@ def price_tap(state: FareState, tap: Tap, tariff: Tariff) -> Decision:
         state, version, now, route_key, leg, charge, fare, paid_by,
         f"{text}; charged {charge}", category_id, caps, transfer, same_run, cap_id, "",
     )  # fmt: skip
+
+
+# -- journeys: tap on, tap off --------------------------------------------------------------
+
+
+def _rides_here(state: FareState, route_key: int, vehicle_key: int, now: int) -> bool:
+    """Whether a tap at a `both` validator ends the card's open journey: it is open on this
+    route and vehicle (or, at a gate, this route), and recent enough to still be a ride."""
+    return bool(
+        state.journey
+        and state.last_route_key == route_key
+        and state.entry_vehicle_key == vehicle_key
+        and 0 <= now - state.entry_time <= OPEN_JOURNEY_SECONDS
+    )
+
+
+def _journey_tap(
+    state: FareState,
+    tap: Tap,
+    version: TariffVersion,
+    now: int,
+    route_key: int,
+    network: str,
+    vehicle_key: int,
+    is_exit: bool,
+) -> Decision:
+    """A tap that closes a journey, opens one while another is open, or leaves the network."""
+    route_id = tap.route_id
+    stop_id = tap.stop_id
+    day = (now + version.utc_offset - version.day_start) // SECONDS_PER_DAY
+    category = version.categories_by_code.get(state.category_code)
+    note = ""
+    if category is None or (
+        state.category_valid_until < day and state.category_valid_until != NO_DATE
+    ):
+        category, note = _fallback_category(state, version, category)
+    free = _free_period(version, now) if version.free_periods else None
+    journey = state.journey
+    if is_exit:
+        entry_network = _network_of_key(version, state.last_route_key) if journey else ""
+        if journey == _AT_EXIT and entry_network == network:
+            return _exit_priced(state, version, now, route_id, network, stop_id, category, note)
+        if journey == _CHARGED:
+            return _tap_off(state, version, now, route_id, route_key, stop_id, category)
+        # Leaving with no entry here: the dearest fare of the line, or nothing on a free day.
+        unfinished, text = _unfinished(state, version, category, free)
+        if free is not None:
+            charge, why = 0, f"free day {free.name} ({free.ref}): 0"
+        else:
+            charge, why = _line_maximum(state, version, network, day, route_key, category)
+        closed = state._replace(journey=_NONE, entry_time=0, entry_stop_key=0, entry_vehicle_key=0)
+        amount = unfinished + charge
+        return Decision(
+            True, amount, _STORED_VALUE if amount else _FREE_FARE, closed,
+            f"{text}{note}no entry recorded for this exit at stop {stop_id} on route "
+            f"{route_id}: {why}; charged {amount}",
+            None, charge, category.category_id, version.version_id,
+            direction=_EXIT, required=amount, unfinished=unfinished,
+        )  # fmt: skip
+    # An entry while a journey priced at exit is open: refuse a second entry at the same gate
+    # (passback), then charge the open journey its line's maximum and open this one.
+    passback = version.passback_seconds
+    if (
+        journey == _AT_EXIT
+        and passback
+        and state.last_route_key == route_key
+        and state.entry_stop_key == (stop_key_of(stop_id))
+        and 0 <= now - state.entry_time < passback
+    ):
+        return _deny(
+            state,
+            PASSBACK,
+            f"entered route {route_id} at stop {stop_id} {now - state.entry_time} s ago; "
+            f"passback rule refuses the same entry within {passback} s",
+            version.version_id,
+        )
+    unfinished, text = _unfinished(state, version, category, free)
+    closed = state._replace(journey=_NONE)
+    if free is not None:
+        return _free_day(closed, version, now, route_key, stop_id, vehicle_key, free, text)
+    rules, at_exit = _entry_rules(version, network, route_id, stop_id, now)
+    if at_exit:
+        return _open_at_exit(
+            closed, version, now, route_id, route_key, network, stop_id, vehicle_key,
+            category, note, rules, unfinished, text,
+        )  # fmt: skip
+    decision = _price_leg(
+        closed, version, now, day, route_id, route_key, network, stop_id, rules, category, note
+    )
+    if not decision.accepted:
+        return decision._replace(state=state)
+    amount = decision.amount + unfinished
+    opened = decision.state._replace(
+        journey=_CHARGED,
+        entry_time=now,
+        last_route_key=route_key,
+        entry_stop_key=stop_key_of(stop_id),
+        entry_vehicle_key=vehicle_key,
+    )
+    paid_by = decision.paid_by if not unfinished or decision.amount else _STORED_VALUE
+    return decision._replace(
+        amount=amount,
+        paid_by=paid_by,
+        state=opened,
+        explanation=text + decision.explanation
+        + (f"; with the open journey, charged {amount}" if unfinished else ""),
+        required=amount,
+        unfinished=unfinished,
+    )  # fmt: skip
+
+
+def _unfinished(
+    state: FareState, version: TariffVersion, category: RiderCategory, free: FreePeriod | None
+) -> tuple[int, str]:
+    """What the card's open journey priced at exit still costs when a new one begins, and why."""
+    if state.journey != _AT_EXIT:
+        return 0, ""
+    where = _stop_name(version, state.entry_stop_key)
+    route_id = _route_name(version, state.last_route_key)
+    began = _time_text(version, state.entry_time)
+    if free is not None:
+        return 0, (
+            f"no exit: the journey from {where} on route {route_id} at {began} is closed "
+            f"without charge on free day {free.name} ({free.ref}); "
+        )
+    network = _network_of_key(version, state.last_route_key)
+    day = (state.entry_time + version.utc_offset - version.day_start) // SECONDS_PER_DAY
+    entry_free = _free_period(version, state.entry_time) if version.free_periods else None
+    if entry_free is not None:
+        return 0, (
+            f"no exit: the journey from {where} on route {route_id} at {began} began on free "
+            f"day {entry_free.name} ({entry_free.ref}): 0; "
+        )
+    charge, why = _line_maximum(state, version, network, day, state.last_route_key, category)
+    return charge, (
+        f"no exit: the journey from {where} on route {route_id} at {began} is charged the "
+        f"line's maximum fare, {why}; "
+    )
+
+
+def _line_maximum(
+    state: FareState,
+    version: TariffVersion,
+    network: str,
+    day: int,
+    route_key: int,
+    category: RiderCategory,
+) -> tuple[int, str]:
+    """The dearest fare of a network's leg rules for the card's category, unless a free
+    category or a pass covers the network."""
+    category_id = category.category_id
+    if category.rides_free:
+        return 0, f"rider category {category_id} rides free: 0"
+    if state.passes:
+        covering = _covering_pass(state.passes, version, day, route_key, network)
+        if covering is not None:
+            product = covering[1]
+            return 0, f"pass {product.pass_product_id} ({product.ref}) covers it: 0"
+    best = 0
+    best_rule = ""
+    for rule in version.legs_by_network.get(network, ()):
+        amount = rule.price_for.get(category_id)
+        if amount is not None and amount > best:
+            best, best_rule = amount, rule.ref
+    if not best_rule:
+        return 0, f"no leg rule of network {network or '(none)'} prices {category_id}: 0"
+    return best, f"{best} ({best_rule}, the dearest of network {network or '(none)'})"
+
+
+def _open_at_exit(
+    state: FareState,
+    version: TariffVersion,
+    now: int,
+    route_id: str,
+    route_key: int,
+    network: str,
+    stop_id: str,
+    vehicle_key: int,
+    category: RiderCategory,
+    note: str,
+    rules: tuple[LegRule, ...],
+    unfinished: int,
+    text: str,
+) -> Decision:
+    """An entry whose fare depends on the exit: nothing is charged now (but an unfinished
+    journey), and the purse must hold the dearest fare from here."""
+    category_id = category.category_id
+    dearest = 0
+    dearest_rule = ""
+    if category.rides_free:
+        why = f"rider category {category_id} rides free"
+    else:
+        day = (now + version.utc_offset - version.day_start) // SECONDS_PER_DAY
+        covering = (
+            _covering_pass(state.passes, version, day, route_key, network) if state.passes else None
+        )
+        if covering is not None:
+            why = f"pass {covering[1].pass_product_id} ({covering[1].ref}) covers the network"
+        else:
+            for rule in rules:
+                amount = rule.price_for.get(category_id)
+                if amount is not None and amount >= dearest:
+                    dearest, dearest_rule = amount, rule.ref
+            if not dearest_rule:
+                return _deny(
+                    state,
+                    CATEGORY_NOT_ELIGIBLE,
+                    f"{note}no leg rule from stop {stop_id} on route {route_id} has a price for "
+                    f"{category_id}",
+                    version.version_id,
+                )
+            why = f"the dearest fare from here is {dearest} ({dearest_rule})"
+    opened = state._replace(
+        journey=_AT_EXIT,
+        entry_time=now,
+        last_route_key=route_key,
+        entry_stop_key=stop_key_of(stop_id),
+        entry_vehicle_key=vehicle_key,
+    )
+    paid_by = _STORED_VALUE if unfinished else _AT_EXIT_PAID
+    return Decision(
+        True, unfinished, paid_by, opened,
+        f"{text}{note}entry at stop {stop_id} on route {route_id}: the fare is charged at the "
+        f"exit; {why}; charged {unfinished}",
+        None, 0, category_id, version.version_id,
+        direction=_ENTRY, required=unfinished + dearest, unfinished=unfinished,
+    )  # fmt: skip
+
+
+def _exit_priced(
+    state: FareState,
+    version: TariffVersion,
+    now: int,
+    route_id: str,
+    network: str,
+    stop_id: str,
+    category: RiderCategory,
+    note: str,
+) -> Decision:
+    """The exit of a journey priced at exit: the leg from the entry stop to this one."""
+    entry_time = state.entry_time
+    entry_stop = _stop_name(version, state.entry_stop_key)
+    entry_route = _route_name(version, state.last_route_key)
+    closed = state._replace(journey=_NONE, entry_time=0, entry_stop_key=0, entry_vehicle_key=0)
+    same_stop = state.entry_stop_key == (stop_key_of(stop_id))
+    if same_stop and 0 <= now - entry_time <= version.same_stop_exit_seconds:
+        return Decision(
+            True, 0, _FREE_FARE, closed,
+            f"{note}exit at {entry_stop}, where the journey began {now - entry_time} s ago "
+            f"(within {version.same_stop_exit_seconds} s): 0",
+            None, 0, category.category_id, version.version_id, direction=_EXIT,
+        )  # fmt: skip
+    rules = _matching_leg_rules(version, network, entry_route, entry_stop, entry_time, stop_id, now)
+    day = (entry_time + version.utc_offset - version.day_start) // SECONDS_PER_DAY
+    decision = _price_leg(
+        closed, version, entry_time, day, entry_route, state.last_route_key, network,
+        entry_stop, rules, category, note,
+    )  # fmt: skip
+    if not decision.accepted:
+        return decision._replace(state=state, direction=_EXIT)
+    return decision._replace(
+        state=decision.state._replace(journey=_NONE),
+        explanation=f"journey from {entry_stop} to {stop_id} on route {entry_route}: "
+        + decision.explanation,
+        direction=_EXIT,
+        required=decision.amount,
+    )
+
+
+def _tap_off(
+    state: FareState,
+    version: TariffVersion,
+    now: int,
+    route_id: str,
+    route_key: int,
+    stop_id: str,
+    category: RiderCategory,
+) -> Decision:
+    """Tapping off a journey paid at boarding: nothing to charge, the journey closes here."""
+    entry_stop = _stop_name(version, state.entry_stop_key)
+    entry_route = _route_name(version, state.last_route_key)
+    other = "" if state.last_route_key == route_key else f" (boarded on route {entry_route})"
+    closed = state._replace(journey=_NONE, entry_time=0, entry_stop_key=0, entry_vehicle_key=0)
+    return Decision(
+        True, 0, _AT_ENTRY_PAID, closed,
+        f"tap off at stop {stop_id} on route {route_id}{other}: the journey from {entry_stop} "
+        f"was paid at boarding; charged 0",
+        None, 0, category.category_id, version.version_id, direction=_EXIT,
+    )  # fmt: skip
+
+
+def _free_day(
+    state: FareState,
+    version: TariffVersion,
+    now: int,
+    route_key: int,
+    stop_id: str,
+    vehicle_key: int,
+    free: FreePeriod,
+    text: str,
+) -> Decision:
+    """An entry on a day the tariff makes free: accepted at 0, its journey opened as paid."""
+    new_state = state._replace(
+        last_boarding=now,
+        last_route_key=route_key,
+        last_leg_group_key=0,
+        last_leg_fare=0,
+        run_start=now,
+        run_rule_key=0,
+        run_transfers=0,
+        run_fare=0,
+        journey=_CHARGED,
+        entry_time=now,
+        entry_stop_key=stop_key_of(stop_id),
+        entry_vehicle_key=vehicle_key,
+    )
+    category = version.categories_by_code.get(state.category_code, version.default_category)
+    return Decision(
+        True, 0, _FREE_DAY, new_state,
+        f"{text}free day {free.name} ({free.ref}, {free.start} to {free.end}): every ride is "
+        f"free; charged 0",
+        None, 0, category.category_id, version.version_id, direction=_ENTRY,
+    )  # fmt: skip
+
+
+def _free_period(version: TariffVersion, now: int) -> FreePeriod | None:
+    day = (now + version.utc_offset - version.day_start) // SECONDS_PER_DAY
+    for period in version.free_periods:
+        if period.first_day <= day <= period.last_day:
+            return period
+    return None
+
+
+def _network_of_key(version: TariffVersion, route_key: int) -> str:
+    route_id = version.route_ids_by_key.get(route_key)
+    return version.route_networks.get(route_id, "") if route_id is not None else ""
+
+
+def _route_name(version: TariffVersion, route_key: int) -> str:
+    return version.route_ids_by_key.get(route_key) or f"#{route_key:08x}"
+
+
+def _stop_name(version: TariffVersion, stop_key: int) -> str:
+    if not stop_key:
+        return "an unknown stop"
+    return version.stop_ids_by_key.get(stop_key) or f"stop #{stop_key:08x}"
+
+
+def _time_text(version: TariffVersion, seconds: int) -> str:
+    local = datetime.fromtimestamp(seconds + CARD_EPOCH_UNIX + version.utc_offset, UTC)
+    return local.strftime("%Y-%m-%d %H:%M")
 
 
 def _deny(state: FareState, denial: Denial, why: str, version_id: str) -> Decision:
@@ -271,38 +702,85 @@ def _fallback_category(
     )
 
 
-def _matching_leg_rules(
+def _entry_rules(
     version: TariffVersion, network: str, route_id: str, stop_id: str, now: int
+) -> tuple[tuple[LegRule, ...], bool]:
+    """The leg rules an entry can be priced by, and whether its fare depends on the exit.
+
+    When a rule that would win names a `to_area_id`, the fare is known only at the exit: then
+    every rule the exit could still pick is returned, so the caller can find the dearest.
+    """
+    rules = _matching_leg_rules(version, network, route_id, stop_id, now, None, now)
+    if not rules or not version.leg_rules_use_stop:
+        return rules, False
+    if version.uses_priority:
+        top = rules[0].priority
+        winners = tuple(rule for rule in rules if rule.priority == top)
+        if any(rule.to_area_id for rule in winners):
+            return rules, True
+        return winners, False
+    if any(rule.to_area_id for rule in rules):
+        return rules, True
+    return rules, False
+
+
+def _matching_leg_rules(
+    version: TariffVersion,
+    network: str,
+    route_id: str,
+    from_stop: str,
+    start: int,
+    to_stop: str | None,
+    end: int,
 ) -> tuple[LegRule, ...]:
+    """The leg rules matching a leg from `from_stop` at `start` to `to_stop` at `end`.
+
+    `to_stop` None means the exit is not known yet (an entry): rules naming a `to_area_id` are
+    kept, and with `rule_priority` every priority is kept (`_entry_rules` decides). A leg
+    priced at boarding only (no tap off) is from and to its boarding stop's areas.
+    """
     cacheable = not version.leg_rules_use_time
-    cache_key = (route_id, stop_id if version.leg_rules_use_stop else "")
+    uses_stop = version.leg_rules_use_stop
+    cache_key = (route_id, from_stop, to_stop) if uses_stop else (route_id, "", "")
     if cacheable:
         hit = version.match_cache.get(cache_key)
         if hit is not None:
             return hit
     candidates = version.legs_by_network.get(network) or version.legs_by_network.get("", ())
-    areas = version.stop_areas.get(stop_id, _NO_AREAS) if version.leg_rules_use_stop else _NO_AREAS
-    frames = version.active_timeframes(now) if version.leg_rules_use_time else _NO_AREAS
+    stop_areas = version.stop_areas
+    from_areas = stop_areas.get(from_stop, _NO_AREAS) if uses_stop else _NO_AREAS
+    unknown_exit = to_stop is None
+    to_areas = stop_areas.get(to_stop, _NO_AREAS) if uses_stop and to_stop else _NO_AREAS
+    if version.leg_rules_use_time:
+        from_frames = version.active_timeframes(start)
+        to_frames = from_frames if end == start else version.active_timeframes(end)
+    else:
+        from_frames = to_frames = _NO_AREAS
     matched: list[LegRule] = []
     if version.uses_priority:
         for rule in candidates:
-            if matched and rule.priority < matched[0].priority:
+            if not unknown_exit and matched and rule.priority < matched[0].priority:
                 break
             if (
-                (not rule.from_area_id or rule.from_area_id in areas)
-                and (not rule.to_area_id or rule.to_area_id in areas)
-                and (not rule.from_timeframe_group_id or rule.from_timeframe_group_id in frames)
-                and (not rule.to_timeframe_group_id or rule.to_timeframe_group_id in frames)
+                (not rule.from_area_id or rule.from_area_id in from_areas)
+                and (not rule.to_area_id or unknown_exit or rule.to_area_id in to_areas)
+                and (
+                    not rule.from_timeframe_group_id or rule.from_timeframe_group_id in from_frames
+                )
+                and (not rule.to_timeframe_group_id or rule.to_timeframe_group_id in to_frames)
             ):
                 matched.append(rule)
     else:
         listed = version.listed
         for rule in candidates:
             if (
-                _fits(rule.from_area_id, areas, listed["from_area"])
-                and _fits(rule.to_area_id, areas, listed["to_area"])
-                and _fits(rule.from_timeframe_group_id, frames, listed["from_timeframe"])
-                and _fits(rule.to_timeframe_group_id, frames, listed["to_timeframe"])
+                _fits(rule.from_area_id, from_areas, listed["from_area"])
+                and (
+                    (unknown_exit and bool(rule.to_area_id))
+                    or _fits(rule.to_area_id, to_areas, listed["to_area"])
+                )
+                and _fits(rule.from_timeframe_group_id, from_frames, listed["from_timeframe"])
+                and _fits(rule.to_timeframe_group_id, to_frames, listed["to_timeframe"])
             ):
                 matched.append(rule)
     result = tuple(matched)
@@ -341,7 +819,10 @@ def _covering_pass(
         product = version.pass_products_by_code.get(held.pass_code)
         if product is None or not held.valid_from <= day <= held.valid_until:
             continue
-        if product.network_id and product.network_id != network:
+        if product.networks:
+            if network not in product.networks:
+                continue
+        elif product.network_id and product.network_id != network:
             continue
         if product.coverage is PassCoverage.ONE_ROUTE and held.route_key != route_key:
             continue
@@ -352,7 +833,12 @@ def _covering_pass(
 def _transfer(
     state: FareState, version: TariffVersion, rule: LegRule, base: int, now: int, category_id: str
 ) -> tuple[TransferRule | None, int, bool, str]:
-    """The cheapest transfer rule that applies from the previous leg, or none."""
+    """The transfer rule the GTFS reference selects from the previous leg to this one, or none.
+
+    Of the rules that apply (transfer count, window, a price for the rider), the one with the
+    smallest transfer_count covering this transfer wins, unlimited last; on a tie the cheapest,
+    then the first in the file. The rule found is applied even where the plain fare is less.
+    """
     if not (state.last_leg_group_key and rule.leg_group_id and state.last_boarding):
         return None, base, False, ""
     previous = version.leg_groups_by_key.get(state.last_leg_group_key)
@@ -361,18 +847,26 @@ def _transfer(
     candidates = version.transfers_by_groups.get((previous, rule.leg_group_id))
     if not candidates:
         return None, base, False, ""
+    # The candidates of a leg-group pair all name the same from and to groups (GTFS matching:
+    # an empty field matches only groups no rule lists), so the previous leg's rule being any of
+    # them means the same transfer goes on: its count goes up and its window keeps its start.
+    run_key = state.run_rule_key
+    same_run = False
+    if run_key:
+        for transfer in candidates:
+            if transfer.key == run_key:
+                same_run = True
+                break
+    number = state.run_transfers + 1 if same_run else 1
+    since = now - (state.run_start if same_run else state.last_boarding)
     chosen: TransferRule | None = None
-    best = base
-    chosen_same_run = False
-    chosen_text = ""
+    best_rank = best_fare = chosen_between = chosen_elapsed = 0
     for transfer in candidates:
-        same_run = transfer.key == state.run_rule_key
-        used = state.run_transfers if same_run else 0
         limit_count = transfer.transfer_count
-        if limit_count is not None and limit_count != -1 and used >= limit_count:
+        rank = _UNLIMITED if limit_count is None or limit_count == -1 else limit_count
+        if rank < number or (chosen is not None and rank > best_rank):
             continue
-        start = state.run_start if same_run else state.last_boarding
-        elapsed = now - start
+        elapsed = since
         kind = transfer.duration_limit_type
         # Taps are boardings only: an arrival is taken as the boarding plus assumed_leg_seconds.
         if kind == 0:
@@ -386,26 +880,50 @@ def _transfer(
             continue
         transfer_type = transfer.fare_transfer_type
         if transfer_type == 0:
-            fare = between
+            fare = between  # A + AB, or S + BC: AB in place of this leg's fare
         elif transfer_type == 1:
-            fare = between + base
+            fare = between + base  # A + AB + B, or S + BC + C
+        elif state.run_rule_key:
+            fare = between  # S + BC: the legs before were priced by a transfer already
         else:
-            fare = between - (state.run_fare if same_run else state.last_leg_fare)
-        fare = max(fare, 0)
-        if fare < best or (chosen is None and fare == best):
-            chosen, best, chosen_same_run = transfer, fare, same_run
-            count = "unlimited" if limit_count in (None, -1) else f"of {limit_count}"
-            window = (
-                f", {elapsed} s {_DURATION_TYPES[kind]} of {transfer.duration_limit} s"
-                if kind is not None
-                else ""
-            )
-            chosen_text = (
-                f"; transfer rule {transfer.ref} ({previous} to {rule.leg_group_id}, "
-                f"{_TRANSFER_TYPES[transfer_type]} with {transfer.fare_product_id or 'free'} "
-                f"{between}, transfer {used + 1} {count}{window}): {fare}"
-            )
-    return chosen, best, chosen_same_run, chosen_text
+            fare = between - state.last_leg_fare  # AB in place of A, which was paid
+        fare = max(fare, 0)  # a card is never credited
+        if chosen is None or rank < best_rank or fare < best_fare:
+            chosen, best_rank, best_fare = transfer, rank, fare
+            chosen_between, chosen_elapsed = between, elapsed
+    if chosen is None:
+        return None, base, False, ""
+    return chosen, best_fare, same_run, _transfer_text(
+        chosen, previous, rule.leg_group_id, number, chosen_between, chosen_elapsed,
+        same_run, len(candidates), best_fare,
+    )  # fmt: skip
+
+
+def _transfer_text(
+    transfer: TransferRule,
+    previous: str,
+    group: str,
+    number: int,
+    between: int,
+    elapsed: int,
+    same_run: bool,
+    rules: int,
+    fare: int,
+) -> str:
+    limit_count = transfer.transfer_count
+    count = "unlimited" if limit_count is None or limit_count == -1 else f"of {limit_count}"
+    kind = transfer.duration_limit_type
+    window = ""
+    if kind is not None:
+        window = f", {elapsed} s {_DURATION_TYPES[kind]} of {transfer.duration_limit} s"
+        window += " from the first leg of the transfer" if same_run else ""
+    chosen = f", chosen of {rules} rules by transfer_count" if rules > 1 else ""
+    return (
+        f"; transfer rule {transfer.ref} ({previous} to {group}, "
+        f"{_TRANSFER_TYPES[transfer.fare_transfer_type]} with "
+        f"{transfer.fare_product_id or 'free'} {between}, "
+        f"transfer {number} {count}{window}{chosen}): {fare}"
+    )
 
 
 def _apply_caps(

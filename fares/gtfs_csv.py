@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TextIO, TypeVar
@@ -54,6 +55,7 @@ __all__ = [
     "choice",
     "clock_seconds",
     "coordinate",
+    "currency_amount",
     "finite_float",
     "gtfs_time",
     "non_negative_int",
@@ -308,6 +310,52 @@ def choice(kind: type[E]) -> Callable[[str], E]:
         if text not in allowed:
             raise Invalid(f"must be one of {', '.join(allowed)}, not {text!r}")
         return allowed[text]
+
+    return parse
+
+
+# ISO 4217 minor units: how many decimal places an amount in the currency has. Every active code
+# whose minor unit is not 2 is here, so no such currency can be read a hundredfold wrong; of the
+# 2-place currencies, the usual ones. A code not here is refused rather than guessed.
+MINOR_UNITS: dict[str, int] = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
+         "VND", "VUV", "XAF", "XOF", "XPF"),
+        0,
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+    **dict.fromkeys(
+        ("AED", "ARS", "AUD", "BDT", "BGN", "BRL", "CAD", "CHF", "CNY", "COP", "CZK", "DKK",
+         "EGP", "EUR", "GBP", "HKD", "HUF", "IDR", "ILS", "INR", "KHR", "KZT", "LAK", "LKR",
+         "MMK", "MXN", "MYR", "NOK", "NZD", "PEN", "PHP", "PKR", "PLN", "QAR", "RON", "RSD",
+         "RUB", "SAR", "SEK", "SGD", "THB", "TRY", "TWD", "UAH", "USD", "ZAR"),
+        2,
+    ),
+}  # fmt: skip
+_CURRENCY_AMOUNT = re.compile(r"-?[0-9]+(?:\.([0-9]+))?")
+
+
+def currency_amount(currency: str, digits: int) -> Callable[[str], int]:
+    """A GTFS currency amount (`1.75`, `-0.50`, `8000`) as a whole number of minor units.
+
+    Exact, through Decimal: `1.75` GBP is 175. More decimal places than the currency has are
+    refused; fewer are read as they stand (`2` USD is 200).
+    """
+    scale = Decimal(10) ** digits
+
+    def parse(text: str) -> int:
+        match = _CURRENCY_AMOUNT.fullmatch(text)
+        if match is None:
+            raise Invalid(f"must be a decimal number like 8000 or 1.75, not {text!r}")
+        places = len(match[1] or "")
+        if places > digits:
+            if digits == 0:
+                raise Invalid(f"must be whole {currency} units, not {text!r}")
+            raise Invalid(
+                f"must have at most {digits} decimal places in {currency} (ISO 4217), not {text!r}"
+            )
+        return int(Decimal(text) * scale)
 
     return parse
 

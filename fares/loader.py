@@ -4,29 +4,38 @@ The tariff is the only thing `fares` reads from files: through `fares.gtfs_csv`,
 it shares with the network import, each file as `fares.tariff_files` declares it. Every problem
 found is collected, and a folder with any problem raises one `TariffError` listing them all as
 `file:line: reason`.
+
+Nothing in a tariff folder is skipped in silence: a file the loader does not read (a misspelt
+name, a GTFS file the engine does not implement) or a subfolder of versions without its
+`tariff_version.txt` would otherwise leave a tariff that prices differently from what its folder
+says. Only documentation (`*.md`) and hidden files (`.gitkeep`) may sit beside the tariff's files.
 """
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from fares.gtfs_csv import TARIFF_CONVENTIONS, FileSpec, FolderSource, Problems, Reader, Row, Table
 from fares.model import SECONDS_PER_DAY, card_day
-from fares.tariff import RiderCategory, Tariff, TariffError, TariffVersion
+from fares.tariff import FreePeriod, RiderCategory, Tariff, TariffError, TariffVersion
 from fares.tariff_files import (
     AREAS,
     CALENDAR,
     CATEGORY_ATTRIBUTES,
     CATEGORY_ID,
     FARE_CAPS,
+    FARE_FREE_PERIODS,
     FARE_LEG_RULES,
     FARE_MEDIA,
     FARE_MEDIA_ID,
     FARE_PRODUCTS,
     FARE_TRANSFER_RULES,
     NETWORKS,
+    PASS_NETWORKS,
     PASS_PRODUCTS,
     RIDER_CATEGORIES,
     ROUTE_NETWORKS,
@@ -39,6 +48,14 @@ from fares.tariff_files import (
 )
 
 R = TypeVar("R")
+
+# GTFS files a tariff might be expected to honour, which this engine does not read.
+_NOT_SUPPORTED = {
+    "fare_attributes.txt": "GTFS-Fares v1; this engine reads Fares v2 only",
+    "fare_rules.txt": "GTFS-Fares v1; this engine reads Fares v2 only",
+    "fare_leg_join_rules.txt": "joined legs are not supported by this engine",
+    "calendar_dates.txt": "not supported: timeframes use calendar.txt services only",
+}
 
 HANOI_TARIFF_DIR = Path(__file__).resolve().parent / "tariffs" / "hanoi"
 
@@ -54,21 +71,17 @@ def load_tariff(folder: Path | str, name: str | None = None) -> Tariff:
     problems = Problems()
     if not root.is_dir():
         raise TariffError([f"{root}:1: not a folder"])
-    if (root / VERSION_FILE).is_file():
-        version_folders = [(root, "")]
-    else:
-        version_folders = [
-            (child, f"{child.name}/")
-            for child in sorted(root.iterdir())
-            if (child / VERSION_FILE).is_file()
-        ]
+    version_folders = _version_folders(root, problems)
     if not version_folders:
         raise TariffError(
             [f"{VERSION_FILE}:1: missing, in {root} and in every subfolder: no tariff version"]
+            + [str(problem) for problem in problems]
         )
     versions = []
     for path, prefix in version_folders:
-        version = _VersionLoader(path, prefix, problems).load()
+        loader = _VersionLoader(path, prefix, problems)
+        version = loader.load()
+        loader.check_nothing_else()
         if version is not None:
             versions.append(version)
     _check_across_versions(versions, problems)
@@ -78,6 +91,41 @@ def load_tariff(folder: Path | str, name: str | None = None) -> Tariff:
     for version in versions:
         version.index()
     return Tariff(name or root.name, tuple(versions))
+
+
+def _version_folders(root: Path, problems: Problems) -> list[tuple[Path, str]]:
+    """The version folders of a tariff folder, with the prefix of their files in problems.
+
+    A folder holding tariff files is one version (its missing `tariff_version.txt` is reported
+    with its other files); otherwise each subfolder must be a version.
+    """
+    entries = sorted(root.iterdir())
+    if any(entry.is_file() and entry.suffix == ".txt" for entry in entries):
+        return [(root, "")]
+    folders = []
+    for entry in entries:
+        if entry.is_dir():
+            if (entry / VERSION_FILE).is_file():
+                folders.append((entry, f"{entry.name}/"))
+            else:
+                problems.add(
+                    f"{entry.name}/{VERSION_FILE}",
+                    1,
+                    "missing: each subfolder of a folder of versions is a tariff version",
+                )
+        elif not _may_be_beside(entry.name):
+            problems.add(
+                entry.name,
+                1,
+                "not part of a tariff: a folder of versions holds version subfolders "
+                "(and *.md documentation)",
+            )
+    return folders
+
+
+def _may_be_beside(name: str) -> bool:
+    """Files a tariff folder may hold besides its own: documentation and hidden files."""
+    return name.startswith(".") or name.endswith(".md")
 
 
 def _check_across_versions(versions: list[TariffVersion], problems: Problems) -> None:
@@ -113,6 +161,19 @@ def _check_across_versions(versions: list[TariffVersion], problems: Problems) ->
                 )
 
 
+def _check_overlaps(periods: list[FreePeriod], problems: Problems, prefix: str) -> None:
+    """Free periods must not overlap: each free day is explained by one period."""
+    ordered = sorted(periods, key=lambda period: period.first_day)
+    for before, after in itertools.pairwise(ordered):
+        if after.first_day <= before.last_day:
+            file, _, line = after.ref.rpartition(":")
+            problems.add(
+                f"{prefix}{file}",
+                int(line),
+                f"free period {after.period_id!r} overlaps {before.period_id!r} ({before.ref})",
+            )
+
+
 class _Read(NamedTuple, Generic[R]):
     table: Table
     rows: list[Row]  # the rows given to the builder
@@ -125,11 +186,14 @@ class _VersionLoader:
     def __init__(self, folder: Path, prefix: str, problems: Problems) -> None:
         self.prefix = prefix
         self.problems = problems
+        self.folder = folder
         self.reader = Reader(FolderSource(folder), TARIFF_CONVENTIONS, problems, prefix=prefix)
         self.said = SoFar()
+        self.known: set[str] = set()  # the names of the files read, there or not
 
     def rows(self, spec: FileSpec[Any, SoFar]) -> tuple[Table, list[Row]]:
         """The file's table and its well-formed rows (the others are reported)."""
+        self.known.add(spec.name)
         table = self.reader.open(spec)
         return table, [row for row in table.rows() if row.well_formed]
 
@@ -166,7 +230,16 @@ class _VersionLoader:
         said.leg_groups = {rule.leg_group_id for rule in legs.items if rule.leg_group_id}
         transfer_rules = self.read(FARE_TRANSFER_RULES).items
         said.pass_products = {p.pass_product_id: p for p in self.read(PASS_PRODUCTS).items}
+        covered: dict[str, set[str]] = {}
+        for product_id, network in self.read(PASS_NETWORKS).items:
+            covered.setdefault(product_id, set()).add(network)
+        for product_id, networks in covered.items():
+            said.pass_products[product_id] = replace(
+                said.pass_products[product_id], networks=frozenset(networks)
+            )
         caps = self.read(FARE_CAPS).items
+        free_periods = self.read(FARE_FREE_PERIODS).items
+        _check_overlaps(free_periods, self.problems, self.prefix)
         default = [c for c in categories.values() if c.is_default]
         if len(self.problems) > count or head is None or len(default) != 1:
             return None
@@ -192,7 +265,23 @@ class _VersionLoader:
             pass_products=said.pass_products,
             timeframes=tuple(timeframes),
             services=said.services,
+            free_periods=tuple(sorted(free_periods, key=lambda period: period.first_day)),
+            same_stop_exit_seconds=head.same_stop_exit_seconds,
         )
+
+    def check_nothing_else(self) -> None:
+        """Report what the folder holds besides the files read (after `load`)."""
+        for entry in sorted(self.folder.iterdir()):
+            name = entry.name
+            if name in self.known or _may_be_beside(name):
+                continue
+            if entry.is_dir():
+                reason = "a subfolder in a tariff version; a version holds only its files"
+            elif name in _NOT_SUPPORTED:
+                reason = _NOT_SUPPORTED[name]
+            else:
+                reason = "not a tariff file (see docs/tariff-format.md for the files there are)"
+            self.problems.add(f"{self.prefix}{name}", 1, reason)
 
     def read_head(self) -> Head | None:
         table, rows = self.rows(TARIFF_VERSION)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zlib
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import NamedTuple, Self
 
 # Times on the card are whole seconds since this instant, dates are whole days since its date.
@@ -21,7 +21,8 @@ SECONDS_PER_DAY = 86_400
 MAX_CARD_SECONDS = 0xFFFF_FFFF
 NO_DATE = 0xFFFF  # a category or pass date that never ends
 MAX_CARD_DAY = NO_DATE - 1
-MAX_AMOUNT = 0xFFFF_FFFF
+MAX_AMOUNT = 0xFF_FFFF  # a card stores amounts in 3 bytes: 16,777,215 minor units
+MAX_RUN_TRANSFERS = 63  # the card keeps a run's transfer count in 6 bits
 
 # What a card has room for.
 MAX_CAP_SLOTS = 4
@@ -31,6 +32,19 @@ MAX_PASSES = 4
 def key_of(identifier: str) -> int:
     """The 32-bit key a card stores instead of a GTFS id (CRC-32 of its UTF-8 bytes)."""
     return zlib.crc32(identifier.encode("utf-8"))
+
+
+def stop_key_of(stop_id: str) -> int:
+    """The 24-bit key a card stores for the stop where its open journey began ("" is 0)."""
+    return key_of(stop_id) & 0xFF_FFFF if stop_id else 0
+
+
+def vehicle_key_of(vehicle_id: str) -> int:
+    """The 16-bit key a card stores for the vehicle of its open journey ("" is 0).
+
+    It only tells one bus of the route from another within hours, so 16 bits are enough.
+    """
+    return key_of(vehicle_id) & 0xFFFF if vehicle_id else 0
 
 
 def card_seconds(moment: datetime) -> int:
@@ -72,7 +86,26 @@ class PaidBy(StrEnum):
     TRANSFER = "transfer"
     CAP = "cap"
     FREE_FARE = "free_fare"
+    FREE_DAY = "free_day"  # a day the tariff makes free for everyone
+    AT_EXIT = "at_exit"  # an entry whose fare is charged at the exit (the metro)
+    AT_ENTRY = "at_entry"  # a tap off: the journey was paid when it began
     NOTHING = "nothing"  # the tap was refused
+
+
+class Direction(StrEnum):
+    """Which way a tap goes: a validator is configured for one of these."""
+
+    ENTRY = "entry"  # boarding, or an entry gate
+    EXIT = "exit"  # alighting, or an exit gate
+    BOTH = "both"  # a bus door: the card's open journey decides
+
+
+class Journey(IntEnum):
+    """The card's open journey, as the fare record holds it."""
+
+    NONE = 0
+    CHARGED = 1  # opened and paid at entry (a bus); a tap off only records where it ended
+    AT_EXIT = 2  # opened at entry, priced at exit from the two stops (the metro)
 
 
 class Denial(NamedTuple):
@@ -116,12 +149,14 @@ DENIALS: dict[str, Denial] = {
 
 
 class Tap(NamedTuple):
-    """A card presented to a validator when boarding."""
+    """A card presented to a validator: boarding or entering, alighting or leaving, or either."""
 
     time: datetime
     route_id: str
     stop_id: str = ""
     device_id: str = ""
+    direction: Direction = Direction.ENTRY
+    vehicle_id: str = ""  # the bus a door validator is on; "" for a gate
 
 
 class CapSlot(NamedTuple):
@@ -157,6 +192,11 @@ class FareState(NamedTuple):
     run_fare: int = 0  # fares of the legs in the current run, before caps
     caps: tuple[CapSlot, ...] = ()
     passes: tuple[Pass, ...] = ()
+    # The open journey: where and when it began, and whether its fare is paid or still due.
+    journey: int = Journey.NONE
+    entry_time: int = 0  # card seconds; the route is `last_route_key`
+    entry_stop_key: int = 0  # stop_key_of(stop_id)
+    entry_vehicle_key: int = 0  # vehicle_key_of(vehicle_id), 0 at a gate
 
     @classmethod
     def new(
@@ -182,3 +222,6 @@ class Decision(NamedTuple):
     transfer_rule: str = ""
     cap_id: str = ""
     pass_product_id: str = ""
+    direction: Direction = Direction.ENTRY  # what the tap was taken as ("both" resolved)
+    required: int = 0  # the balance the purse must hold: the amount, or the dearest fare ahead
+    unfinished: int = 0  # the part of `amount` charged for an earlier journey left open

@@ -9,7 +9,7 @@ from datetime import date
 from enum import StrEnum
 from typing import NamedTuple
 
-from fares.model import SECONDS_PER_DAY, key_of
+from fares.model import SECONDS_PER_DAY, key_of, stop_key_of
 
 ANY_CATEGORY = ""  # fare_products.rider_category_id left empty: the price for every rider
 
@@ -122,6 +122,8 @@ class PassProduct:
     validity: PassValidity
     validity_length: int
     prices: Mapping[str, int]  # the categories that may buy it -> price
+    # pass_networks.txt: the networks a `network` pass covers, when it names more than one
+    networks: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,19 @@ class Service:
     weekdays: frozenset[int]  # Monday is 0
     start_date: date
     end_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class FreePeriod:
+    """A window of service days on which every ride is free (fare_free_periods.txt)."""
+
+    ref: str  # file:line
+    period_id: str
+    name: str
+    start: date
+    end: date  # inclusive
+    first_day: int  # card day of `start`
+    last_day: int  # card day of `end`
 
 
 class RouteInfo(NamedTuple):
@@ -193,11 +208,20 @@ class TariffVersion:
     routes: dict[str, RouteInfo] = field(default_factory=dict)
     leg_rules_use_stop: bool = False
     leg_rules_use_time: bool = False
-    match_cache: dict[tuple[str, str], tuple[LegRule, ...]] = field(default_factory=dict)
+    match_cache: dict[tuple[str, str, str | None], tuple[LegRule, ...]] = field(
+        default_factory=dict
+    )
+    free_periods: tuple[FreePeriod, ...] = ()
+    # An exit at the entry stop this soon after the entry is free (the rider changed their mind).
+    same_stop_exit_seconds: int = 1200
+    route_ids_by_key: dict[int, str] = field(default_factory=dict)
+    stop_ids_by_key: dict[int, str] = field(default_factory=dict)
 
     def index(self) -> None:
         """Build the lookups that make pricing a tap a handful of dictionary reads."""
         self.categories_by_code = {c.code: c for c in self.categories.values()}
+        self.route_ids_by_key = {key_of(route_id): route_id for route_id in self.route_networks}
+        self.stop_ids_by_key = {stop_key_of(stop_id): stop_id for stop_id in self.stop_areas}
         self.pass_products_by_code = {p.code: p for p in self.pass_products.values()}
         self.leg_groups_by_key = {r.leg_group_key: r.leg_group_id for r in self.leg_rules}
         self.leg_rules_use_stop = any(r.from_area_id or r.to_area_id for r in self.leg_rules)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from fares.gtfs_csv import (
+    MINOR_UNITS,
     Column,
     FileSpec,
     Invalid,
@@ -24,6 +25,7 @@ from fares.gtfs_csv import (
     calendar_date,
     choice,
     clock_seconds,
+    currency_amount,
     whole_number,
 )
 from fares.model import (
@@ -32,12 +34,14 @@ from fares.model import (
     MAX_CAP_SLOTS,
     MAX_CARD_DAY,
     SECONDS_PER_DAY,
+    card_day,
     key_of,
 )
 from fares.tariff import (
     ANY_CATEGORY,
     CapPeriod,
     FareCap,
+    FreePeriod,
     LegRule,
     PassCoverage,
     PassProduct,
@@ -66,6 +70,7 @@ class Head:
     day_start: int
     passback_seconds: int
     assumed_leg_seconds: int
+    same_stop_exit_seconds: int = 1200
 
 
 @dataclass
@@ -81,7 +86,8 @@ class SoFar:
     stop_areas: dict[str, set[str]] = field(default_factory=dict)
     services: dict[str, Service] = field(default_factory=dict)
     timeframe_groups: set[str] = field(default_factory=set)
-    prices: dict[str, dict[str, int]] = field(default_factory=dict)  # product -> category -> VND
+    # product -> category -> amount in minor units of the currency (VND has none: 8000 is 8000)
+    prices: dict[str, dict[str, int]] = field(default_factory=dict)
     leg_groups: set[str] = field(default_factory=set)
     pass_products: dict[str, PassProduct] = field(default_factory=dict)
     # What a file's builder remembers from one row to the next.
@@ -96,11 +102,23 @@ class SoFar:
     pass_codes: dict[int, int] = field(default_factory=dict)
     cap_codes: dict[int, int] = field(default_factory=dict)
     caps_per_category: Counter[str] = field(default_factory=Counter)
+    _amount: tuple[str, Callable[[str], int]] | None = None
 
     @property
     def currency(self) -> str:
         """The tariff's currency, "" until tariff_version.txt gave one."""
         return self.head.currency if self.head else ""
+
+    @property
+    def amount(self) -> Callable[[str], int] | None:
+        """The parser of the tariff's currency amounts, None while the currency is not known."""
+        head = self.head
+        if head is None or head.currency not in MINOR_UNITS:
+            return None
+        if self._amount is None or self._amount[0] != head.currency:
+            parse = currency_amount(head.currency, MINOR_UNITS[head.currency])
+            self._amount = (head.currency, parse)
+        return self._amount[1]
 
     @property
     def medium(self) -> str:
@@ -145,6 +163,7 @@ CURRENCY = Column("currency", str, required=True)
 SERVICE_DAY_START = Column("service_day_start", _day_start)
 PASSBACK_SECONDS = Column("passback_seconds", whole_number(0, 86_400), default=0)
 ASSUMED_LEG_SECONDS = Column("assumed_leg_seconds", whole_number(0, 86_400), default=0)
+SAME_STOP_EXIT_SECONDS = Column("same_stop_exit_seconds", whole_number(0, 86_400), default=1200)
 VERSION_MEDIUM = Column("fare_media_id", str)
 
 
@@ -156,6 +175,13 @@ def _head(row: Row, said: SoFar) -> Head | None:
     currency = row.text(CURRENCY)
     if currency and not _CURRENCY.fullmatch(currency):
         row.report(f"currency must be an ISO 4217 code like VND, not {currency!r}")
+    elif currency and currency not in MINOR_UNITS:
+        # Amounts are read exactly in minor units; a guessed number of decimals could misread
+        # every price a hundredfold.
+        row.report(
+            f"currency {currency} is not in the table of ISO 4217 minor units "
+            f"(fares.gtfs_csv.MINOR_UNITS); add it there with its decimal places"
+        )
     day_start = row.value(SERVICE_DAY_START)
     passback = row.value(PASSBACK_SECONDS)
     assumed = row.value(ASSUMED_LEG_SECONDS)
@@ -163,8 +189,21 @@ def _head(row: Row, said: SoFar) -> Head | None:
         return None
     if passback is None or assumed is None:
         return None
+    same_stop = row.value(SAME_STOP_EXIT_SECONDS)
+    if same_stop is None:
+        return None
     medium = row.text(VERSION_MEDIUM)
-    return Head(version_id, effective, offset, currency, medium, day_start or 0, passback, assumed)
+    return Head(
+        version_id,
+        effective,
+        offset,
+        currency,
+        medium,
+        day_start or 0,
+        passback,
+        assumed,
+        same_stop,
+    )
 
 
 TARIFF_VERSION = FileSpec(
@@ -177,6 +216,7 @@ TARIFF_VERSION = FileSpec(
         SERVICE_DAY_START,
         PASSBACK_SECONDS,
         ASSUMED_LEG_SECONDS,
+        SAME_STOP_EXIT_SECONDS,
         VERSION_MEDIUM,
     ),
     _head,
@@ -360,10 +400,24 @@ TIMEFRAMES = FileSpec(
 # -- fare_products.txt -------------------------------------------------------------------------
 
 PRODUCT_ID = Column("fare_product_id", str, required=True)
-AMOUNT = Column("amount", str, required=True)  # whole units of the tariff's currency
+AMOUNT = Column("amount", str, required=True)  # a currency amount, read in minor units
 PRODUCT_CURRENCY = Column("currency", str, required=True)
 PRODUCT_CATEGORY = Column("rider_category_id", str)
 PRODUCT_MEDIUM = Column("fare_media_id", str)
+
+
+def _amount(row: Row, column: Column[str], said: SoFar) -> int | None:
+    """A currency amount in minor units; None when empty, refused (reported) or unreadable
+    because the tariff's currency is not known (reported on tariff_version.txt)."""
+    raw = row.text(column)
+    parse = said.amount
+    if not raw or parse is None:
+        return None
+    try:
+        return parse(raw)
+    except Invalid as invalid:
+        row.report(f"{column.name} {invalid}")
+        return None
 
 
 def _price(row: Row, said: SoFar) -> None:
@@ -376,17 +430,10 @@ def _price(row: Row, said: SoFar) -> None:
     row_currency = row.text(PRODUCT_CURRENCY)
     if currency and row_currency and row_currency != currency:
         row.report(f"currency {row_currency} differs from the tariff's {currency}")
-    raw = row.text(AMOUNT)
-    amount: int | None = None
-    if raw:
-        try:
-            amount = int(raw)
-        except ValueError:
-            row.report(f"amount must be whole {currency or 'currency'} units, not {raw!r}")
-        else:
-            if abs(amount) > MAX_AMOUNT:
-                row.report(f"amount {amount} is too large")
-                amount = None
+    amount = _amount(row, AMOUNT, said)
+    if amount is not None and abs(amount) > MAX_AMOUNT:
+        row.report(f"amount {row.raw(AMOUNT.name)} is too large")
+        amount = None
     if not product or amount is None:
         return
     said.prices.setdefault(product, {})
@@ -567,6 +614,8 @@ def _pass_product(row: Row, said: SoFar) -> PassProduct | None:
     prices = said.prices.get(product_id, {})
     if ANY_CATEGORY in prices:
         row.report("a pass needs a price per rider category (who may buy it)")
+    if min(prices.values(), default=0) < 0:
+        row.report(f"pass_product_id {product_id!r} has a negative price; a pass cannot")
     for category in prices:
         if category in said.categories and said.categories[category].rides_free:
             row.report(f"category {category!r} rides free; it needs no pass")
@@ -601,7 +650,7 @@ CAP_CATEGORY = Column("rider_category_id", str)
 CAP_NETWORK_ID = Column("network_id", str)
 PERIOD = Column("period", choice(CapPeriod), required=True)
 PERIOD_DAYS = Column("period_days", whole_number(1, MAX_CARD_DAY))
-CAP_AMOUNT = Column("amount", whole_number(1, MAX_AMOUNT))
+CAP_AMOUNT = Column("amount", str)  # a currency amount, like fare_products.amount
 CAP_PASS = Column("pass_product_id", str)
 
 
@@ -620,7 +669,10 @@ def _cap(row: Row, said: SoFar) -> FareCap | None:
         row.report("period_days is required for a rolling period")
     if period not in (None, CapPeriod.ROLLING) and days_given:
         row.report("period_days is only for a rolling period")
-    amount = row.value(CAP_AMOUNT)
+    amount = _amount(row, CAP_AMOUNT, said)
+    if amount is not None and not 1 <= amount <= MAX_AMOUNT:
+        row.report(f"amount must be more than 0 and at most {MAX_AMOUNT} minor units")
+        amount = None
     pass_id = row.reference(CAP_PASS, passes, "pass product")
     if (row.raw(CAP_AMOUNT.name) == "") == (pass_id == ""):
         row.report("give exactly one of amount and pass_product_id")
@@ -662,4 +714,65 @@ FARE_CAPS = FileSpec(
     (CAP_ID, CAP_CODE, PERIOD, CAP_CATEGORY, CAP_NETWORK_ID, PERIOD_DAYS, CAP_AMOUNT, CAP_PASS),
     _cap,
     key=CAP_ID,
+)
+
+# -- pass_networks.txt (extension) -------------------------------------------------------------
+
+PASS_NETWORK_PRODUCT = Column("pass_product_id", str, required=True)
+PASS_NETWORK = Column("network_id", str, required=True)
+
+
+def _pass_network(row: Row, said: SoFar) -> tuple[str, str] | None:
+    product_id = row.reference(PASS_NETWORK_PRODUCT, said.pass_products, "pass product")
+    network = row.reference(PASS_NETWORK, said.networks or set(), "network")
+    if not product_id or not network:
+        return None
+    product = said.pass_products[product_id]
+    if product.coverage is not PassCoverage.NETWORK:
+        row.report(f"pass {product_id!r} covers one route; only a network pass lists networks")
+        return None
+    if product.network_id:
+        row.report(f"pass {product_id!r} names network_id {product.network_id!r} already")
+        return None
+    return product_id, network
+
+
+PASS_NETWORKS = FileSpec("pass_networks.txt", (PASS_NETWORK_PRODUCT, PASS_NETWORK), _pass_network)
+
+# -- fare_free_periods.txt (extension) ---------------------------------------------------------
+
+FREE_PERIOD_ID = Column("free_period_id", str, required=True)
+FREE_PERIOD_NAME = Column("free_period_name", str, required=True)
+FREE_START = Column("start_date", calendar_date, required=True)
+FREE_END = Column("end_date", calendar_date, required=True)
+
+
+def _free_period(row: Row, said: SoFar) -> FreePeriod | None:
+    start = row.value(FREE_START)
+    end = row.value(FREE_END)
+    if start is None or end is None:
+        return None
+    if end < start:
+        row.report(f"end_date {end.isoformat()} is before start_date {start.isoformat()}")
+        return None
+    first, last = card_day(start), card_day(end)
+    if first < 0 or last > MAX_CARD_DAY:
+        row.report("the period is outside what a card can date (2020 to 2199)")
+        return None
+    return FreePeriod(
+        f"{row.table.file}:{row.line}",
+        row.raw(FREE_PERIOD_ID.name),
+        row.text(FREE_PERIOD_NAME),
+        start,
+        end,
+        first,
+        last,
+    )
+
+
+FARE_FREE_PERIODS = FileSpec(
+    "fare_free_periods.txt",
+    (FREE_PERIOD_ID, FREE_PERIOD_NAME, FREE_START, FREE_END),
+    _free_period,
+    key=FREE_PERIOD_ID,
 )

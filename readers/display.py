@@ -17,6 +17,9 @@ AMBER = "amber"  # tap again: nothing was charged, or the last tap is being reso
 # Reason codes the validator shows, in both languages. Stable: the journal stores the codes.
 MESSAGES: dict[str, tuple[str, str]] = {
     "paid": ("Đã thanh toán", "Paid"),
+    "entered": ("Mời vào, trừ tiền khi ra", "Enter; the fare is charged at the exit"),
+    "tapped_off": ("Đã ghi nhận xuống xe", "Tap off recorded"),
+    "free_day": ("Ngày miễn phí vé", "Free travel day"),
     "pass": ("Vé tháng hợp lệ", "Pass valid"),
     "free": ("Miễn phí", "Free ride"),
     "transfer": ("Chuyển tuyến", "Transfer"),

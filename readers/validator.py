@@ -42,9 +42,18 @@ from cards.connection import (
     ProtocolError,
     read_uid,
 )
-from cards.layout import BOARDING_KIND, MAX_BALANCE, TransitCardError
-from fares import Decision, PaidBy, Tap, Tariff, card_seconds, load_hanoi_tariff, price_tap
-from fares.model import Pass
+from cards.layout import MAX_BALANCE, TAP_KINDS, TransitCardError
+from fares import (
+    Decision,
+    Direction,
+    PaidBy,
+    Tap,
+    Tariff,
+    card_seconds,
+    load_hanoi_tariff,
+    price_tap,
+)
+from fares.model import CARD_EPOCH, Pass
 from readers.display import AMBER, GREEN, RED, ConsoleDisplay, Display, Signal
 from readers.journal import Journal
 
@@ -55,6 +64,9 @@ RETAP_WINDOW = timedelta(minutes=2)
 VERSION = "0.1.0"
 
 _PAID_CODES = {
+    PaidBy.AT_EXIT: "entered",
+    PaidBy.AT_ENTRY: "tapped_off",
+    PaidBy.FREE_DAY: "free_day",
     PaidBy.STORED_VALUE: "paid",
     PaidBy.PASS: "pass",
     PaidBy.FREE_CATEGORY: "free",
@@ -77,10 +89,16 @@ class DeviceConfig:
     keys_file: Path
     journal: Path
     language: str = "vi"
+    # entry (boarding, an entry gate), exit (tapping off, an exit gate), or both (a bus door:
+    # the card's open journey decides).
+    direction: Direction = Direction.ENTRY
+    vehicle_id: str = ""  # the bus this validator is on; "" at a gate
 
     def __post_init__(self) -> None:
         if not self.server_url.startswith(("http://", "https://")):
             raise ValueError(f"server_url must be http(s), not {self.server_url!r}")
+        if self.direction not in tuple(Direction):
+            raise ValueError(f"direction must be entry, exit or both, not {self.direction!r}")
         if len(self.private_key) != 32:
             raise ValueError("private_key must be 64 hex digits (the Ed25519 seed)")
 
@@ -105,11 +123,20 @@ class DeviceConfig:
                 keys_file=base / str(raw["keys_file"]),
                 journal=base / str(raw["journal"]),
                 language=str(raw.get("language", "vi")),
+                direction=_direction(raw.get("direction", "entry")),
+                vehicle_id=str(raw.get("vehicle_id", "")),
             )
         except KeyError as missing:
             raise ValueError(f"{path}: missing setting {missing}") from None
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
+
+
+def _direction(value: object) -> Direction:
+    try:
+        return Direction(str(value))
+    except ValueError:
+        raise ValueError(f"direction must be entry, exit or both, not {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -151,6 +178,8 @@ class Validator:
         device_id: str,
         route_id: str,
         stop_id: str,
+        direction: Direction = Direction.ENTRY,
+        vehicle_id: str = "",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.journal = journal
@@ -159,6 +188,8 @@ class Validator:
         self.device_id = device_id
         self.route_id = route_id
         self.stop_id = stop_id
+        self.direction = direction
+        self.vehicle_id = vehicle_id
         self.clock = clock
 
     def tap(self, card: CardConnection) -> Outcome:
@@ -219,7 +250,7 @@ class Validator:
             wanted = intent.card_tx_before + 1
             with_log = read(client, state.uid, with_log=True)
             committed = any(
-                record.kind == BOARDING_KIND
+                record.kind in TAP_KINDS
                 and record.transaction == wanted & 0xFFFF
                 and record.amount == draft.amount
                 and record.time == card_seconds(draft.time)
@@ -318,7 +349,7 @@ class Validator:
         loaded: list[int],
         now: datetime,
     ) -> Outcome:
-        tap = Tap(now, self.route_id, self.stop_id, self.device_id)
+        tap = Tap(now, self.route_id, self.stop_id, self.device_id, self.direction, self.vehicle_id)
         decision = price_tap(state.fare, tap, self.tariff)
         if not decision.accepted:
             code = decision.denial.code if decision.denial else "no_fare_rule"
@@ -326,12 +357,21 @@ class Validator:
                 uid_hex, number, now, code, decision.explanation, applied, loaded
             )
             return Outcome(Signal(RED, code, None, state.balance), number, None, tap_id)
-        if decision.amount > state.balance:
+        # At an entry priced at exit the purse must hold the dearest fare from here, not 0.
+        needed = max(decision.amount, decision.required)
+        if needed > state.balance:
             tap_id = self._record_denied(
-                uid_hex, number, now, "insufficient_balance", decision.explanation, applied, loaded
+                uid_hex,
+                number,
+                now,
+                "insufficient_balance",
+                f"needs {needed}, holds {state.balance}: {decision.explanation}",
+                applied,
+                loaded,
+                decision.direction,
             )
             return Outcome(
-                Signal(RED, "insufficient_balance", decision.amount, state.balance),
+                Signal(RED, "insufficient_balance", needed, state.balance),
                 number,
                 None,
                 tap_id,
@@ -383,6 +423,12 @@ class Validator:
             loaded=tuple(loaded),
             tariff_version=decision.tariff_version_id,
             explanation=decision.explanation,
+            direction=str(decision.direction),
+            vehicle_id=self.vehicle_id,
+            entry_time=_card_time(state.fare.entry_time)
+            if decision.direction == Direction.EXIT and state.fare.journey
+            else None,
+            unfinished=decision.unfinished,
         )
 
     def _record_denied(
@@ -394,7 +440,10 @@ class Validator:
         explanation: str,
         applied: list[int] | None = None,
         loaded: list[int] | None = None,
+        direction: Direction | None = None,
     ) -> str:
+        if direction is None:
+            direction = Direction.ENTRY if self.direction == Direction.BOTH else self.direction
         tap = wire.Tap(
             time=now,
             card_uid=uid_hex,
@@ -408,12 +457,18 @@ class Validator:
             applied_loads=tuple(applied or ()),
             loaded=tuple(loaded or ()),
             explanation=explanation,
+            direction=str(direction),
+            vehicle_id=self.vehicle_id,
         )
         return self.journal.record_tap(tap.to_json())
 
     @staticmethod
     def _signal(colour: str, code: str) -> Outcome:
         return Outcome(Signal(colour, code), None, None, None)
+
+
+def _card_time(seconds: int) -> datetime:
+    return CARD_EPOCH + timedelta(seconds=seconds)
 
 
 def run(config: DeviceConfig, *, once: bool, sync: bool, display: Display) -> int:
@@ -434,6 +489,8 @@ def run(config: DeviceConfig, *, once: bool, sync: bool, display: Display) -> in
             device_id=config.device_id,
             route_id=config.route_id,
             stop_id=config.stop_id,
+            direction=config.direction,
+            vehicle_id=config.vehicle_id,
         )
         reader = context.reader(config.reader)
         try:

@@ -261,6 +261,10 @@ class TapRecord(Base):
     tariff_version: Mapped[str | None] = mapped_column(String(40))
     explanation: Mapped[str] = mapped_column(Text)
     commit: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(8), server_default="entry")  # or exit
+    vehicle_id: Mapped[str] = mapped_column(String(40), server_default="")
+    entry_time: Mapped[datetime | None] = mapped_column(UtcDateTime())  # an exit's journey start
+    unfinished: Mapped[int] = mapped_column(BigInteger, server_default="0")
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

@@ -38,6 +38,10 @@ class Tap:
     tariff_version: str | None = None
     explanation: str = ""
     commit: str = "none"  # confirmed, recovered, none
+    direction: str = "entry"  # entry (boarding, an entry gate) or exit (tapping off, an exit gate)
+    vehicle_id: str = ""  # the bus a door validator is on; "" at a gate
+    entry_time: datetime | None = None  # an exit: when its journey began, as the card says
+    unfinished: int = 0  # the part of amount charged for an earlier journey left without exit
     tap_id: str = ""
     device_seq: int = 0
 
@@ -59,6 +63,10 @@ class Tap:
             "tariff_version": self.tariff_version,
             "explanation": self.explanation,
             "commit": self.commit,
+            "direction": self.direction,
+            "vehicle_id": self.vehicle_id,
+            "entry_time": self.entry_time.isoformat() if self.entry_time else None,
+            "unfinished": self.unfinished,
             "tap_id": self.tap_id,
             "device_seq": self.device_seq,
         }
@@ -84,6 +92,10 @@ class Tap:
             commit=data.get("commit") or "none",
             tap_id=data.get("tap_id") or "",
             device_seq=data.get("device_seq") or 0,
+            direction=data.get("direction") or "entry",
+            vehicle_id=data.get("vehicle_id") or "",
+            entry_time=datetime.fromisoformat(entry) if (entry := data.get("entry_time")) else None,
+            unfinished=data.get("unfinished") or 0,
         )
 
 

@@ -120,6 +120,18 @@ _TAP_RULES: dict[str, fields.Field[Any]] = {
     "commit": fields.String(
         load_default="none", validate=validate.OneOf(["confirmed", "recovered", "none"])
     ),
+    # Tap on, tap off: a validator sends what it took the tap as (a "both" door is resolved).
+    "direction": fields.String(load_default="entry", validate=validate.OneOf(["entry", "exit"])),
+    "vehicle_id": fields.String(load_default="", validate=validate.Length(max=40)),
+    "entry_time": fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        validate=_clock_time,
+        metadata={"description": "an exit: when its journey began, as the card says"},
+    ),
+    "unfinished": fields.Integer(
+        load_default=0, strict=True, validate=validate.Range(min=0, max=10_000_000)
+    ),
     # Given by the device's journal; an uploaded tap always has them.
     "tap_id": fields.String(required=True, validate=validate.Regexp(r"^tap_[0-9a-f]{32}$")),
     "device_seq": fields.Integer(

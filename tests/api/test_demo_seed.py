@@ -152,7 +152,7 @@ def test_the_taps_came_signed_through_the_validator_api_as_validators_journal_th
                 balance -= tap.amount
                 assert (tap.card_tx, tap.balance_after) == (number, balance)
                 assert tap.commit == "confirmed"
-                assert tap.tariff_version == "hanoi-2024-11"
+                assert tap.tariff_version == "hanoi-2025-09"
             shadow = session.get(CardShadow, card_uid)
             assert shadow is not None
             assert (shadow.balance, shadow.last_card_tx) == (balance, len(card_taps))

@@ -507,21 +507,33 @@ def offered(client: FlaskClient, rider: dict[str, str], card: str) -> dict[str, 
 def test_a_card_is_offered_the_passes_of_its_category(
     app: Flask, client: FlaskClient, rider: dict[str, str], card_id: str
 ) -> None:
-    assert offered(client, rider, card_id) == {
+    adult = {
         "pass_one_route": 140_000,
         "pass_all_routes": 280_000,
+        "metro_2a_month": 280_000,
+        "metro_31_month": 280_000,
+        "metro_day": 30_000,
+        "multimodal_month": 500_000,
     }
+    assert offered(client, rider, card_id) == adult
     today = service_day(datetime.now(UTC))  # Hanoi's date, as the service counts
     student = link(
         client,
         rider,
         *issue_for(app, "04A1B2C3D4E5F9", "student", today.replace(year=today.year + 1)),
     ).get_json()["card_id"]
-    assert offered(client, rider, student) == {"pass_one_route": 70_000, "pass_all_routes": 140_000}
+    assert offered(client, rider, student) == {
+        "pass_one_route": 70_000,
+        "pass_all_routes": 140_000,
+        "metro_2a_month": 140_000,
+        "metro_31_month": 140_000,
+        "metro_day": 30_000,
+        "multimodal_month": 250_000,
+    }
     lapsed = link(
         client, rider, *issue_for(app, "04A1B2C3D4E5FA", "student", today - timedelta(days=1))
     ).get_json()["card_id"]
-    assert offered(client, rider, lapsed) == {"pass_one_route": 140_000, "pass_all_routes": 280_000}
+    assert offered(client, rider, lapsed) == adult
     elderly = link(client, rider, *issue_for(app, "04A1B2C3D4E5FB", "elderly", None)).get_json()[
         "card_id"
     ]

@@ -197,7 +197,7 @@ def test_a_signed_snapshot_request_is_answered(device: Device) -> None:
     assert response.status_code == 200, response.get_json(force=True)
     body = response.get_json()
     assert body["full"] is True
-    assert body["tariff_version"] == "hanoi-2024-11"
+    assert body["tariff_version"] == "hanoi-2025-09"
 
 
 @pytest.mark.parametrize(

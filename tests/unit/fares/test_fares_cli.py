@@ -45,7 +45,7 @@ def test_prices_each_tap_with_the_shipped_hanoi_tariff(tmp_path: Path) -> None:
         ("accept", "20000", "stored_value"),
         ("deny:passback", "0", "nothing"),
     ]
-    assert state_line.startswith("state: 01")
+    assert state_line.startswith("state: 02")
     assert unpack_fare_state(bytes.fromhex(state_line.removeprefix("state: "))).category_code == 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from datetime import date
 
 import pytest
@@ -17,7 +18,7 @@ from cards.layout import (
     unpack_pass,
 )
 from fares import CapSlot, FareState, Pass
-from fares.model import NO_DATE
+from fares.model import NO_DATE, Journey
 
 
 def make_pass(code: int = 2, route_key: int = 0xDEADBEEF) -> Pass:
@@ -38,6 +39,10 @@ def make_state() -> FareState:
         run_fare=12_000,
         caps=(CapSlot(1, 1_766, 30_000), CapSlot(2, 1_763, 90_000)),
         passes=(make_pass(), make_pass(1, 0)),
+        journey=Journey.AT_EXIT,
+        entry_time=152_000_600,
+        entry_stop_key=0x0A1B2C,
+        entry_vehicle_key=0xBEEF,
     )
 
 
@@ -53,10 +58,17 @@ def test_a_fare_state_round_trips() -> None:
 
 def test_the_fare_record_layout_is_little_endian_at_fixed_offsets() -> None:
     data = pack_fare_state(make_state())
-    assert data[0:4] == bytes.fromhex("01 02 D7 07")  # version, category, valid-until 2007
+    assert data[0:4] == bytes.fromhex("02 02 D7 07")  # version 2, category, valid-until 2007
     assert data[8:12] == bytes.fromhex("04 03 02 01")  # last route key
-    assert data[33:40] == bytes.fromhex("01 E6 06 30 75 00 00")  # cap 1, day 1766, 30000
-    assert data[61:64] == bytes(3)
+    assert data[16:19] == bytes.fromhex("10 27 00")  # last leg fare 10000 in 3 bytes
+    assert data[27:30] == bytes.fromhex("E0 2E 00")  # run fare 12000
+    assert data[30] == 0x83  # journey 2 (priced at exit) in the high bits, 3 transfers
+    assert data[31:35] == (152_000_600).to_bytes(4, "little")  # entry time
+    assert data[35:38] == bytes.fromhex("2C 1B 0A")  # entry stop key, 24 bits
+    assert data[38:40] == bytes.fromhex("EF BE")  # vehicle key, 16 bits
+    assert data[40:46] == bytes.fromhex("01 E6 06 30 75 00")  # cap 1, day 1766, 30000
+    assert data[46:52] == bytes.fromhex("02 E3 06 90 5F 01")  # cap 2, day 1763, 90000
+    assert data[52:64] == bytes(12)  # two empty cap slots
     assert data[64:80] == pack_pass(make_pass())
     assert data[96:128] == bytes(32)
 
@@ -76,7 +88,7 @@ def test_a_new_state_without_an_end_date_stores_no_date() -> None:
     ("data", "reason"),
     [
         (bytes(127), "128 bytes, not 127"),
-        (bytes([2]) + bytes(127), "unknown fare state record version 2"),
+        (bytes([3]) + bytes(127), "unknown fare state record version 3"),
     ],
 )
 def test_a_record_that_is_not_a_fare_state_is_refused(data: bytes, reason: str) -> None:
@@ -92,3 +104,18 @@ def test_too_many_passes_do_not_fit() -> None:
 def test_an_empty_pass_slot_is_not_a_pass() -> None:
     with pytest.raises(RecordError, match="empty pass slot"):
         unpack_pass(bytes(16))
+
+
+def test_a_version_1_record_is_read_with_no_open_journey_and_written_as_version_2() -> None:
+    """The 2024 record: 4-byte amounts and keys, four 7-byte cap slots, three spare bytes."""
+    old = struct.pack(
+        "<BBHIIIIIIBI" + "BHI" * 4 + "3x",
+        1, 2, 2_007, 152_000_000, 0x01020304, 0x0A0B0C0D, 10_000, 151_999_000, 0xCAFEF00D, 3,
+        12_000, 1, 1_766, 30_000, 2, 1_763, 90_000, 0, 0, 0, 0, 0, 0,
+    )  # fmt: skip
+    passes = pack_pass(make_pass()) + pack_pass(make_pass(1, 0)) + bytes(32)
+    state = unpack_fare_state(old + passes)
+    assert state == make_state()._replace(
+        journey=Journey.NONE, entry_time=0, entry_stop_key=0, entry_vehicle_key=0
+    )
+    assert pack_fare_state(state)[0] == 2

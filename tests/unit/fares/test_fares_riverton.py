@@ -106,8 +106,8 @@ def charges(decisions: list[Decision]) -> list[tuple[int, PaidBy]]:
         ),
         pytest.param(
             [("2024-03-04 10:00", "B1"), ("2024-03-04 10:20", "B2"), ("2024-03-04 10:40", "F1")],
-            [(10_000, SV), (0, TR), (5_000, SV)],
-            id="bus-bus-ferry: AB less the free leg before it is 12000, the ferry fare is cheaper",
+            [(10_000, SV), (0, TR), (12_000, SV)],
+            id="bus-bus-ferry: after a transfer, AB adds to what was paid (S + BC), ferry or not",
         ),
     ],
 )  # fmt: skip

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fares import FareState, Tap, TariffError, load_tariff, price_tap
+from fares import Direction, FareState, PaidBy, Tap, TariffError, load_tariff, price_tap
 from fares.loader import HANOI_TARIFF_DIR
 
 RIVERTON = Path(__file__).resolve().parent / "tariffs" / "riverton"
@@ -164,7 +164,7 @@ def test_the_problems_of_a_version_folder_are_prefixed_with_its_name(tmp_path: P
     shutil.copytree(HANOI_TARIFF_DIR, folder)
     (folder / "2024-11-01" / "rider_category_attributes.txt").write_text(
         "rider_category_id,category_code,rides_free\nadult,2,0\nstudent,1,0\nworker,3,0\n"
-        "elderly,4,1\nchild,5,1\ndisability,6,1\nmerit,7,1\npoor_household,8,1\n",
+        "elderly,4,1\nchild,5,1\ndisability,6,1\nmerit,7,1\npoor_household,8,1\ngroup,9,0\n",
         encoding="utf-8",
     )
     problems = problems_of(folder)
@@ -176,7 +176,11 @@ def test_the_problems_of_a_version_folder_are_prefixed_with_its_name(tmp_path: P
 
 def test_the_version_in_force_is_chosen_by_the_tap_date(tmp_path: Path) -> None:
     tariff = load_tariff(HANOI_TARIFF_DIR)
-    assert [v.effective_from for v in tariff.versions] == [date(2020, 1, 1), date(2024, 11, 1)]
+    assert [v.effective_from for v in tariff.versions] == [
+        date(2020, 1, 1),
+        date(2024, 11, 1),
+        date(2025, 9, 1),
+    ]
     before = datetime(2024, 10, 31, 16, 59, 59, tzinfo=UTC)  # 23:59:59 in Hanoi
     after = before + timedelta(seconds=1)
     state = FareState(1)
@@ -212,4 +216,8 @@ def test_without_rule_priority_an_empty_field_matches_only_values_not_listed(
     )
     moment = datetime.fromisoformat(when).replace(tzinfo=LOCAL)
     decision = price_tap(FareState(1), Tap(moment, route_id, stop_id), tariff)
+    if decision.paid_by == PaidBy.AT_EXIT:
+        # A rule naming a to_area prices the journey at its exit: leave at the same stop later.
+        exit_tap = Tap(moment + timedelta(minutes=30), route_id, stop_id, direction=Direction.EXIT)
+        decision = price_tap(decision.state, exit_tap, tariff)
     assert (decision.accepted, decision.fare) == (expected is not None, expected or 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import struct
 from datetime import UTC, date, datetime
 
 import pytest
@@ -25,9 +26,22 @@ from cards.client import DesfireClient
 from cards.connection import AuthenticationError, CardRemoved, PermissionDenied
 from cards.desfire import CommMode
 from cards.emulator.memory import CardMemory
-from cards.layout import DEBIT, LOG_RECORDS, PASS_KIND, PROFILE_KIND, PURSE, READ, TRANSIT_AID
+from cards.layout import (
+    COUNTERS_SIZE,
+    DEBIT,
+    LOAD,
+    LOG_RECORDS,
+    PASS_KIND,
+    PROFILE_KIND,
+    PROFILE_SIZE,
+    PURSE,
+    READ,
+    TICKET,
+    TICKET_SIZE,
+    TRANSIT_AID,
+)
 from fares import Tap, load_hanoi_tariff, price_tap
-from fares.model import Pass, card_day, card_seconds
+from fares.model import Pass, card_day, card_seconds, key_of
 from fares.passes import issue_pass
 from tests.support.virtual_card import Field, rng
 
@@ -359,3 +373,67 @@ def test_a_category_update_torn_at_any_apdu_is_whole_or_absent(tear_after: int) 
         load_profile(memory, 1, date(2027, 5, 31), tear=tear_after)
     after = read_card(memory)
     assert (after.fare.category_code, after.counters.last_load_seq) in ((ADULT, 0), (STUDENT, 1))
+
+
+# -- a card in the 2024 layout (fare record version 1) is upgraded by its next tap ------------
+
+_V1_FARE_RECORD = struct.Struct("<BBHIIIIIIBI" + "BHI" * 4 + "3x")
+
+
+def old_layout_card(balance: int) -> CardMemory:
+    """A card as issued before tap on and tap off: fare record version 1, a boarding on it."""
+    memory = issued_card(balance)
+    client = tap_session(memory)
+    client.select_application(TRANSIT_AID)
+    client.authenticate(LOAD, MASTERS.for_card(UID).app[LOAD])
+    boarded = card_seconds(at(0))
+    record = _V1_FARE_RECORD.pack(
+        1, ADULT, 0xFFFF, boarded, key_of("32"), 0, 10_000, boarded, 0, 0, 10_000,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    )  # fmt: skip
+    client.write_data(TICKET, PROFILE_SIZE + COUNTERS_SIZE, record, mode=CommMode.MACED)
+    client.commit_transaction()
+    return memory
+
+
+def raw_ticket(memory: CardMemory) -> bytes:
+    client = tap_session(memory)
+    client.select_application(TRANSIT_AID)
+    client.authenticate(READ, MASTERS.for_card(UID).app[READ])
+    return client.read_data(TICKET, 0, TICKET_SIZE, mode=CommMode.MACED)
+
+
+def test_an_old_layout_card_is_read_and_upgraded_by_its_next_tap() -> None:
+    memory = old_layout_card(50_000)
+    assert raw_ticket(memory)[PROFILE_SIZE + COUNTERS_SIZE] == 1
+    assert read_card(memory).fare.last_route_key == key_of("32")
+    result, apdus = board(memory, at(2), route="107")
+    assert apdus == 10  # the upgrade costs no APDU: the tap writes the record anyway
+    assert raw_ticket(memory)[PROFILE_SIZE + COUNTERS_SIZE] == 2
+    assert read_card(memory).fare == result.state.fare
+    assert read_card(memory).balance == 30_000
+
+
+@pytest.mark.parametrize("tear_after", range(1, count_charge_apdus() + 1))
+def test_an_upgrading_tap_torn_at_any_apdu_loses_nothing_and_charges_once(
+    tear_after: int,
+) -> None:
+    memory = old_layout_card(50_000)
+    old = raw_ticket(memory)
+    with pytest.raises(CardRemoved):
+        board(memory, at(2), route="107", tear_after=tear_after)
+    torn = raw_ticket(memory)
+    if torn == old:
+        assert read_card(memory).balance == 50_000  # nothing happened: still version 1
+        expected = 50_000 - 20_000 - 10_000
+    else:
+        assert torn[PROFILE_SIZE + COUNTERS_SIZE] == 2  # the whole new record and its charge
+        assert read_card(memory).balance == 30_000
+        expected = 30_000 - 10_000
+    # The next tap works on whatever the card holds, and charges once.
+    if torn == old:
+        board(memory, at(3), route="107")
+    board(memory, at(4), route="32")
+    after = read_card(memory)
+    assert after.balance == expected
+    assert raw_ticket(memory)[PROFILE_SIZE + COUNTERS_SIZE] == 2

@@ -27,6 +27,10 @@ TAP_JSON = {
     "tariff_version": "hanoi-2024-11",
     "explanation": "leg rule ...",
     "commit": "confirmed",
+    "direction": "entry",
+    "vehicle_id": "29B-100.01",
+    "entry_time": None,
+    "unfinished": 0,
     "tap_id": "tap_8c3e0000000000000000000000000000",
     "device_seq": 1234,
 }
