@@ -56,6 +56,14 @@ from fares import (
 from fares.model import CARD_EPOCH, Pass
 from readers.display import AMBER, GREEN, RED, ConsoleDisplay, Display, Signal
 from readers.journal import Journal
+from readers.position import (
+    FixedStop,
+    GpsdClient,
+    PositionTracker,
+    StopLocator,
+    StopSource,
+    stops_for_route,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +101,21 @@ class DeviceConfig:
     # the card's open journey decides).
     direction: Direction = Direction.ENTRY
     vehicle_id: str = ""  # the bus this validator is on; "" at a gate
+    # A bus finds its stop from GPS: gpsd at "host:port", the stops of its route from a GTFS
+    # folder. Without gpsd the stop is `stop_id`, a gate's station (docs/validator-position.md).
+    gpsd: str = ""
+    gtfs_dir: Path | None = None
+    stop_radius_m: float = 50.0
 
     def __post_init__(self) -> None:
         if not self.server_url.startswith(("http://", "https://")):
             raise ValueError(f"server_url must be http(s), not {self.server_url!r}")
         if self.direction not in tuple(Direction):
             raise ValueError(f"direction must be entry, exit or both, not {self.direction!r}")
+        if self.gpsd and self.gtfs_dir is None:
+            raise ValueError("gpsd needs gtfs_dir: the stops of the route come from the feed")
+        if self.gpsd:
+            _gpsd_address(self.gpsd)
         if len(self.private_key) != 32:
             raise ValueError("private_key must be 64 hex digits (the Ed25519 seed)")
 
@@ -125,11 +142,21 @@ class DeviceConfig:
                 language=str(raw.get("language", "vi")),
                 direction=_direction(raw.get("direction", "entry")),
                 vehicle_id=str(raw.get("vehicle_id", "")),
+                gpsd=str(raw.get("gpsd", "")),
+                gtfs_dir=base / str(raw["gtfs_dir"]) if "gtfs_dir" in raw else None,
+                stop_radius_m=float(raw.get("stop_radius_m", 50.0)),
             )
         except KeyError as missing:
             raise ValueError(f"{path}: missing setting {missing}") from None
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
+
+
+def _gpsd_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"gpsd must be host:port, not {text!r}")
+    return host, int(port)
 
 
 def _direction(value: object) -> Direction:
@@ -180,6 +207,7 @@ class Validator:
         stop_id: str,
         direction: Direction = Direction.ENTRY,
         vehicle_id: str = "",
+        stops: StopSource | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.journal = journal
@@ -187,6 +215,8 @@ class Validator:
         self.tariff = tariff
         self.device_id = device_id
         self.route_id = route_id
+        # Where the validator is at each tap: GPS on a bus, the configured station at a gate.
+        self.stops: StopSource = stops if stops is not None else FixedStop(stop_id)
         self.stop_id = stop_id
         self.direction = direction
         self.vehicle_id = vehicle_id
@@ -195,6 +225,7 @@ class Validator:
     def tap(self, card: CardConnection) -> Outcome:
         """Handle the card now in the field. Never raises for a card's fault or its removal."""
         now = self.clock()
+        self.stop_id = self.stops.current_stop()
         try:
             uid = read_uid(card)
         except (IsoStatusError, ProtocolError):
@@ -482,6 +513,7 @@ def run(config: DeviceConfig, *, once: bool, sync: bool, display: Display) -> in
         if sync:
             syncer = threading.Thread(target=_sync, args=(config, stop), daemon=True)
             syncer.start()
+        stops = _stop_source(config)
         validator = Validator(
             journal,
             masters,
@@ -491,6 +523,7 @@ def run(config: DeviceConfig, *, once: bool, sync: bool, display: Display) -> in
             stop_id=config.stop_id,
             direction=config.direction,
             vehicle_id=config.vehicle_id,
+            stops=stops,
         )
         reader = context.reader(config.reader)
         try:
@@ -508,8 +541,18 @@ def run(config: DeviceConfig, *, once: bool, sync: bool, display: Display) -> in
                 reader.wait_for_removal(timeout=None)
         finally:
             stop.set()
+            stops.close()
             if syncer is not None:
                 syncer.join(timeout=5)
+
+
+def _stop_source(config: DeviceConfig) -> FixedStop | PositionTracker:
+    """GPS for a bus with gpsd configured, else the configured stop (a gate's station)."""
+    if not config.gpsd or config.gtfs_dir is None:
+        return FixedStop(config.stop_id)
+    host, port = _gpsd_address(config.gpsd)
+    locator = StopLocator(stops_for_route(config.gtfs_dir, config.route_id), config.stop_radius_m)
+    return PositionTracker(locator, GpsdClient(host, port)).start()
 
 
 def _sync(config: DeviceConfig, stop: threading.Event) -> None:

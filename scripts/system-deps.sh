@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests use, when they are missing: PostgreSQL for the database
 # tests, pcscd and the virtual reader driver for the card tests, swig and the PC/SC headers to
-# build pyscard, Chromium for the web pages, redis-server for the shared rate limits.
+# build pyscard, Chromium for the web pages, redis-server for the shared rate limits, gpsd and
+# gpsfake (gpsd-clients on Debian 12; gpsd-tools holds gpsmon and cgps) to replay GPS tracks.
 set -euo pipefail
 
-packages=(postgresql pcscd vsmartcard-vpcd swig libpcsclite-dev chromium redis-server)
+packages=(
+  postgresql pcscd vsmartcard-vpcd swig libpcsclite-dev chromium redis-server
+  gpsd gpsd-tools gpsd-clients
+)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

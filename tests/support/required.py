@@ -51,3 +51,13 @@ def chromium() -> str:
     if found is None:
         missing("Chromium (Debian package 'chromium')", "Chromium is not installed")
     return found
+
+
+def program(name: str, package: str) -> str:
+    """The path of the program `name` from the Debian package `package` (also looked for in
+    /usr/sbin, which a user's PATH may lack)."""
+    search = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"])
+    found = shutil.which(name, path=search)
+    if found is None:
+        missing(f"{name} (Debian package '{package}')", f"{name} is not installed ({package})")
+    return found

@@ -20,6 +20,7 @@ from cards.layout import ALIGHTING_KIND, BOARDING_KIND
 from fares import Direction, Journey, load_tariff
 from readers.display import GREEN, RED
 from readers.journal import Journal
+from readers.position import Fix, GpsdClient, PositionTracker, StopLocator, stops_for_route
 from readers.validator import Validator
 from tests.support.virtual_card import Field, rng
 
@@ -127,4 +128,39 @@ def test_a_bus_door_takes_the_second_tap_on_the_same_bus_as_alighting(journal: J
     assert [(t["direction"], t["vehicle_id"], t["stop_id"]) for t in taps] == [
         ("entry", "29B-100.01", "B10"),
         ("exit", "29B-100.01", "B20"),
+    ]
+
+
+def test_a_bus_validator_records_the_stop_its_gps_puts_it_at(journal: Journal) -> None:
+    """The stop of each tap comes from the position tracker: at a stop, or between stops."""
+    gtfs = Path(__file__).resolve().parents[3] / "data" / "demo-network"
+    locator = StopLocator(stops_for_route(gtfs, "32"), radius_m=50)
+    first, second = locator.stops[0], locator.stops[3]
+    tracker = PositionTracker(locator, GpsdClient("127.0.0.1", 1))  # never started: fed by hand
+    memory = issued(50_000)
+
+    def door(minutes: int) -> Validator:
+        return Validator(
+            journal,
+            MASTERS,
+            METROVILLE,
+            device_id="dev_bus",
+            route_id="B1",
+            stop_id="",
+            direction=Direction.BOTH,
+            vehicle_id="29B-100.01",
+            stops=tracker,
+            clock=lambda: MORNING + timedelta(minutes=minutes),
+        )
+
+    tracker.record(Fix(first.lat, first.lon, None, 3))
+    door(0).tap(Field(memory))
+    tracker.record(Fix((first.lat + second.lat) / 2 + 0.01, first.lon, None, 3))
+    assert tracker.current_stop() == ""  # between stops
+    tracker.record(Fix(second.lat, second.lon, None, 3))
+    door(20).tap(Field(memory))
+    taps = journal.outbox(10)
+    assert [(t["direction"], t["stop_id"]) for t in taps] == [
+        ("entry", first.stop_id),
+        ("exit", second.stop_id),
     ]
