@@ -19,6 +19,7 @@ from fares.engine import price_tap
 from fares.loader import HANOI_TARIFF_DIR, load_tariff
 from fares.model import (
     SECONDS_PER_DAY,
+    Direction,
     FareState,
     Pass,
     Tap,
@@ -30,7 +31,16 @@ from fares.passes import issue_pass
 from fares.tariff import Tariff, TariffError
 
 TAP_COLUMNS = ("time", "route_id", "stop_id")
-OUTPUT_COLUMNS = ("time", "route_id", "stop_id", "result", "amount", "paid_by", "explanation")
+OUTPUT_COLUMNS = (
+    "time",
+    "route_id",
+    "stop_id",
+    "direction",
+    "result",
+    "amount",
+    "paid_by",
+    "explanation",
+)
 
 
 class InputError(Exception):
@@ -67,6 +77,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 tap.time.isoformat(),
                 tap.route_id,
                 tap.stop_id,
+                decision.direction.value,
                 result,
                 decision.amount,
                 decision.paid_by.value,
@@ -94,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
         "--taps",
         type=Path,
         required=True,
-        help="CSV with time (ISO 8601 with offset), route_id, stop_id",
+        help="CSV with time (ISO 8601 with offset), route_id, stop_id; optional direction "
+        "(entry, exit or both), vehicle_id, device_id",
     )
     price.add_argument("--category", help="rider category id (default: the tariff's default)")
     price.add_argument(
@@ -160,7 +172,20 @@ def _tap(values: dict[str, str], where: str, problems: list[str]) -> Tap | None:
     if not values["route_id"]:
         problems.append(f"{where}: route_id is required")
         return None
-    return Tap(moment, values["route_id"], values["stop_id"], values.get("device_id", ""))
+    given = (values.get("direction") or "entry").strip()
+    try:
+        direction = Direction(given)
+    except ValueError:
+        problems.append(f"{where}: direction must be entry, exit or both, not {given!r}")
+        return None
+    return Tap(
+        moment,
+        values["route_id"],
+        values["stop_id"],
+        values.get("device_id") or "",
+        direction,
+        values.get("vehicle_id") or "",
+    )
 
 
 def _initial_state(args: argparse.Namespace, tariff: Tariff, taps: list[Tap]) -> FareState:

@@ -18,6 +18,7 @@ from fares.model import (
     MAX_AMOUNT,
     MAX_CAP_SLOTS,
     MAX_CARD_SECONDS,
+    MAX_RUN_TRANSFERS,
     NO_DATE,
     NO_FARE_RULE,
     NO_TARIFF,
@@ -74,6 +75,7 @@ _AT_EXIT = Journey.AT_EXIT
 # A tap at a `both` validator ends the card's open journey only this long after it began; later,
 # the rider is boarding the same bus on a new ride.
 OPEN_JOURNEY_SECONDS = 4 * 3600
+_NO_JOURNEY = (0, 0, 0, 0)
 _DAY = CapPeriod.DAY
 _WEEK = CapPeriod.WEEK
 _MONTH = CapPeriod.MONTH
@@ -152,19 +154,12 @@ def price_tap(state: FareState, tap: Tap, tariff: Tariff) -> Decision:
                 state, version, now, route_id, route_key, network, tap.stop_id, vehicle_key,
                 category, note, rules, 0, "",
             )  # fmt: skip
-    decision = _price_leg(
-        state, version, now, day, route_id, route_key, network, tap.stop_id, rules, category, note
-    )
-    if not decision.accepted:
-        return decision
-    opened = decision.state._replace(
-        journey=_CHARGED,
-        entry_time=now,
-        last_route_key=route_key,
-        entry_stop_key=stop_key_of(tap.stop_id),
-        entry_vehicle_key=vehicle_key,
-    )
-    return decision._replace(state=opened, required=decision.amount)
+    # The journey opens paid at entry; _accept writes it into the new state.
+    opened = (_CHARGED, now, stop_key_of(tap.stop_id), vehicle_key)
+    return _price_leg(
+        state, version, now, day, route_id, route_key, network, tap.stop_id, rules, category,
+        note, opened,
+    )  # fmt: skip
 
 
 def _price_leg(
@@ -179,6 +174,8 @@ def _price_leg(
     rules: tuple[LegRule, ...],
     category: RiderCategory,
     note: str,
+    journey: tuple[int, int, int, int] = _NO_JOURNEY,
+    direction: Direction = Direction.ENTRY,
 ) -> Decision:
     """Price one leg that began at `now` (a boarding, or an entry priced at its exit) from its
     matching leg rules: free category, pass, transfer, then caps."""
@@ -196,6 +193,7 @@ def _price_leg(
         return _accept(
             state, version, now, route_key, leg, 0, 0, _FREE_CATEGORY,
             note + leg.texts[category_id], category_id, state.caps, None, False, "", "",
+            journey, direction,
         )  # fmt: skip
     if len(rules) == 1:
         leg = rules[0]
@@ -221,6 +219,7 @@ def _price_leg(
                 f"valid {date_of_card_day(held.valid_from)} to "
                 f"{date_of_card_day(held.valid_until)} covers route {route_id}: 0",
                 category_id, state.caps, None, False, "", product.pass_product_id,
+                journey, direction,
             )  # fmt: skip
     transfer: TransferRule | None = None
     same_run = False
@@ -236,6 +235,7 @@ def _price_leg(
         return _accept(
             state, version, now, route_key, leg, fare, fare, _STORED_VALUE if fare else _FREE_FARE,
             leg.charged_texts[category_id], category_id, state.caps, None, False, "", "",
+            journey, direction,
         )  # fmt: skip
     text = f"{note}{leg.texts[category_id]}{transfer_text}"
     charge = fare
@@ -256,6 +256,7 @@ def _price_leg(
     return _accept(
         state, version, now, route_key, leg, charge, fare, paid_by,
         f"{text}; charged {charge}", category_id, caps, transfer, same_run, cap_id, "",
+        journey, direction,
     )  # fmt: skip
 
 
@@ -307,7 +308,7 @@ def _journey_tap(
             charge, why = 0, f"free day {free.name} ({free.ref}): 0"
         else:
             charge, why = _line_maximum(state, version, network, day, route_key, category)
-        closed = state._replace(journey=_NONE, entry_time=0, entry_stop_key=0, entry_vehicle_key=0)
+        closed = _closed(state)
         amount = unfinished + charge
         return Decision(
             True, amount, _STORED_VALUE if amount else _FREE_FARE, closed,
@@ -343,24 +344,18 @@ def _journey_tap(
             closed, version, now, route_id, route_key, network, stop_id, vehicle_key,
             category, note, rules, unfinished, text,
         )  # fmt: skip
+    opened = (_CHARGED, now, stop_key_of(stop_id), vehicle_key)
     decision = _price_leg(
-        closed, version, now, day, route_id, route_key, network, stop_id, rules, category, note
-    )
+        closed, version, now, day, route_id, route_key, network, stop_id, rules, category, note,
+        opened,
+    )  # fmt: skip
     if not decision.accepted:
         return decision._replace(state=state)
     amount = decision.amount + unfinished
-    opened = decision.state._replace(
-        journey=_CHARGED,
-        entry_time=now,
-        last_route_key=route_key,
-        entry_stop_key=stop_key_of(stop_id),
-        entry_vehicle_key=vehicle_key,
-    )
     paid_by = decision.paid_by if not unfinished or decision.amount else _STORED_VALUE
     return decision._replace(
         amount=amount,
         paid_by=paid_by,
-        state=opened,
         explanation=text + decision.explanation
         + (f"; with the open journey, charged {amount}" if unfinished else ""),
         required=amount,
@@ -500,7 +495,7 @@ def _exit_priced(
     entry_time = state.entry_time
     entry_stop = _stop_name(version, state.entry_stop_key)
     entry_route = _route_name(version, state.last_route_key)
-    closed = state._replace(journey=_NONE, entry_time=0, entry_stop_key=0, entry_vehicle_key=0)
+    closed = _closed(state)
     same_stop = state.entry_stop_key == (stop_key_of(stop_id))
     if same_stop and 0 <= now - entry_time <= version.same_stop_exit_seconds:
         return Decision(
@@ -513,17 +508,12 @@ def _exit_priced(
     day = (entry_time + version.utc_offset - version.day_start) // SECONDS_PER_DAY
     decision = _price_leg(
         closed, version, entry_time, day, entry_route, state.last_route_key, network,
-        entry_stop, rules, category, note,
+        entry_stop, rules, category, f"journey from {entry_stop} to {stop_id} on route "
+        f"{entry_route}: {note}", _NO_JOURNEY, _EXIT,
     )  # fmt: skip
     if not decision.accepted:
         return decision._replace(state=state, direction=_EXIT)
-    return decision._replace(
-        state=decision.state._replace(journey=_NONE),
-        explanation=f"journey from {entry_stop} to {stop_id} on route {entry_route}: "
-        + decision.explanation,
-        direction=_EXIT,
-        required=decision.amount,
-    )
+    return decision
 
 
 def _tap_off(
@@ -539,7 +529,7 @@ def _tap_off(
     entry_stop = _stop_name(version, state.entry_stop_key)
     entry_route = _route_name(version, state.last_route_key)
     other = "" if state.last_route_key == route_key else f" (boarded on route {entry_route})"
-    closed = state._replace(journey=_NONE, entry_time=0, entry_stop_key=0, entry_vehicle_key=0)
+    closed = _closed(state)
     return Decision(
         True, 0, _AT_ENTRY_PAID, closed,
         f"tap off at stop {stop_id} on route {route_id}{other}: the journey from {entry_stop} "
@@ -580,6 +570,14 @@ def _free_day(
         f"free; charged 0",
         None, 0, category.category_id, version.version_id, direction=_ENTRY,
     )  # fmt: skip
+
+
+_FIELDS_BEFORE_JOURNEY = FareState._fields.index("journey")
+
+
+def _closed(state: FareState) -> FareState:
+    """The state with no open journey (built directly: NamedTuple._replace is slow)."""
+    return FareState._make((*state[:_FIELDS_BEFORE_JOURNEY], *_NO_JOURNEY))
 
 
 def _free_period(version: TariffVersion, now: int) -> FreePeriod | None:
@@ -638,7 +636,11 @@ def _accept(
     same_run: bool,
     cap_id: str,
     pass_product_id: str,
+    journey: tuple[int, int, int, int] = _NO_JOURNEY,
+    direction: Direction = Direction.ENTRY,
 ) -> Decision:
+    """The accepted leg's decision and the card's new state; `journey` is the open journey the
+    state keeps (state, entry time, stop key, vehicle key), none by default."""
     # A leg paid by a pass or a free category still counts as a leg, with a fare of 0.
     leg_fare = 0 if paid_by is _PASS or paid_by is _FREE_CATEGORY else fare
     if transfer is None:
@@ -646,7 +648,7 @@ def _accept(
     elif same_run:
         run_start = state.run_start
         run_rule = transfer.key
-        run_transfers = min(state.run_transfers + 1, 0xFF)
+        run_transfers = min(state.run_transfers + 1, MAX_RUN_TRANSFERS)
         run_fare = min(state.run_fare + leg_fare, MAX_AMOUNT)
     else:
         run_start = state.last_boarding
@@ -666,6 +668,10 @@ def _accept(
         run_fare,
         caps,
         state.passes,
+        journey[0],
+        journey[1],
+        journey[2],
+        journey[3],
     )
     return Decision(
         True,
@@ -681,6 +687,8 @@ def _accept(
         transfer.ref if transfer is not None else "",
         cap_id,
         pass_product_id,
+        direction,
+        charge,
     )
 
 
@@ -710,6 +718,23 @@ def _entry_rules(
     When a rule that would win names a `to_area_id`, the fare is known only at the exit: then
     every rule the exit could still pick is returned, so the caller can find the dearest.
     """
+    cacheable = not version.leg_rules_use_time
+    key = (route_id, stop_id if version.leg_rules_use_stop else "")
+    if cacheable:
+        hit = version.entry_cache.get(key)
+        if hit is not None:
+            return hit
+    found = _entry_rules_now(version, network, route_id, stop_id, now)
+    if cacheable:
+        if len(version.entry_cache) >= _MATCH_CACHE_LIMIT:
+            version.entry_cache.clear()
+        version.entry_cache[key] = found
+    return found
+
+
+def _entry_rules_now(
+    version: TariffVersion, network: str, route_id: str, stop_id: str, now: int
+) -> tuple[tuple[LegRule, ...], bool]:
     rules = _matching_leg_rules(version, network, route_id, stop_id, now, None, now)
     if not rules or not version.leg_rules_use_stop:
         return rules, False

@@ -211,6 +211,10 @@ class TariffVersion:
     match_cache: dict[tuple[str, str, str | None], tuple[LegRule, ...]] = field(
         default_factory=dict
     )
+    # _entry_rules' answers when time does not matter: (route, stop) -> (rules, priced at exit)
+    entry_cache: dict[tuple[str, str], tuple[tuple[LegRule, ...], bool]] = field(
+        default_factory=dict
+    )
     free_periods: tuple[FreePeriod, ...] = ()
     # An exit at the entry stop this soon after the entry is free (the rider changed their mind).
     same_stop_exit_seconds: int = 1200

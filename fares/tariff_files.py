@@ -33,6 +33,7 @@ from fares.model import (
     MAX_AMOUNT,
     MAX_CAP_SLOTS,
     MAX_CARD_DAY,
+    MAX_RUN_TRANSFERS,
     SECONDS_PER_DAY,
     card_day,
     key_of,
@@ -530,7 +531,7 @@ FARE_LEG_RULES = FileSpec(
 
 FROM_LEG_GROUP = Column("from_leg_group_id", str, in_header=True)
 TO_LEG_GROUP = Column("to_leg_group_id", str, in_header=True)
-TRANSFER_COUNT = Column("transfer_count", whole_number(-1, 254))
+TRANSFER_COUNT = Column("transfer_count", whole_number(-1, MAX_RUN_TRANSFERS))
 DURATION_LIMIT = Column("duration_limit", whole_number(minimum=1))
 DURATION_LIMIT_TYPE = Column("duration_limit_type", whole_number(0, 3))
 FARE_TRANSFER_TYPE = Column("fare_transfer_type", whole_number(0, 2), required=True)

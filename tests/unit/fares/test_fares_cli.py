@@ -39,8 +39,10 @@ def run(args: list[str]) -> tuple[int, list[list[str]], str]:
 def test_prices_each_tap_with_the_shipped_hanoi_tariff(tmp_path: Path) -> None:
     status, rows, state_line = run(["price", "--taps", str(make_taps_file(tmp_path))])
     assert status == 0
-    assert rows[0] == ["time", "route_id", "stop_id", "result", "amount", "paid_by", "explanation"]
-    assert [(r[3], r[4], r[5]) for r in rows[1:]] == [
+    assert rows[0] == [
+        "time", "route_id", "stop_id", "direction", "result", "amount", "paid_by", "explanation",
+    ]  # fmt: skip
+    assert [(r[4], r[5], r[6]) for r in rows[1:]] == [
         ("accept", "7000", "stored_value"),
         ("accept", "20000", "stored_value"),
         ("deny:passback", "0", "nothing"),
@@ -57,7 +59,7 @@ def test_the_state_file_is_read_and_written_as_hex(tmp_path: Path) -> None:
     assert written.category_code == 7
     status, rows, _ = run(["price", "--taps", str(taps), "--state", str(state_file)])
     assert status == 0
-    assert {r[5] for r in rows[1:]} == {"free_category", "nothing"}
+    assert {r[6] for r in rows[1:]} == {"free_category", "nothing"}
 
 
 def test_a_pass_can_be_put_on_the_card(tmp_path: Path) -> None:
@@ -65,7 +67,7 @@ def test_a_pass_can_be_put_on_the_card(tmp_path: Path) -> None:
     status, rows, _ = run(
         ["price", "--taps", str(taps), "--category", "student", "--pass", "pass_one_route@32"]
     )
-    assert (status, rows[1][4], rows[1][5]) == (0, "0", "pass")
+    assert (status, rows[1][5], rows[1][6]) == (0, "0", "pass")
 
 
 def test_bad_taps_are_reported_by_file_and_line(
@@ -106,3 +108,32 @@ def test_runs_as_python_dash_m_fares(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "deny:passback" in result.stdout
+
+
+def test_prices_a_day_of_tap_on_and_tap_off(tmp_path: Path) -> None:
+    taps = (
+        "time,route_id,stop_id,direction,vehicle_id\n"
+        "2026-12-01T07:30:00+07:00,32,HN0010,both,29B-032.07\n"
+        "2026-12-01T07:52:00+07:00,32,HN0012,both,29B-032.07\n"
+        "2026-12-01T08:10:00+07:00,2A,M2A01P,entry,\n"
+        "2026-12-01T08:40:00+07:00,2A,M2A12P,exit,\n"
+    )
+    status, rows, _ = run(["price", "--taps", str(make_taps_file(tmp_path, taps))])
+    assert status == 0
+    assert [(r[3], r[5], r[6]) for r in rows[1:]] == [
+        ("entry", "10000", "stored_value"),
+        ("exit", "0", "at_entry"),
+        ("entry", "0", "at_exit"),
+        ("exit", "15000", "stored_value"),
+    ]
+
+
+def test_a_tap_with_an_unknown_direction_is_a_problem_naming_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taps = "time,route_id,stop_id,direction\n2026-12-01T07:30:00+07:00,32,HN0010,sideways\n"
+    status, _, _ = run(["price", "--taps", str(make_taps_file(tmp_path, taps))])
+    assert status == 2
+    assert "taps.csv:2: direction must be entry, exit or both, not 'sideways'" in (
+        capsys.readouterr().err
+    )
