@@ -1,4 +1,4 @@
-"""A card's trips, a page at a time, and its monthly statement as a spreadsheet file."""
+"""A card's trips and journeys, a page at a time, and its monthly statement as a spreadsheet."""
 
 from __future__ import annotations
 
@@ -18,12 +18,17 @@ from flask.views import MethodView
 
 from api.auth import current_rider, derived_key
 from api.deps import unit_of_work
-from api.schemas.trips import StatementQuerySchema, TripPageSchema, TripQuerySchema
+from api.schemas.trips import (
+    JourneyPageSchema,
+    StatementQuerySchema,
+    TripPageSchema,
+    TripQuerySchema,
+)
 from api.smorest import Blueprint
 from transit.errors import DomainError
 from transit.localtime import HANOI
 from transit.services import trips, wallet
-from transit.services.trips import Statement, Trip
+from transit.services.trips import JourneyItem, Statement, Trip
 
 blp = Blueprint(
     "trips",
@@ -54,6 +59,17 @@ PAID_BY_LABELS = {
     "transfer": "Chuyển tuyến",
     "cap": "Đã đạt mức trần",
     "free_fare": "Miễn phí",
+    "free_day": "Ngày miễn phí vé",
+    "at_exit": "Trả khi ra ga",
+    "at_entry": "Đã trả khi lên xe",
+}
+JOURNEY_HEADER = ("Bắt đầu", "Tuyến", "Từ", "Đến", "Kết thúc", "Giá (VND)", "Tình trạng")
+JOURNEY_STATUS_LABELS = {
+    "open": "Đang đi",
+    "complete": "Hoàn thành",
+    "no_tap_off": "Không chạm thẻ khi xuống",
+    "no_exit": "Không quẹt thẻ khi ra",
+    "no_entry": "Không thấy lượt vào",
 }
 
 
@@ -62,22 +78,32 @@ class InvalidCursor(DomainError):
     status = 400
 
 
-def _tag(card_id: str, payload: bytes) -> bytes:
-    # The card is in the tag, not the payload: a cursor only works for the list it came from.
+def _tag(card_id: str, payload: bytes, kind: str) -> bytes:
+    # The card and the list are in the tag, not the payload: a cursor only works for the list
+    # it came from.
     message = card_id.encode() + b"\0" + payload
-    digest = hmac.new(derived_key("trip-cursor"), message, hashlib.sha256).digest()
+    digest = hmac.new(derived_key(f"{kind}-cursor"), message, hashlib.sha256).digest()
     return digest[:CURSOR_TAG_BYTES]
+
+
+def _encode(card_id: str, when: datetime, key: str, kind: str) -> str:
+    position = [when.astimezone(UTC).isoformat(), key]
+    payload = json.dumps(position, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(payload + _tag(card_id, payload, kind)).rstrip(b"=").decode()
 
 
 def encode_cursor(card_id: str, trip: Trip) -> str:
     """An opaque, signed position after `trip` in the card's list."""
-    position = [trip.time.astimezone(UTC).isoformat(), trip.tap_id]
-    payload = json.dumps(position, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(payload + _tag(card_id, payload)).rstrip(b"=").decode()
+    return _encode(card_id, trip.time, trip.tap_id, "trip")
 
 
-def decode_cursor(card_id: str, cursor: str) -> tuple[datetime, str]:
-    """(time, tap_id) of a cursor this server made for this card, or InvalidCursor."""
+def encode_journey_cursor(card_id: str, journey: JourneyItem) -> str:
+    """An opaque, signed position after `journey` in the card's journeys."""
+    return _encode(card_id, journey.started_at, journey.journey_id, "journey")
+
+
+def decode_cursor(card_id: str, cursor: str, kind: str = "trip") -> tuple[datetime, str]:
+    """(time, id) of a cursor this server made for this card and list, or InvalidCursor."""
     if not CURSOR_TEXT.fullmatch(cursor):
         raise InvalidCursor()
     try:
@@ -85,7 +111,7 @@ def decode_cursor(card_id: str, cursor: str) -> tuple[datetime, str]:
     except (binascii.Error, ValueError):
         raise InvalidCursor() from None
     payload, tag = raw[:-CURSOR_TAG_BYTES], raw[-CURSOR_TAG_BYTES:]
-    if not payload or not hmac.compare_digest(tag, _tag(card_id, payload)):
+    if not payload or not hmac.compare_digest(tag, _tag(card_id, payload, kind)):
         raise InvalidCursor()
     try:
         when_text, tap_id = json.loads(payload)
@@ -132,6 +158,23 @@ def statement_csv(found: Statement) -> bytes:
             [_cell(v) for v in ("Theo hình thức", "", f"{total.trips} chuyến", "", total.amount)]
             + [_cell(label)]
         )
+    if found.journeys:
+        # The same month as journeys: each entry and its exit on one line, with all it cost.
+        writer.writerow([])
+        writer.writerow([_cell("Hành trình")])
+        writer.writerow(JOURNEY_HEADER)
+        for journey in found.journeys:
+            ended = journey.ended_at
+            cells = (
+                journey.started_at.astimezone(HANOI).strftime("%Y-%m-%d %H:%M:%S"),
+                journey.route_short_name or journey.route_id,
+                journey.origin_name or journey.origin_stop_id or "?",
+                journey.destination_name or journey.destination_stop_id or "?",
+                ended.astimezone(HANOI).strftime("%H:%M:%S") if ended else "",
+                journey.fare,
+                JOURNEY_STATUS_LABELS.get(journey.status, journey.status),
+            )
+            writer.writerow([_cell(value) for value in cells])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -165,6 +208,40 @@ class TripsView(MethodView):
         page = found[:limit]
         more = len(found) > limit
         return {"data": page, "next_cursor": encode_cursor(card_id, page[-1]) if more else None}
+
+
+@blp.route("/<card_id>/journeys")
+class JourneysView(MethodView):
+    @blp.arguments(TripQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, JourneyPageSchema)
+    @blp.alt_response(400, response="BAD_REQUEST", description="code invalid_cursor")
+    @blp.errors(401, 404, 422)
+    def get(
+        self,
+        card_id: str,
+        limit: int,
+        cursor: str | None,
+        date_from: date | None,
+        date_to: date | None,
+    ) -> Any:
+        """The card's journeys (each entry with its exit), newest first."""
+        with unit_of_work() as uow:
+            card = wallet.owned_card(current_rider(uow), card_id, uow)
+            after = None if cursor is None else decode_cursor(card_id, cursor, "journey")
+            found = trips.journeys(
+                card,
+                uow,
+                limit=limit + 1,
+                after=after,
+                start=_day_start(date_from),
+                end=_day_start(None if date_to is None else date_to + timedelta(days=1)),
+            )
+        page = found[:limit]
+        more = len(found) > limit
+        return {
+            "data": page,
+            "next_cursor": encode_journey_cursor(card_id, page[-1]) if more else None,
+        }
 
 
 @blp.route("/<card_id>/statement")

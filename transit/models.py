@@ -48,6 +48,16 @@ class DeviceStatus(StrEnum):
     DISABLED = "disabled"
 
 
+class JourneyStatus(StrEnum):
+    """How much of a journey the server has seen: its entry, its exit, or what closed it."""
+
+    OPEN = "open"  # entered; no exit seen yet
+    COMPLETE = "complete"  # entry and exit both seen
+    NO_TAP_OFF = "no_tap_off"  # paid at entry, never tapped off: a later entry closed it
+    NO_EXIT = "no_exit"  # priced at exit, never left: charged the line's maximum at a later entry
+    NO_ENTRY = "no_entry"  # an exit whose entry has not arrived, or never happened
+
+
 class TapVerdict(StrEnum):
     """What the validator decided, as kept in taps.result."""
 
@@ -266,6 +276,37 @@ class TapRecord(Base):
     entry_time: Mapped[datetime | None] = mapped_column(UtcDateTime())  # an exit's journey start
     unfinished: Mapped[int] = mapped_column(BigInteger, server_default="0")
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Journey(Base):
+    """A card's journey: its entry and exit taps paired, with what it cost in all.
+
+    Built from uploaded taps in any order: the exit names its entry by the entry's time as the
+    card recorded it (whole seconds), so a late or missing half is settled when it arrives.
+    `fare` is what this journey cost: the charge at entry (less any part for an earlier journey),
+    at exit, and a line maximum charged later because it had no exit.
+    """
+
+    __tablename__ = "journeys"
+    __table_args__ = (
+        UniqueConstraint("card_uid", "started_at", name="uq_journeys_card_uid_started_at"),
+        Index("ix_journeys_started_at", "started_at"),
+    )
+
+    journey_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    card_uid: Mapped[str] = mapped_column(String(20))
+    route_id: Mapped[str] = mapped_column(String(GTFS_ID))
+    origin_stop_id: Mapped[str | None] = mapped_column(String(GTFS_ID))
+    destination_stop_id: Mapped[str | None] = mapped_column(String(GTFS_ID))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())  # whole seconds
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    fare: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[JourneyStatus] = mapped_column(String(16))
+    priced_at_exit: Mapped[bool] = mapped_column(default=False)
+    entry_tap_id: Mapped[str | None] = mapped_column(String(40))
+    exit_tap_id: Mapped[str | None] = mapped_column(String(40))
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class CardShadow(Base):

@@ -102,11 +102,20 @@ class TripSchema(Schema):
     amount = fields.Integer(required=True, metadata={"description": "VND paid"})
     paid_by = fields.String(
         required=True,
-        metadata={"description": "stored_value, pass, free_category, transfer, cap or free_fare"},
+        metadata={
+            "description": "stored_value, pass, free_category, transfer, cap, free_fare, "
+            "free_day, at_exit (an entry whose fare the exit charges) or at_entry (a tap off: "
+            "paid when boarding)"
+        },
     )
     explanation = fields.String(required=True, metadata={"description": "Why this fare"})
     balance_after = fields.Integer(
         allow_none=True, metadata={"description": "VND on the card after the tap"}
+    )
+    direction = fields.String(
+        required=True,
+        validate=validate.OneOf(["entry", "exit"]),
+        metadata={"description": "entry (boarding, an entry gate) or exit (tapping off, a gate)"},
     )
 
 
@@ -116,4 +125,48 @@ class TripPageSchema(Schema):
         allow_none=True,
         required=True,
         metadata={"description": "Pass as `cursor` for older trips; null on the last page"},
+    )
+
+
+class JourneySchema(Schema):
+    """An entry and its exit paired: the rider's journey, with all it cost."""
+
+    journey_id = fields.String(required=True)
+    route_id = fields.String(required=True, metadata={"example": "2A"})
+    route_short_name = fields.String(allow_none=True, metadata={"example": "2A"})
+    route_long_name = fields.String(allow_none=True, metadata={"example": "Cát Linh - Yên Nghĩa"})
+    mode = fields.String(
+        required=True,
+        metadata={"description": "bus or metro; empty for a route not in the network"},
+    )
+    origin_stop_id = fields.String(
+        allow_none=True, metadata={"description": "null when the entry was not seen"}
+    )
+    origin_name = fields.String(allow_none=True, metadata={"example": "Cát Linh"})
+    destination_stop_id = fields.String(
+        allow_none=True, metadata={"description": "null while no exit was seen"}
+    )
+    destination_name = fields.String(allow_none=True, metadata={"example": "Yên Nghĩa"})
+    started_at = LocalDateTime(required=True, metadata={"description": "Hanoi time (+07:00)"})
+    ended_at = LocalDateTime(allow_none=True)
+    fare = fields.Integer(
+        required=True,
+        metadata={"description": "VND in all: at entry, at exit, and any maximum for no exit"},
+    )
+    status = fields.String(
+        required=True,
+        metadata={
+            "description": "open, complete, no_tap_off (paid at boarding, never tapped off), "
+            "no_exit (charged the line's maximum fare at the next entry) or no_entry"
+        },
+    )
+    explanation = fields.String(required=True, metadata={"description": "Why this fare"})
+
+
+class JourneyPageSchema(Schema):
+    data = fields.List(fields.Nested(JourneySchema), required=True)
+    next_cursor = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pass as `cursor` for older journeys; null on the last page"},
     )

@@ -132,6 +132,7 @@ POST   /api/v1/cards/<card_id>/topups               401   ok    404   401   401 
 POST   /api/v1/cards/<card_id>/passes               401   ok    404   401   401   401   401   401
 GET    /api/v1/cards/<card_id>/products             401   ok    404   401   401   401   401   401
 GET    /api/v1/cards/<card_id>/trips                401   ok    404   401   401   401   401   401
+GET    /api/v1/cards/<card_id>/journeys             401   ok    404   401   401   401   401   401
 GET    /api/v1/cards/<card_id>/statement            401   ok    404   401   401   401   401   401
 GET    /api/v1/payments/<payment_id>                401   ok    404   401   401   401   401   401
 
@@ -506,6 +507,7 @@ REQUESTS: dict[tuple[str, str], Callable[[World], Call]] = {
     ),
     ("GET", "/api/v1/cards/<card_id>/products"): lambda w: _get(_card(w, "/products")),
     ("GET", "/api/v1/cards/<card_id>/trips"): lambda w: _get(_card(w, "/trips?limit=20")),
+    ("GET", "/api/v1/cards/<card_id>/journeys"): lambda w: _get(_card(w, "/journeys?limit=20")),
     ("GET", "/api/v1/cards/<card_id>/statement"): lambda w: _get(
         _card(w, f"/statement?month={_this_month()}")
     ),

@@ -25,6 +25,7 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/cards/{card_id}/passes"): {"json": {"product_id": "pass_all_routes"}},
     ("get", "/api/v1/cards/{card_id}/products"): {},
     ("get", "/api/v1/cards/{card_id}/trips"): {},
+    ("get", "/api/v1/cards/{card_id}/journeys"): {},
     ("get", "/api/v1/cards/{card_id}/statement"): {"query_string": {"month": "2026-11"}},
     ("get", "/api/v1/payments/{payment_id}"): {},
 }

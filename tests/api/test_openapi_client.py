@@ -59,6 +59,7 @@ OPERATION_IDS = {
     ("post", "/api/v1/cards/{card_id}/block"): "block_card",
     ("post", "/api/v1/cards/{card_id}/replace"): "replace_card",
     ("get", "/api/v1/cards/{card_id}/trips"): "list_trips",
+    ("get", "/api/v1/cards/{card_id}/journeys"): "list_journeys",
     ("get", "/api/v1/cards/{card_id}/statement"): "get_statement",
     ("post", "/api/v1/cards/{card_id}/topups"): "top_up_card",
     ("post", "/api/v1/cards/{card_id}/passes"): "buy_pass",

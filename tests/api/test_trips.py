@@ -165,6 +165,7 @@ def test_a_trip_names_its_route_and_stop_in_hanoi_time(
         "paid_by": "stored_value",
         "explanation": "leg rule 2024-11-01/fare_leg_rules.txt:3",
         "balance_after": 42_000,
+        "direction": "entry",
     }
     # A route and a stop the network does not know still show their ids.
     assert (newest["route_id"], newest["route_short_name"], newest["route_long_name"]) == (

@@ -27,7 +27,7 @@ from transit.models import (
     TapRecord,
     TapVerdict,
 )
-from transit.services import denylist, versions
+from transit.services import denylist, journeys, versions
 from transit.uow import UnitOfWork
 from wire import Tap
 
@@ -128,6 +128,7 @@ def ingest_taps(
                 f"tap {tap.tap_id} is dated {tap.time.isoformat()}, in the future",
             )
     _check_routes(device, fresh, now, uow)
+    journeys.record(uow, fresh, now)
     device.last_seen_at = now
     if backlog is not None:
         device.last_backlog = backlog

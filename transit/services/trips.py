@@ -1,7 +1,8 @@
-"""A card's trips, newest first a page at a time, and its statement for one month.
+"""A card's trips and journeys, newest first a page at a time, and its statement for one month.
 
-A trip is a tap the validator accepted. Route and stop names come from the network as it is
-now; a route or stop that left the feed (or never was in it) still shows its id.
+A trip is a tap the validator accepted: a boarding or entry, or an alighting or exit. A journey
+is an entry and its exit paired (transit.services.journeys). Route and stop names come from the
+network as it is now; a route or stop that left the feed (or never was in it) still shows its id.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import aliased
 
 from transit.localtime import month_bounds
-from transit.models import Card, Route, Stop, TapRecord, TapVerdict
+from transit.models import Card, Journey, JourneyStatus, Route, Stop, TapRecord, TapVerdict
 from transit.uow import UnitOfWork
+
+# GTFS route_type: 0 tram, 1 metro, 2 rail, 12 monorail ride on rails; 3, 11 are buses.
+_RAIL_TYPES = frozenset({0, 1, 2, 5, 6, 7, 12})
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,27 @@ class Trip:
     paid_by: str
     explanation: str
     balance_after: int | None
+    direction: str = "entry"  # or exit: tapping off, an exit gate
+
+
+@dataclass(frozen=True)
+class JourneyItem:
+    """A journey as the rider sees it: from where to where, when, on what, for how much."""
+
+    journey_id: str
+    route_id: str
+    route_short_name: str | None
+    route_long_name: str | None
+    mode: str  # bus or metro, from the route's GTFS type; "" for a route not in the network
+    origin_stop_id: str | None  # None: its entry was not seen
+    origin_name: str | None
+    destination_stop_id: str | None  # None: no exit (yet)
+    destination_name: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    fare: int  # VND, all of it: at entry, at exit, and a maximum charged later for no exit
+    status: JourneyStatus
+    explanation: str
 
 
 @dataclass(frozen=True)
@@ -48,6 +74,7 @@ class Statement:
     month: date  # the first day of the month
     trips: list[Trip]
     by_paid_by: list[PaidByTotal] = field(default_factory=list)
+    journeys: list[JourneyItem] = field(default_factory=list)
 
     @property
     def trip_count(self) -> int:
@@ -73,6 +100,7 @@ def _query(card: Card, start: datetime | None, end: datetime | None) -> Select[*
             TapRecord.paid_by,
             TapRecord.explanation,
             TapRecord.balance_after,
+            TapRecord.direction,
         )
         .outerjoin(Route, Route.route_id == TapRecord.route_id)
         .outerjoin(Stop, Stop.stop_id == TapRecord.stop_id)
@@ -128,9 +156,81 @@ def statement(card: Card, month: date, uow: UnitOfWork) -> Statement:
     for trip in found:
         counts[trip.paid_by] += 1
         amounts[trip.paid_by] += trip.amount
+    journey_query = _journey_query(card, start, end).order_by(
+        Journey.started_at, Journey.journey_id
+    )
     return Statement(
         card_number=card.card_number,
         month=date(month.year, month.month, 1),
         trips=found,
         by_paid_by=[PaidByTotal(paid_by, counts[paid_by], amounts[paid_by]) for paid_by in counts],
+        journeys=_fetch_journeys(journey_query, uow),
     )
+
+
+def _journey_query(
+    card: Card, start: datetime | None, end: datetime | None
+) -> Select[*tuple[Any, ...]]:
+    origin = aliased(Stop)
+    destination = aliased(Stop)
+    query = (
+        select(
+            Journey.journey_id,
+            Journey.route_id,
+            Route.short_name.label("route_short_name"),
+            Route.long_name.label("route_long_name"),
+            Route.route_type,
+            Journey.origin_stop_id,
+            origin.name.label("origin_name"),
+            Journey.destination_stop_id,
+            destination.name.label("destination_name"),
+            Journey.started_at,
+            Journey.ended_at,
+            Journey.fare,
+            Journey.status,
+            Journey.explanation,
+        )
+        .outerjoin(Route, Route.route_id == Journey.route_id)
+        .outerjoin(origin, origin.stop_id == Journey.origin_stop_id)
+        .outerjoin(destination, destination.stop_id == Journey.destination_stop_id)
+        .where(Journey.card_uid == card.uid)
+    )
+    if start is not None:
+        query = query.where(Journey.started_at >= start)
+    if end is not None:
+        query = query.where(Journey.started_at < end)
+    return query
+
+
+def _fetch_journeys(query: Select[*tuple[Any, ...]], uow: UnitOfWork) -> list[JourneyItem]:
+    found = []
+    for row in uow.session.execute(query):
+        values = row._asdict()
+        route_type = values.pop("route_type")
+        mode = "" if route_type is None else "metro" if route_type in _RAIL_TYPES else "bus"
+        found.append(JourneyItem(**values, mode=mode))
+    return found
+
+
+def journeys(
+    card: Card,
+    uow: UnitOfWork,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> list[JourneyItem]:
+    """Up to `limit` journeys of the card, newest first, begun before `after` (time, id)."""
+    query = _journey_query(card, start, end)
+    if after is not None:
+        after_time, after_id = after
+        query = query.where(
+            Journey.started_at <= after_time,
+            or_(
+                Journey.started_at < after_time,
+                and_(Journey.started_at == after_time, Journey.journey_id < after_id),
+            ),
+        )
+    query = query.order_by(Journey.started_at.desc(), Journey.journey_id.desc()).limit(limit)
+    return _fetch_journeys(query, uow)
