@@ -79,6 +79,10 @@ class OperationDocs(BasePlugin):
                 )
             if rule.rule.startswith(RIDER_PATHS):
                 operation.setdefault("security", [{RIDER_SCHEME: []}])
+            # Any operation answers 503 service_unavailable, with Retry-After, while the
+            # database is unreachable (api.problems): a generated client should expect it.
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("503", http.HTTPStatus.SERVICE_UNAVAILABLE.name)
 
 
 class ProblemApi(Api):  # type: ignore[misc]  # flask-smorest ships no type hints

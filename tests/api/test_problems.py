@@ -182,3 +182,17 @@ def test_a_json_body_over_the_limit_is_413(echo_client: FlaskClient) -> None:
     limit = echo_client.application.config["MAX_CONTENT_LENGTH"]
     response = echo_client.post("/test/echo", json={"name": "x" * limit})
     assert_problem(response, 413, "payload_too_large")
+
+
+def test_every_operation_declares_the_503_an_outage_answers(client: FlaskClient) -> None:
+    document = client.get("/api/openapi.json").get_json()
+    missing = [
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+        and "503" not in operation["responses"]
+    ]
+    assert missing == []
+    unavailable = document["components"]["responses"]["SERVICE_UNAVAILABLE"]
+    assert "application/problem+json" in unavailable["content"]

@@ -239,3 +239,22 @@ def test_the_day_after_the_free_days_is_charged_again(metroville: Tariff) -> Non
     after = datetime(2026, 2, 23, 9, 0, tzinfo=LOCAL)
     decision = price_tap(FareState(1), Tap(after, "B1", "B10"), metroville)
     assert (decision.amount, decision.paid_by) == (7_000, PaidBy.STORED_VALUE)
+
+
+def test_a_transfer_from_bus_to_metro_is_priced_at_the_exit_from_the_entry_time(
+    metroville: Tariff,
+) -> None:
+    """bus -> metro within an hour, departure to departure: the metro leg costs 5,000 (A+AB)."""
+    in_time, _ = ride(
+        metroville,
+        [tap(0, "B1", "B10"), tap(20, "B1", "B20", EXIT), tap(50, "M1", "S1"),
+         tap(75, "M1", "S3", EXIT)],  # the exit is 75 min after boarding; the entry 50
+    )  # fmt: skip
+    too_late, _ = ride(
+        metroville,
+        [tap(0, "B1", "B10"), tap(20, "B1", "B20", EXIT), tap(65, "M1", "S1"),
+         tap(80, "M1", "S3", EXIT)],
+    )  # fmt: skip
+    assert [d.amount for d in in_time] == [7_000, 0, 0, 5_000]
+    assert "transfer rule fare_transfer_rules.txt:2" in in_time[3].explanation
+    assert [d.amount for d in too_late] == [7_000, 0, 0, 10_000]
