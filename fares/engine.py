@@ -136,11 +136,11 @@ def price_tap(state: FareState, tap: Tap, tariff: Tariff) -> Decision:
         if journey
         else ""
     )
-    if version.free_periods:
-        free = _free_period(version, now)
+    day = (now + version.utc_offset - version.day_start) // SECONDS_PER_DAY
+    if version.free_days:
+        free = version.free_days.get(day)
         if free is not None:
             return _free_day(state, version, now, route_key, tap.stop_id, vehicle_key, free, note)
-    day = (now + version.utc_offset - version.day_start) // SECONDS_PER_DAY
     category = version.categories_by_code.get(state.category_code)
     if category is None or (
         state.category_valid_until < day and state.category_valid_until != NO_DATE
@@ -294,16 +294,18 @@ def _journey_tap(
         state.category_valid_until < day and state.category_valid_until != NO_DATE
     ):
         category, note = _fallback_category(state, version, category)
-    free = _free_period(version, now) if version.free_periods else None
+    free = _free_period(version, now) if version.free_days else None
     journey = state.journey
     if is_exit:
         entry_network = _network_of_key(version, state.last_route_key) if journey else ""
         if journey == _AT_EXIT and entry_network == network:
             return _exit_priced(state, version, now, route_id, network, stop_id, category, note)
-        if journey == _CHARGED:
+        if journey == _CHARGED and state.last_route_key == route_key:
             return _tap_off(state, version, now, route_id, route_key, stop_id, category)
         # Leaving with no entry here: the dearest fare of the line, or nothing on a free day.
         unfinished, text = _unfinished(state, version, category, free)
+        if journey == _CHARGED:
+            text = f"no tap off after boarding route {_route_name(version, state.last_route_key)}; "
         if free is not None:
             charge, why = 0, f"free day {free.name} ({free.ref}): 0"
         else:
@@ -379,7 +381,7 @@ def _unfinished(
         )
     network = _network_of_key(version, state.last_route_key)
     day = (state.entry_time + version.utc_offset - version.day_start) // SECONDS_PER_DAY
-    entry_free = _free_period(version, state.entry_time) if version.free_periods else None
+    entry_free = _free_period(version, state.entry_time) if version.free_days else None
     if entry_free is not None:
         return 0, (
             f"no exit: the journey from {where} on route {route_id} at {began} began on free "
@@ -503,6 +505,7 @@ def _exit_priced(
             f"{note}exit at {entry_stop}, where the journey began {now - entry_time} s ago "
             f"(within {version.same_stop_exit_seconds} s): 0",
             None, 0, category.category_id, version.version_id, direction=_EXIT,
+            journey_start=entry_time,
         )  # fmt: skip
     rules = _matching_leg_rules(version, network, entry_route, entry_stop, entry_time, stop_id, now)
     day = (entry_time + version.utc_offset - version.day_start) // SECONDS_PER_DAY
@@ -513,7 +516,7 @@ def _exit_priced(
     )  # fmt: skip
     if not decision.accepted:
         return decision._replace(state=state, direction=_EXIT)
-    return decision
+    return decision._replace(journey_start=entry_time)
 
 
 def _tap_off(
@@ -535,6 +538,7 @@ def _tap_off(
         f"tap off at stop {stop_id} on route {route_id}{other}: the journey from {entry_stop} "
         f"was paid at boarding; charged 0",
         None, 0, category.category_id, version.version_id, direction=_EXIT,
+        journey_start=state.entry_time,
     )  # fmt: skip
 
 
@@ -581,11 +585,7 @@ def _closed(state: FareState) -> FareState:
 
 
 def _free_period(version: TariffVersion, now: int) -> FreePeriod | None:
-    day = (now + version.utc_offset - version.day_start) // SECONDS_PER_DAY
-    for period in version.free_periods:
-        if period.first_day <= day <= period.last_day:
-            return period
-    return None
+    return version.free_days.get((now + version.utc_offset - version.day_start) // SECONDS_PER_DAY)
 
 
 def _network_of_key(version: TariffVersion, route_key: int) -> str:

@@ -225,3 +225,4 @@ class Decision(NamedTuple):
     direction: Direction = Direction.ENTRY  # what the tap was taken as ("both" resolved)
     required: int = 0  # the balance the purse must hold: the amount, or the dearest fare ahead
     unfinished: int = 0  # the part of `amount` charged for an earlier journey left open
+    journey_start: int = 0  # an exit: card seconds of the entry of the journey it ends, 0 none

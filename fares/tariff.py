@@ -216,6 +216,7 @@ class TariffVersion:
         default_factory=dict
     )
     free_periods: tuple[FreePeriod, ...] = ()
+    free_days: dict[int, FreePeriod] = field(default_factory=dict)  # card day -> its period
     # An exit at the entry stop this soon after the entry is free (the rider changed their mind).
     same_stop_exit_seconds: int = 1200
     route_ids_by_key: dict[int, str] = field(default_factory=dict)
@@ -226,6 +227,11 @@ class TariffVersion:
         self.categories_by_code = {c.code: c for c in self.categories.values()}
         self.route_ids_by_key = {key_of(route_id): route_id for route_id in self.route_networks}
         self.stop_ids_by_key = {stop_key_of(stop_id): stop_id for stop_id in self.stop_areas}
+        self.free_days = {
+            day: period
+            for period in self.free_periods
+            for day in range(period.first_day, period.last_day + 1)
+        }
         self.pass_products_by_code = {p.code: p for p in self.pass_products.values()}
         self.leg_groups_by_key = {r.leg_group_key: r.leg_group_id for r in self.leg_rules}
         self.leg_rules_use_stop = any(r.from_area_id or r.to_area_id for r in self.leg_rules)

@@ -385,7 +385,7 @@ class Validator:
         if not decision.accepted:
             code = decision.denial.code if decision.denial else "no_fare_rule"
             tap_id = self._record_denied(
-                uid_hex, number, now, code, decision.explanation, applied, loaded
+                uid_hex, number, now, code, decision.explanation, applied, loaded, None, state
             )
             return Outcome(Signal(RED, code, None, state.balance), number, None, tap_id)
         # At an entry priced at exit the purse must hold the dearest fare from here, not 0.
@@ -400,6 +400,7 @@ class Validator:
                 applied,
                 loaded,
                 decision.direction,
+                state,
             )
             return Outcome(
                 Signal(RED, "insufficient_balance", needed, state.balance),
@@ -456,9 +457,7 @@ class Validator:
             explanation=decision.explanation,
             direction=str(decision.direction),
             vehicle_id=self.vehicle_id,
-            entry_time=_card_time(state.fare.entry_time)
-            if decision.direction == Direction.EXIT and state.fare.journey
-            else None,
+            entry_time=_card_time(decision.journey_start) if decision.journey_start else None,
             unfinished=decision.unfinished,
         )
 
@@ -472,9 +471,14 @@ class Validator:
         applied: list[int] | None = None,
         loaded: list[int] | None = None,
         direction: Direction | None = None,
+        state: CardState | None = None,
     ) -> str:
+        """Journal a refused tap. When this tap wrote loads to the card before it was refused,
+        the card's counter and purse after them go with it: the server's ledger follows the
+        card through the loads without waiting for the next accepted tap."""
         if direction is None:
             direction = Direction.ENTRY if self.direction == Direction.BOTH else self.direction
+        after_loads = state is not None and bool(loaded)
         tap = wire.Tap(
             time=now,
             card_uid=uid_hex,
@@ -485,6 +489,8 @@ class Validator:
             reason=code,
             amount=0,
             paid_by=str(PaidBy.NOTHING),
+            balance_after=state.balance if state is not None and after_loads else None,
+            card_tx=state.counters.transactions if state is not None and after_loads else None,
             applied_loads=tuple(applied or ()),
             loaded=tuple(loaded or ()),
             explanation=explanation,

@@ -317,6 +317,28 @@ def test_a_pending_credit_is_offered_until_a_tap_confirms_it_once(
         assert (audit.action, audit.subject) == ("credit", card)
 
 
+def test_a_credit_written_on_a_refused_tap_moves_the_ledger_and_the_next_tap_is_checked(
+    app: Flask, device: Device, card: str
+) -> None:
+    credit(app, card, 20_000)
+    # Transaction 1 is the credit; the tap is then refused (passback), charging nothing.
+    refused = device.tap(
+        result="denied",
+        reason="passback",
+        amount=0,
+        paid_by="nothing",
+        card_tx=1,
+        balance_after=70_000,
+        applied_loads=[1],
+        loaded=[1],
+    )
+    device.upload(refused)
+    assert shadow(app) == (70_000, 1)
+    # The next tap follows the credit directly, so its balance is checked, not taken on trust.
+    device.upload(device.tap(card_tx=2, balance_after=61_000, time=at(30)))
+    assert alerts(app) == ["balance_mismatch"]
+
+
 def test_a_blocked_card_reaches_the_deny_list_with_its_reason_and_is_audited(
     app: Flask, device: Device, card: str
 ) -> None:

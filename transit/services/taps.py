@@ -258,8 +258,14 @@ def _settle_card(
                 action.status = PendingActionStatus.CONFIRMED
                 action.confirmed_by_tap = tap.tap_id
                 action.changed_version = versions.bump_version(uow)
+    # Accepted taps move the card's counter; so does a refused tap that wrote loads first, and
+    # it reports the counter and purse after them (docs/validator-protocol.md).
     charged = sorted(
-        ((t.card_tx, t) for t in taps if t.result == TapVerdict.ACCEPTED and t.card_tx is not None),
+        (
+            (t.card_tx, t)
+            for t in taps
+            if t.card_tx is not None and (t.result == TapVerdict.ACCEPTED or t.loaded)
+        ),
         key=lambda pair: pair[0],
     )
     for card_tx, tap in charged:
@@ -288,7 +294,8 @@ def _settle_card(
                 )
             continue
         loaded = list(tap.loaded)
-        if card_tx == shadow.last_card_tx + len(loaded) + 1 and tap.balance_after is not None:
+        charge = 1 if tap.result == TapVerdict.ACCEPTED else 0
+        if card_tx == shadow.last_card_tx + len(loaded) + charge and tap.balance_after is not None:
             credited = sum(
                 actions[seq].amount
                 for seq in loaded

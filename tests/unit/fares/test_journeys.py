@@ -258,3 +258,13 @@ def test_a_transfer_from_bus_to_metro_is_priced_at_the_exit_from_the_entry_time(
     assert [d.amount for d in in_time] == [7_000, 0, 0, 5_000]
     assert "transfer rule fare_transfer_rules.txt:2" in in_time[3].explanation
     assert [d.amount for d in too_late] == [7_000, 0, 0, 10_000]
+
+
+def test_an_exit_names_the_start_of_the_journey_it_ends_and_no_other(metroville: Tariff) -> None:
+    ended, _ = ride(metroville, [tap(0, "M1", "S1"), tap(20, "M1", "S2", EXIT)])
+    bus, _ = ride(metroville, [tap(0, "B1", "B10"), tap(20, "B1", "B20", EXIT)])
+    stray, _ = ride(metroville, [tap(0, "B1", "B10"), tap(20, "M1", "S2", EXIT)])
+    assert ended[1].journey_start == ended[0].state.entry_time != 0
+    assert bus[1].journey_start == bus[0].state.entry_time
+    # A metro exit with a bus journey open: that journey is not the one this exit ends.
+    assert stray[1].journey_start == 0

@@ -387,3 +387,18 @@ def test_the_tap_line_masks_the_card_number(journal: Journal) -> None:
         10_000,
         40_000,
     )
+
+
+def test_a_refused_tap_that_wrote_a_credit_reports_the_card_after_it(journal: Journal) -> None:
+    memory = issued(1_000)
+    journal.apply_snapshot(pending_credit(1, 5_000))
+    outcome = validator(journal).tap(Field(memory))  # 6,000 after the credit; the fare is 10,000
+    assert (outcome.signal.colour, outcome.signal.code) == (RED, "insufficient_balance")
+    assert balance_of(memory) == 6_000
+    [tap] = finished(journal)
+    assert (tap["result"], tap["loaded"], tap["card_tx"], tap["balance_after"]) == (
+        "denied",
+        [1],
+        1,
+        6_000,
+    )
