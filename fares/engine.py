@@ -75,6 +75,7 @@ _AT_EXIT = Journey.AT_EXIT
 # A tap at a `both` validator ends the card's open journey only this long after it began; later,
 # the rider is boarding the same bus on a new ride.
 OPEN_JOURNEY_SECONDS = 4 * 3600
+MIN_RIDE_SECONDS = 60
 _NO_JOURNEY = (0, 0, 0, 0)
 _DAY = CapPeriod.DAY
 _WEEK = CapPeriod.WEEK
@@ -265,12 +266,14 @@ def _price_leg(
 
 def _rides_here(state: FareState, route_key: int, vehicle_key: int, now: int) -> bool:
     """Whether a tap at a `both` validator ends the card's open journey: it is open on this
-    route and vehicle (or, at a gate, this route), and recent enough to still be a ride."""
+    route and vehicle (or, at a gate, this route), and recent enough to still be a ride. A tap
+    within a minute of boarding is the same rider tapping twice, not alighting: it is taken as
+    a boarding, which the passback rule refuses without charging."""
     return bool(
         state.journey
         and state.last_route_key == route_key
         and state.entry_vehicle_key == vehicle_key
-        and 0 <= now - state.entry_time <= OPEN_JOURNEY_SECONDS
+        and MIN_RIDE_SECONDS <= now - state.entry_time <= OPEN_JOURNEY_SECONDS
     )
 
 

@@ -268,3 +268,17 @@ def test_an_exit_names_the_start_of_the_journey_it_ends_and_no_other(metroville:
     assert bus[1].journey_start == bus[0].state.entry_time
     # A metro exit with a bus journey open: that journey is not the one this exit ends.
     assert stray[1].journey_start == 0
+
+
+def test_tapping_twice_at_a_bus_door_is_not_alighting(metroville: Tariff) -> None:
+    """Seconds after boarding, the same card at the same door is a second tap: refused, free."""
+    decisions, state = ride(
+        metroville,
+        [tap(0, "B1", "B10", BOTH, vehicle="29B-100.01"),
+         tap(0.5, "B1", "B10", BOTH, vehicle="29B-100.01")],
+    )  # fmt: skip
+    again = decisions[1]
+    assert (again.accepted, again.amount, again.direction) == (False, 0, ENTRY)
+    assert again.denial is not None
+    assert again.denial.code == "passback"
+    assert state.journey == Journey.CHARGED  # the ride goes on
