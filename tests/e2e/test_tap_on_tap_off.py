@@ -62,13 +62,14 @@ def _track_maker() -> Any:
 
 
 def dwell_track(path: Path) -> None:
-    """A bus standing at BOARD for 400 fixes, driving to ALIGHT, standing there for 1,500."""
+    """A bus standing at BOARD for 1,000 fixes (40 s of replay), driving to ALIGHT, standing
+    there for 1,500: room for a slow machine to tap while the bus stands."""
     nmea = _track_maker()
     stops = {stop.stop_id: stop for stop in stops_for_route(DEMO, "32")}
     a, b = stops[BOARD], stops[ALIGHT]
     when = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
     lines = ["# A bus of route 32 dwelling at two stops, for the tap on, tap off test.\r\n"]
-    points = [(a.lat, a.lon)] * 400
+    points = [(a.lat, a.lon)] * 1000
     points += [
         (a.lat + (b.lat - a.lat) * i / 60, a.lon + (b.lon - a.lon) * i / 60) for i in range(60)
     ]
@@ -85,25 +86,37 @@ def backend(tmp_path: Path, pcscd: str) -> Iterator[Backend]:
         yield served
 
 
+class Gps:
+    """gpsfake replaying the dwell track through its own gpsd, started when the bus is ready."""
+
+    def __init__(self, home: Path) -> None:
+        self.binary = program("gpsfake", "gpsd-clients")
+        program("gpsd", "gpsd")
+        self.home = home
+        self.track = home / "dwell.nmea"
+        dwell_track(self.track)
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with (self.home / "gpsfake.log").open("wb") as out:
+            self.process = subprocess.Popen(
+                [self.binary, "-1", "-n", "-q", "-c", str(SENTENCE_S), "-P", str(self.port),
+                 str(self.track)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+
+
 @pytest.fixture
-def gps(tmp_path: Path) -> Iterator[int]:
-    """gpsfake replaying the dwell track through its own gpsd; yields gpsd's port."""
-    binary = program("gpsfake", "gpsd-clients")
-    program("gpsd", "gpsd")
-    track = tmp_path / "dwell.nmea"
-    dwell_track(track)
-    port = free_port()
-    with (tmp_path / "gpsfake.log").open("wb") as out:
-        process = subprocess.Popen(
-            [binary, "-1", "-n", "-q", "-c", str(SENTENCE_S), "-P", str(port), str(track)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+def gps(tmp_path: Path) -> Iterator[Gps]:
+    replay = Gps(tmp_path)
     try:
-        yield port
+        yield replay
     finally:
-        stop_gpsfake(process)
+        if replay.process is not None:
+            stop_gpsfake(replay.process)
 
 
 def start(backend: Backend, name: str, route: str, settings: dict[str, str]) -> Any:
@@ -143,7 +156,7 @@ def wait_for_stop(tracker: PositionTracker, stop_id: str) -> None:
 
 
 def test_a_student_rides_bus_32_then_line_2a_and_everything_agrees(
-    backend: Backend, gps: int
+    backend: Backend, gps: Gps
 ) -> None:
     state = backend.home / "card.json"
     issued = issue_card_as(backend, state, "student", 100_000)
@@ -161,13 +174,16 @@ def test_a_student_rides_bus_32_then_line_2a_and_everything_agrees(
         "stop_id": "",
         "direction": "both",
         "vehicle_id": "29B-032.07",
-        "gpsd": f"127.0.0.1:{gps}",
+        "gpsd": f"127.0.0.1:{gps.port}",
         "gtfs_dir": str(DEMO),
     }
     locator = StopLocator(stops_for_route(DEMO, "32"), radius_m=50)
-    client = GpsdClient("127.0.0.1", gps, first_retry_s=0.05, max_retry_s=0.2, timeout_s=0.2)
+    client = GpsdClient("127.0.0.1", gps.port, first_retry_s=0.05, max_retry_s=0.2, timeout_s=0.2)
     bus = start(backend, "bus32", "32", door)
     try:
+        # The bus's validator is up and looking for gpsd (it retries after 0.5, 1 and 2 s):
+        # the track starts now, so neither misses the bus standing at its first stop.
+        gps.start()
         with PositionTracker(locator, client) as tracker:
             wait_for_stop(tracker, BOARD)
             boarded = tap_once(bus, state)
