@@ -19,6 +19,7 @@ from api import (
     health,
     limits,
     network,
+    pages,
     payments,
     problems,
     riders,
@@ -95,6 +96,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(payments.blp)
     api.register_blueprint(eligibility.blp)
     app.register_blueprint(health.blp)
+    pages.install(app)
     school_pages.install(app)
     eligibility.install(app)
     _serve_docs_assets(app)

@@ -20,7 +20,7 @@ from api.deps import unit_of_work
 from tests.api.test_eligibility import ROSTER, apply
 from tests.api.test_riders import bearer, signed_up
 from tests.conftest import SmsOutbox
-from transit.models import AuditEntry, SchoolAdmin, SchoolSession
+from transit.models import Application, AuditEntry, SchoolAdmin, SchoolSession
 from transit.services import school_auth
 
 PASSWORD = "a long enough secret"
@@ -422,3 +422,23 @@ def test_a_roster_larger_than_the_apis_body_limit_can_be_uploaded(
     assert client.post("/school/logout", data=b"x" * (3 * 1024 * 1024)).status_code == 413
     del form
     gc.collect()  # the test client's leaked temporary file goes now, under this test's filter
+
+
+def test_times_on_the_school_pages_are_hanoi_times(
+    app: Flask, client: FlaskClient, sms: SmsOutbox, schools: dict[str, str]
+) -> None:
+    """Issue 16, finding 1: an application sent at 08:41 Hanoi time (01:41 UTC) shows 08:41,
+    and one sent before 07:00 in Hanoi is dated that Hanoi day, not the UTC day before."""
+    rider = bearer(signed_up(client, sms))
+    sent = apply(client, rider, date_of_birth="2010-05-02").get_json()
+    with app.app_context(), unit_of_work() as uow:
+        application = uow.session.get(Application, sent["application_id"])
+        assert application is not None
+        application.created_at = datetime(2026, 12, 7, 23, 41, tzinfo=UTC)  # 06:41 on the 8th
+        uow.commit()
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    queue = client.get("/school/?status=pending").get_data(as_text=True)
+    assert "08/12/2026" in queue
+    assert "07/12/2026" not in queue
+    page = client.get(f"/school/applications/{sent['application_id']}").get_data(as_text=True)
+    assert "08/12/2026 06:41" in page
