@@ -32,11 +32,12 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from api.auth import derived_key, vault
 from api.deps import unit_of_work
 from api.limits import limiter
-from api.problems import problem
+from api.problems import http_exception_problem, problem
 from transit.errors import DomainError
 from transit.localtime import service_day
 from transit.models import Application, ApplicationStatus, AuditEntry, School
@@ -113,6 +114,35 @@ TEXT: dict[str, tuple[str, str]] = {
         "Không thể quyết định: đơn đã được quyết định, hoặc thiếu lý do.",
         "Cannot decide: already decided, or a reason is missing.",
     ),
+    "error_400": ("Biểu mẫu đã cũ", "This form is out of date"),
+    "error_400_detail": (
+        "Trang đã mở quá lâu hoặc ở một cửa sổ khác. Hãy mở lại trang và làm lại; "
+        "chưa có gì thay đổi.",
+        "The page was open too long or in another window. Open it again and redo the step; "
+        "nothing was changed.",
+    ),
+    "error_404": ("Không tìm thấy", "Not found"),
+    "error_404_detail": (
+        "Không có đơn hoặc trang này trong trường của bạn.",
+        "There is no such application or page for your school.",
+    ),
+    "error_413": ("Tệp quá lớn", "File too large"),
+    "error_413_detail": (
+        "Tệp lớn hơn 20 MB. Hãy chia nhỏ hoặc bỏ các cột thừa.",
+        "The file is over 20 MB. Split it or drop extra columns.",
+    ),
+    "error_429": ("Quá nhiều lần thử", "Too many tries"),
+    "error_429_detail": (
+        "Hãy đợi {minutes} phút rồi thử lại.",
+        "Wait {minutes} minutes and try again.",
+    ),
+    "error_other": ("Đã có lỗi", "Something went wrong"),
+    "error_other_detail": (
+        "Không thực hiện được yêu cầu; chưa có gì thay đổi. Hãy thử lại sau.",
+        "The request could not be done; nothing was changed. Try again later.",
+    ),
+    "back_to_queue": ("Quay lại danh sách đơn", "Back to the applications"),
+    "back_to_login": ("Quay lại trang đăng nhập", "Back to sign in"),
     "columns_help": (
         "Cột: student_code, full_name, date_of_birth, level, programme, enrolment_end",
         "Columns: student_code, full_name, date_of_birth, level, programme, enrolment_end",
@@ -186,6 +216,30 @@ def _csrf() -> str:
     return csrf_token()
 
 
+@blp.errorhandler(HTTPException)
+def _error_page(error: HTTPException) -> Any:
+    """A person gets a page in their language with a way back, not a JSON problem; the
+    school's JSON API (/school/api/...) keeps its problem+json."""
+    if request.path.startswith(f"{blp.url_prefix}/api/"):
+        return http_exception_problem(error)
+    status = error.code or 500
+    known = status if status in (400, 404, 413, 429) else None
+    retry = (error.get_headers() and dict(error.get_headers()).get("Retry-After")) or None
+    if status == 429 and retry is None:
+        retry = "60"
+    minutes = max(1, math.ceil(int(retry) / 60)) if retry and retry.isdigit() else 1
+    signed = "sid" in session
+    page = render_template(
+        "school/error.html",
+        heading=t(f"error_{known}" if known else "error_other"),
+        explanation=t(f"error_{known}_detail" if known else "error_other_detail", minutes=minutes),
+        back=url_for("school.queue") if signed else url_for("school.login"),
+        back_label=t("back_to_queue") if signed else t("back_to_login"),
+    )
+    headers = {"Retry-After": retry} if status == 429 and retry else {}
+    return page, status, headers
+
+
 @blp.before_request
 def _check_csrf() -> None:
     if request.method == "POST":
@@ -211,6 +265,8 @@ def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
                 return redirect(url_for("school.login"))
             g.admin = admin
             g.school = uow.session.get(School, admin.school_id)
+            # Read now: an error page is drawn after this unit of work has ended.
+            g.school_name = g.school.name if g.school is not None else ""
             return view(uow, *args, **kwargs)
 
     return wrapper

@@ -442,3 +442,42 @@ def test_times_on_the_school_pages_are_hanoi_times(
     assert "07/12/2026" not in queue
     page = client.get(f"/school/applications/{sent['application_id']}").get_data(as_text=True)
     assert "08/12/2026 06:41" in page
+
+
+def test_errors_on_the_school_pages_are_pages_with_a_way_back(
+    client: FlaskClient, schools: dict[str, str]
+) -> None:
+    """Issue 16, finding 6: an unknown application, a stale form and too many tries showed
+    JSON to the clerk."""
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    missing = client.get("/school/applications/app_unknown")
+    assert (missing.status_code, missing.mimetype) == (404, "text/html")
+    text = missing.get_data(as_text=True)
+    assert "Không tìm thấy" in text
+    assert 'href="/school/"' in text
+    assert 'role="alert"' in text
+    stale = client.post("/school/logout", data={"csrf": "from another window"})
+    assert (stale.status_code, stale.mimetype) == (400, "text/html")
+    assert "Biểu mẫu đã cũ" in stale.get_data(as_text=True)
+    english = client.get("/school/applications/app_unknown?lang=en").get_data(as_text=True)
+    assert "Not found" in english
+    # The school's JSON API keeps answering problem+json.
+    api = client.get("/school/api/applications/app_unknown")
+    assert (api.status_code, api.mimetype) == (404, "application/problem+json")
+
+
+def test_too_many_sign_in_tries_is_a_page_saying_how_long_to_wait(
+    client: FlaskClient, schools: dict[str, str]
+) -> None:
+    answers = [
+        client.post(
+            "/school/login",
+            data={"csrf": csrf(client.get("/school/login")), "email": "x@y.vn", "password": "no"},
+        )
+        for _ in range(6)
+    ]
+    limited = answers[-1]
+    assert (limited.status_code, limited.mimetype) == (429, "text/html")
+    assert "Quá nhiều lần thử" in limited.get_data(as_text=True)
+    assert int(limited.headers["Retry-After"]) > 0
+    assert 'href="/school/login"' in limited.get_data(as_text=True)
