@@ -23,6 +23,7 @@ from flask import (
     Flask,
     Response,
     abort,
+    flash,
     g,
     jsonify,
     redirect,
@@ -40,7 +41,7 @@ from api.limits import limiter
 from api.problems import http_exception_problem, problem
 from transit.errors import DomainError
 from transit.localtime import service_day
-from transit.models import Application, ApplicationStatus, AuditEntry, School
+from transit.models import Application, ApplicationStatus, AuditEntry, Roster, School
 from transit.names import Keys
 from transit.services import eligibility, school_auth, schools
 from transit.uow import UnitOfWork
@@ -96,10 +97,38 @@ TEXT: dict[str, tuple[str, str]] = {
     "rejected": ("Đã từ chối", "Rejected"),
     "revoked": ("Đã thu hồi", "Revoked"),
     "none": ("Không có đơn nào.", "No applications."),
+    "none_pending": ("Không có đơn nào chờ duyệt.", "No applications are waiting."),
+    "none_approved": ("Chưa có đơn nào được duyệt.", "No applications have been approved."),
+    "none_rejected": ("Không có đơn nào bị từ chối.", "No applications were rejected."),
+    "none_revoked": ("Không có ưu đãi nào bị thu hồi.", "No passes were revoked."),
+    "no_students": (
+        "Chưa có học sinh nào đang được hưởng ưu đãi.",
+        "No students have a student pass yet.",
+    ),
+    "queue_pending": ("Đơn chờ duyệt", "Applications waiting"),
+    "queue_approved": ("Đơn đã duyệt", "Approved applications"),
+    "queue_rejected": ("Đơn đã từ chối", "Rejected applications"),
+    "queue_revoked": ("Ưu đãi đã thu hồi", "Revoked passes"),
+    "queue_all": ("Tất cả đơn", "All applications"),
+    "search": ("Tìm", "Search"),
+    "show": ("Hiển thị", "Show"),
+    "search_label": ("Tìm theo họ tên hoặc mã học sinh", "Search by name or student code"),
+    "roster_replaces": (
+        "Tải lên một tệp sẽ thay toàn bộ danh sách của năm học đó.",
+        "Uploading a file replaces the whole roster of that school year.",
+    ),
+    "roster_in_force": (
+        "Danh sách đang áp dụng: {rows} học sinh, năm học {year}.",
+        "Roster in force: {rows} students for {year}.",
+    ),
+    "roster_none": ("Chưa có danh sách nào.", "No roster has been uploaded yet."),
     "upload": ("Tải lên", "Upload"),
     "school_year": ("Năm học", "School year"),
     "file": ("Tệp CSV", "CSV file"),
-    "imported": ("Đã nhập {rows} học sinh cho năm học {year}.", "{rows} students for {year}."),
+    "imported": (
+        "Đã nhập {rows} học sinh cho năm học {year}.",
+        "Imported {rows} students for {year}.",
+    ),
     "refused": (
         "Tệp bị từ chối, danh sách cũ vẫn giữ nguyên. {count} lỗi:",
         "File refused; the roster in force is unchanged. {count} problem(s):",
@@ -394,9 +423,7 @@ def queue(uow: UnitOfWork) -> str:
 @signed_in
 def application(uow: UnitOfWork, application_id: str) -> str:
     found = _school_application(uow, application_id)
-    return render_template(
-        "school/application.html", application=found, message=request.args.get("message")
-    )
+    return render_template("school/application.html", application=found)
 
 
 def _school_application(uow: UnitOfWork, application_id: str) -> Application:
@@ -437,9 +464,8 @@ def decide(uow: UnitOfWork, application_id: str) -> Any:
             message=t("not_decidable"),
         ), 422
     uow.commit()
-    return redirect(
-        url_for("school.application", application_id=application_id, message=t("decided"))
-    )
+    flash(t("decided"), "success")
+    return redirect(url_for("school.application", application_id=application_id))
 
 
 # -- roster, students, audit ---------------------------------------------------------------------
@@ -448,7 +474,25 @@ def decide(uow: UnitOfWork, application_id: str) -> Any:
 @blp.get("/roster")
 @signed_in
 def roster(uow: UnitOfWork) -> str:
-    return render_template("school/roster.html", report=None, problems=None, year=_this_year())
+    return render_template(
+        "school/roster.html",
+        report=None,
+        problems=None,
+        year=_this_year(),
+        in_force=_rosters_in_force(uow),
+    )
+
+
+def _rosters_in_force(uow: UnitOfWork) -> list[Roster]:
+    """The school's active roster of each school year, newest year first."""
+    found: dict[str, Roster] = {}
+    for roster in uow.session.scalars(
+        select(Roster)
+        .where(Roster.school_id == g.school.school_id, Roster.active.is_(True))
+        .order_by(Roster.school_year.desc(), Roster.imported_at.desc())
+    ):
+        found.setdefault(roster.school_year, roster)
+    return list(found.values())
 
 
 def _this_year() -> str:
@@ -476,7 +520,14 @@ def roster_upload(uow: UnitOfWork) -> Any:
     except UnicodeDecodeError:
         problems = [schools.RowError(0, "-", "not UTF-8 text: save the file as CSV UTF-8")]
     if problems:
-        return render_template("school/roster.html", report=None, problems=problems, year=year), 422
+        page = render_template(
+            "school/roster.html",
+            report=None,
+            problems=problems,
+            year=year,
+            in_force=_rosters_in_force(uow),
+        )
+        return page, 422
     try:
         report = schools.import_roster(
             g.school.code,
@@ -488,13 +539,24 @@ def roster_upload(uow: UnitOfWork) -> Any:
             uow=uow,
         )
     except schools.RosterInvalid as invalid:
-        return render_template(
-            "school/roster.html", report=None, problems=invalid.errors, year=year
-        ), 422
+        page = render_template(
+            "school/roster.html",
+            report=None,
+            problems=invalid.errors,
+            year=year,
+            in_force=_rosters_in_force(uow),
+        )
+        return page, 422
     except DomainError:
         abort(400)
     uow.commit()
-    return render_template("school/roster.html", report=report, problems=None, year=year)
+    return render_template(
+        "school/roster.html",
+        report=report,
+        problems=None,
+        year=year,
+        in_force=_rosters_in_force(uow),
+    )
 
 
 @blp.get("/students")

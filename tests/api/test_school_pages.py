@@ -481,3 +481,48 @@ def test_too_many_sign_in_tries_is_a_page_saying_how_long_to_wait(
     assert "Quá nhiều lần thử" in limited.get_data(as_text=True)
     assert int(limited.headers["Retry-After"]) > 0
     assert 'href="/school/login"' in limited.get_data(as_text=True)
+
+
+def test_the_queue_says_what_it_shows_and_the_empty_lists_say_what_is_empty(
+    client: FlaskClient, schools: dict[str, str]
+) -> None:
+    """Issue 16, finding 9: the heading followed no filter, the button read "OK", and the
+    students page said there were no applications."""
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    waiting = client.get("/school/").get_data(as_text=True)
+    assert "<h1>Đơn chờ duyệt</h1>" in waiting
+    assert "Không có đơn nào chờ duyệt." in waiting
+    assert ">Tìm</button>" in waiting
+    assert '<label for="status">' in waiting  # the filter has a label (finding 8)
+    rejected = client.get("/school/?status=rejected&lang=en").get_data(as_text=True)
+    assert "<h1>Rejected applications</h1>" in rejected
+    assert "No applications were rejected." in rejected
+    students = client.get("/school/students").get_data(as_text=True)
+    assert "No students have a student pass yet." in students
+
+
+def test_the_roster_page_shows_the_roster_in_force_and_that_an_upload_replaces_it(
+    client: FlaskClient, schools: dict[str, str]
+) -> None:
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    page = client.get("/school/roster?lang=en").get_data(as_text=True)
+    assert "Roster in force: 4 students for 2026-2027." in page
+    assert "Uploading a file replaces the whole roster of that school year." in page
+
+
+def test_a_decision_is_confirmed_by_a_flashed_message_not_one_in_the_address(
+    client: FlaskClient, sms: SmsOutbox, schools: dict[str, str]
+) -> None:
+    rider = bearer(signed_up(client, sms))
+    waiting = apply(client, rider, date_of_birth="2010-05-02").get_json()
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    url = f"/school/applications/{waiting['application_id']}"
+    done = client.post(
+        f"{url}/decide",
+        data={"csrf": csrf(client.get(url)), "action": "reject", "reason": "không học ở trường"},
+    )
+    assert done.headers["Location"] == url  # no ?message= to forge in a link
+    assert "Đã ghi nhận quyết định." in client.get(url).get_data(as_text=True)
+    assert "Đã ghi nhận quyết định." not in client.get(url).get_data(as_text=True)  # once
+    forged = client.get(f"{url}?message=Hãy chuyển tiền vào tài khoản 123").get_data(as_text=True)
+    assert "chuyển tiền" not in forged
