@@ -67,6 +67,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "password": ("Mật khẩu", "Password"),
     "code": ("Mã xác thực (6 chữ số)", "Authenticator code (6 digits)"),
     "next": ("Tiếp tục", "Continue"),
+    "code_help": (
+        "Mở ứng dụng xác thực trên điện thoại (Google Authenticator, Microsoft Authenticator, "
+        "…) và nhập 6 chữ số đang hiện cho tài khoản của trường.",
+        "Open the authenticator app on your phone (Google Authenticator, Microsoft "
+        "Authenticator, …) and type the 6 digits it shows for the school's account.",
+    ),
+    "skip": ("Bỏ qua, đến nội dung chính", "Skip to the main content"),
+    "menu": ("Trình đơn", "Menu"),
+    "languages": ("Ngôn ngữ", "Languages"),
     "wrong_login": ("Sai thư điện tử hoặc mật khẩu.", "Wrong e-mail or password."),
     "wrong_code": ("Mã xác thực không đúng.", "Wrong authenticator code."),
     "code_locked": (
@@ -288,7 +297,7 @@ def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
                 admin = school_auth.current_admin(session.get("sid"), datetime.now(UTC), uow)
             except school_auth.NotSignedIn as ended:
                 if "sid" in session:
-                    session.clear()
+                    _fresh_session()
                 if ended.expired:
                     return redirect(url_for("school.login", expired=1))
                 return redirect(url_for("school.login"))
@@ -338,7 +347,10 @@ def login_password() -> Any:
             )
         except school_auth.WrongLogin:
             return render_template(
-                "school/login.html", step="password", message=t("wrong_login")
+                "school/login.html",
+                step="password",
+                message=t("wrong_login"),
+                email=request.form.get("email", "")[:254],
             ), 401
         # Signing in again ends the session this browser had.
         school_auth.end_session(session.get("sid"), now, uow, school_auth.SessionEnd.REPLACED)
@@ -360,7 +372,7 @@ def login_code_check() -> Any:
     now = datetime.now(UTC)
     admin_id = session.get("pending_admin")
     if not admin_id or now.timestamp() - session.get("pending_at", 0) > PENDING_SECONDS:
-        session.clear()
+        _fresh_session()
         return redirect(url_for("school.login", expired=1))
     with unit_of_work() as uow:
         try:
@@ -368,7 +380,7 @@ def login_code_check() -> Any:
                 admin_id, request.form.get("code", ""), vault=vault(), now=now, uow=uow
             )
         except school_auth.NotSignedIn:
-            session.clear()
+            _fresh_session()
             return redirect(url_for("school.login"))
         except school_auth.WrongCode:
             return render_template("school/login.html", step="code", message=t("wrong_code")), 401
@@ -390,7 +402,7 @@ def logout() -> Any:
     with unit_of_work() as uow:
         school_auth.end_session(session.get("sid"), datetime.now(UTC), uow)
         uow.commit()
-    session.clear()
+    _fresh_session()  # the language stays: the clerk signs in again in it
     return redirect(url_for("school.login"))
 
 

@@ -526,3 +526,56 @@ def test_a_decision_is_confirmed_by_a_flashed_message_not_one_in_the_address(
     assert "Đã ghi nhận quyết định." not in client.get(url).get_data(as_text=True)  # once
     forged = client.get(f"{url}?message=Hãy chuyển tiền vào tài khoản 123").get_data(as_text=True)
     assert "chuyển tiền" not in forged
+
+
+def test_english_stays_through_sign_in_and_sign_out(
+    client: FlaskClient, schools: dict[str, str]
+) -> None:
+    """Issue 16, finding 5: the language was lost between the sign-in steps."""
+    client.get("/school/login?lang=en")
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    assert '<html lang="en">' in client.get("/school/").get_data(as_text=True)
+    page = client.get("/school/")
+    client.post("/school/logout", data={"csrf": csrf(page)})
+    assert "Sign in" in client.get("/school/login").get_data(as_text=True)
+
+
+def test_a_wrong_password_keeps_the_email_and_is_announced_as_an_error(
+    client: FlaskClient, schools: dict[str, str]
+) -> None:
+    """Issue 16, finding 7: the e-mail was emptied and the message was green and silent."""
+    wrong = client.post(
+        "/school/login",
+        data={
+            "csrf": csrf(client.get("/school/login")),
+            "email": "lan@cva.edu.vn",
+            "password": "not it",
+        },
+    ).get_data(as_text=True)
+    assert 'value="lan@cva.edu.vn"' in wrong
+    assert '<p class="problem" role="alert">Sai thư điện tử hoặc mật khẩu.</p>' in wrong
+    code_step = client.get("/school/login/code")
+    assert code_step.status_code == 302  # the password was wrong: no code step
+
+
+def test_the_code_step_says_where_the_code_comes_from_and_takes_the_focus(
+    client: FlaskClient, schools: dict[str, str]
+) -> None:
+    password_step(client, "lan@cva.edu.vn")
+    page = client.get("/school/login/code").get_data(as_text=True)
+    assert re.search(r'<input name="code"[^>]*autofocus', page)
+    assert "ứng dụng xác thực trên điện thoại" in page
+
+
+def test_every_page_has_a_skip_link_and_labelled_navigation(
+    client: FlaskClient, schools: dict[str, str]
+) -> None:
+    """Issue 16, finding 8 (the parts a test client can see; axe-core runs in the browser)."""
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    for path in ("/school/", "/school/roster", "/school/students", "/school/audit"):
+        page = client.get(path).get_data(as_text=True)
+        assert '<a class="skip" href="#main">' in page
+        assert '<main id="main"' in page
+        assert page.count("<nav") == page.count("<nav aria-label=") + page.count(
+            '<nav class="main" aria-label='
+        )
