@@ -202,3 +202,45 @@ def test_a_clerk_confirms_students_in_the_browser(
         "binh": ("approved", "confirmed_by_school"),
         "cuong": ("rejected", "không có tên trong trường"),
     }
+
+
+def test_no_school_page_scrolls_sideways_on_a_phone(
+    served: tuple[Backend, str], tmp_path: Path
+) -> None:
+    """Issue 16, finding 4: at 375 px the tables scrolled sideways, and in English "Sign out"
+    was pushed off the screen."""
+    from playwright.sync_api import sync_playwright
+
+    backend, secret = served
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER, encoding="utf-8")
+    token = rider(backend, "0912345678")
+    apply(backend, token, student_code="HS-077", full_name="Lê Văn Cường",
+          date_of_birth="2008-03-03")  # fmt: skip
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page(viewport={"width": 375, "height": 740}, locale="en-GB")
+        page.goto(backend.url + "/school/login?lang=en")
+        page.fill("input[name=email]", "lan@cva.edu.vn")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#next")
+        page.fill("input[name=code]", pyotp.TOTP(secret).now())
+        page.click("#next")
+        page.goto(backend.url + "/school/roster")
+        page.fill("input[name=school_year]", "2026-2027")
+        page.set_input_files("input[name=file]", str(roster))
+        page.click("#upload")
+        wide = []
+        for path in ("/school/", "/school/?status=all", "/school/roster", "/school/students",
+                     "/school/audit"):  # fmt: skip
+            page.goto(backend.url + path)
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            if overflow > 0:
+                wide.append((path, overflow))
+            box = page.locator("#sign-out").bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= 375, f"{path}: Sign out is off the screen"
+        browser.close()
+    assert wide == []
