@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.test_bus_day import Backend
 from tests.e2e.test_rider_app import call, code_from_log
-from tests.support.browser import launch
+from tests.support.browser import launch, serious_violations
 from tests.support.required import chromium
 
 PASSWORD = "a long enough secret"
@@ -244,3 +244,60 @@ def test_no_school_page_scrolls_sideways_on_a_phone(
             assert box["x"] + box["width"] <= 375, f"{path}: Sign out is off the screen"
         browser.close()
     assert wide == []
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (375, 740)])
+def test_axe_finds_nothing_serious_on_any_school_page(
+    served: tuple[Backend, str], tmp_path: Path, width: int, height: int
+) -> None:
+    """Issue 16, finding 8: axe-core on every school page, on a desk and on a phone."""
+    from playwright.sync_api import sync_playwright
+
+    backend, secret = served
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER, encoding="utf-8")
+    token = rider(backend, "0912345678")
+    waiting = apply(backend, token, student_code="HS-077", full_name="Lê Văn Cường",
+                    date_of_birth="2008-03-03")  # fmt: skip
+    found: list[str] = []
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
+        page = context.new_page()
+        page.goto(backend.url + "/school/login")
+        found += serious_violations(page)
+        page.fill("input[name=email]", "lan@cva.edu.vn")
+        page.fill("input[name=password]", "wrong")
+        page.click("#next")
+        found += serious_violations(page)  # the error state
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#next")
+        found += serious_violations(page)  # the code step
+        page.fill("input[name=code]", pyotp.TOTP(secret).now())
+        page.click("#next")
+        page.goto(backend.url + "/school/roster")
+        page.fill("input[name=school_year]", "2026-2027")
+        page.set_input_files("input[name=file]", str(roster))
+        page.click("#upload")
+        found += serious_violations(page)
+        for path in ("/school/", "/school/?status=all&lang=en", "/school/students",
+                     "/school/audit", f"/school/applications/{waiting['application_id']}",
+                     "/school/applications/app_missing"):  # fmt: skip
+            page.goto(backend.url + path)
+            found += serious_violations(page)
+        browser.close()
+    assert found == []
+
+
+def test_the_axe_check_itself_reports_serious_problems() -> None:
+    """So that an empty list above means the pages, not a check that stopped looking."""
+    chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page()
+        page.set_content("<html><body><img src='x.png'><select><option>a</option></select>")
+        found = serious_violations(page)
+        browser.close()
+    assert {line.split(": ")[1].split(" ")[0] for line in found} >= {"image-alt", "select-name"}
