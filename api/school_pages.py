@@ -148,9 +148,30 @@ TEXT: dict[str, tuple[str, str]] = {
     "who": ("Người thực hiện", "Who"),
     "what": ("Nội dung", "What"),
     "decided": ("Đã ghi nhận quyết định.", "Decision recorded."),
-    "not_decidable": (
-        "Không thể quyết định: đơn đã được quyết định, hoặc thiếu lý do.",
-        "Cannot decide: already decided, or a reason is missing.",
+    "refused_no_reason": (
+        "Hãy ghi lý do: học sinh sẽ đọc lý do này trong ứng dụng.",
+        "Write a reason: the student reads it in the app.",
+    ),
+    "refused_reason_too_long": (
+        "Lý do dài quá {limit} ký tự. Hãy viết ngắn lại; chưa có gì được lưu.",
+        "The reason is longer than {limit} characters. Shorten it; nothing was saved.",
+    ),
+    "refused_date": (
+        "Ngày hết hiệu lực phải từ hôm nay đến tối đa 8 năm sau.",
+        "The last valid day must be from today to at most 8 years on.",
+    ),
+    "refused_decided": (
+        "Đơn này đã được quyết định (có thể ở một cửa sổ khác). Trang đã được cập nhật.",
+        "This application was decided already (perhaps in another window). The page is current.",
+    ),
+    "required": ("bắt buộc", "required"),
+    "reason_help": (
+        "Học sinh sẽ đọc lý do này. Tối đa {limit} ký tự.",
+        "The student reads this. At most {limit} characters.",
+    ),
+    "valid_until_help": (
+        "Để trống: đến hết năm học của trường.",
+        "Leave empty: to the end of the school's year.",
     ),
     "error_400": ("Biểu mẫu đã cũ", "This form is out of date"),
     "error_400_detail": (
@@ -435,7 +456,9 @@ def queue(uow: UnitOfWork) -> str:
 @signed_in
 def application(uow: UnitOfWork, application_id: str) -> str:
     found = _school_application(uow, application_id)
-    return render_template("school/application.html", application=found)
+    return render_template(
+        "school/application.html", application=found, max_reason=eligibility.MAX_REASON
+    )
 
 
 def _school_application(uow: UnitOfWork, application_id: str) -> Application:
@@ -469,15 +492,25 @@ def decide(uow: UnitOfWork, application_id: str) -> Any:
             abort(400)
     except eligibility.ApplicationNotFound:
         abort(404)
-    except (eligibility.NotDecidable, ValueError):
-        return render_template(
-            "school/application.html",
-            application=_school_application(uow, application_id),
-            message=t("not_decidable"),
-        ), 422
+    except eligibility.NotDecidable as refused:
+        return _refused(uow, application_id, f"refused_{refused.cause or 'decided'}", reason)
+    except ValueError:  # a valid_until that is not a date
+        return _refused(uow, application_id, "refused_date", reason)
     uow.commit()
     flash(t("decided"), "success")
     return redirect(url_for("school.application", application_id=application_id))
+
+
+def _refused(uow: UnitOfWork, application_id: str, key: str, reason: str) -> Any:
+    """The application again, with why the decision was refused; what was typed is kept."""
+    page = render_template(
+        "school/application.html",
+        application=_school_application(uow, application_id),
+        message=t(key, limit=eligibility.MAX_REASON),
+        reason_typed=reason,
+        max_reason=eligibility.MAX_REASON,
+    )
+    return page, 422
 
 
 # -- roster, students, audit ---------------------------------------------------------------------

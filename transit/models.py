@@ -587,7 +587,7 @@ class Application(Base):
     full_name: Mapped[str] = mapped_column(String(200))
     date_of_birth: Mapped[date] = mapped_column(Date)
     status: Mapped[ApplicationStatus] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(String(200))  # the student reads it
     valid_until: Mapped[date | None] = mapped_column(Date)
     rule: Mapped[str | None] = mapped_column(String(80))
     decided_by: Mapped[str | None] = mapped_column(String(60))

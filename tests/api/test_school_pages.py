@@ -579,3 +579,38 @@ def test_every_page_has_a_skip_link_and_labelled_navigation(
         assert page.count("<nav") == page.count("<nav aria-label=") + page.count(
             '<nav class="main" aria-label='
         )
+
+
+def test_each_refused_decision_says_its_own_cause_and_a_reason_is_never_cut(
+    client: FlaskClient, sms: SmsOutbox, schools: dict[str, str]
+) -> None:
+    """Issue 16, finding 3: one combined message in the success style, and a reason cut at 40
+    characters mid-word."""
+    rider = bearer(signed_up(client, sms))
+    waiting = apply(client, rider, date_of_birth="2010-05-02").get_json()
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    url = f"/school/applications/{waiting['application_id']}"
+
+    def decide(**form: str) -> Any:
+        return client.post(f"{url}/decide", data={"csrf": csrf(client.get(url)), **form})
+
+    no_reason = decide(action="reject", reason="  ")
+    assert no_reason.status_code == 422
+    assert '<p class="problem" role="alert">Hãy ghi lý do' in no_reason.get_data(as_text=True)
+    past = decide(action="approve", valid_until="2020-01-01")
+    assert past.status_code == 422
+    assert "Ngày hết hiệu lực phải từ hôm nay" in past.get_data(as_text=True)
+    too_long = "x" * 201
+    refused = decide(action="reject", reason=too_long)
+    assert refused.status_code == 422
+    text = refused.get_data(as_text=True)
+    assert "Lý do dài quá 200 ký tự" in text
+    assert too_long in text  # what was typed is kept to shorten
+    reason = (
+        "Em chưa có tên trong danh sách học sinh của trường năm học này; hãy liên hệ phòng "
+        "giáo vụ để được xác nhận lại hồ sơ nhập học trước khi nộp đơn mới."
+    )
+    assert 40 < len(reason) <= 200
+    assert decide(action="reject", reason=reason).status_code == 302
+    shown = client.get("/api/v1/eligibility/applications", headers=rider).get_json()["data"][0]
+    assert (shown["status"], shown["reason"]) == ("rejected", reason)  # whole, not cut

@@ -243,8 +243,25 @@ class ApplicationNotFound(DomainError):
 
 
 class NotDecidable(DomainError):
+    """A decision that cannot be taken; `cause` says which rule refused it, for the page."""
+
     code = "not_decidable"
     status = 409
+
+    def __init__(self, detail: str, cause: str = "") -> None:
+        super().__init__(detail)
+        self.cause = cause
+
+
+# A reason the student reads in the app: room for a real sentence, never cut without warning.
+MAX_REASON = 200
+
+
+def _reason(text: str) -> str:
+    reason = " ".join(text.split())
+    if len(reason) > MAX_REASON:
+        raise NotDecidable(f"a reason has at most {MAX_REASON} characters", "reason_too_long")
+    return reason
 
 
 def queue(
@@ -285,22 +302,22 @@ def decide(
     """Approve (until a day, by default the end of the school year) or reject with a reason."""
     application = school_application(admin, application_id, uow)
     if application.status != ApplicationStatus.PENDING:
-        raise NotDecidable(f"the application is {application.status} already")
+        raise NotDecidable(f"the application is {application.status} already", "decided")
     school = uow.session.get(School, admin.school_id)
     assert school is not None
     today = service_day(now)
-    reason = " ".join(reason.split())[:40]
+    reason = _reason(reason)
     if approve:
         until = valid_until or school_year_end(
             today, month=school.year_end_month, day=school.year_end_day
         )
         if not today <= until <= today.replace(year=today.year + 8):
-            raise NotDecidable("the last valid day must be from today to 8 years on")
+            raise NotDecidable("the last valid day must be from today to 8 years on", "date")
         application.status, application.valid_until = ApplicationStatus.APPROVED, until
         application.reason = reason or "confirmed_by_school"
     else:
         if not reason:
-            raise NotDecidable("a rejection needs a reason the student can read")
+            raise NotDecidable("a rejection needs a reason the student can read", "no_reason")
         application.status, application.reason = ApplicationStatus.REJECTED, reason
     application.rule = f"admin:{admin.admin_id}"
     application.decided_by = admin.admin_id
@@ -319,10 +336,10 @@ def revoke(
     """The student left: the category ends today, and the cards go back to adult."""
     application = school_application(admin, application_id, uow)
     if application.status != ApplicationStatus.APPROVED:
-        raise NotDecidable("only an approved application can be revoked")
-    reason = " ".join(reason.split())[:40]
+        raise NotDecidable("only an approved application can be revoked", "decided")
+    reason = _reason(reason)
     if not reason:
-        raise NotDecidable("a revocation needs a reason")
+        raise NotDecidable("a revocation needs a reason", "no_reason")
     school = uow.session.get(School, admin.school_id)
     assert school is not None
     application.status, application.reason = ApplicationStatus.REVOKED, reason
