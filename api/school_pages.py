@@ -10,6 +10,7 @@ school: any other school's application is "not found".
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import math
 import secrets
@@ -38,10 +39,18 @@ from werkzeug.exceptions import HTTPException
 from api.auth import derived_key, vault
 from api.deps import unit_of_work
 from api.limits import limiter
+from api.pages import hanoi_date
 from api.problems import http_exception_problem, problem
 from transit.errors import DomainError
 from transit.localtime import service_day
-from transit.models import Application, ApplicationStatus, AuditEntry, Roster, School
+from transit.models import (
+    Application,
+    ApplicationStatus,
+    AuditEntry,
+    Roster,
+    School,
+    SchoolAdmin,
+)
 from transit.names import Keys
 from transit.services import eligibility, school_auth, schools
 from transit.uow import UnitOfWork
@@ -202,6 +211,85 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "back_to_queue": ("Quay lại danh sách đơn", "Back to the applications"),
     "back_to_login": ("Quay lại trang đăng nhập", "Back to sign in"),
+    # Roster problems, by their code (transit.services.schools.RowError).
+    "whole_file": ("Cả tệp", "Whole file"),
+    "col_student_code": ("Mã học sinh", "Student code"),
+    "col_full_name": ("Họ tên", "Full name"),
+    "col_date_of_birth": ("Ngày sinh", "Date of birth"),
+    "col_level": ("Lớp / khóa", "Level"),
+    "col_programme": ("Hệ đào tạo", "Programme"),
+    "col_enrolment_end": ("Ngày kết thúc học", "End of enrolment"),
+    "col_school_year": ("Năm học", "School year"),
+    "problem_school_year": (
+        "Năm học \u201c{value}\u201d phải viết như 2026-2027.",
+        "The school year \u201c{value}\u201d must be written like 2026-2027.",
+    ),
+    "problem_not_text": ("Tệp không phải văn bản.", "The file is not text."),
+    "problem_not_utf8": (
+        "Tệp không ở dạng UTF-8: trong Excel chọn Lưu thành \u201cCSV UTF-8\u201d.",
+        "The file is not UTF-8: in Excel, Save As \u201cCSV UTF-8\u201d.",
+    ),
+    "problem_too_large": ("Tệp lớn hơn 20 MB.", "The file is larger than 20 MB."),
+    "problem_not_csv": ("Tệp không phải CSV.", "The file is not a CSV file."),
+    "problem_missing_column": ("Thiếu cột này.", "This column is missing."),
+    "problem_unknown_column": (
+        "Cột này không có trong mẫu.",
+        "This column is not in the template.",
+    ),
+    "problem_too_many_rows": (
+        "Danh sách có tối đa {limit} học sinh.",
+        "A roster has at most {limit} students.",
+    ),
+    "problem_extra_cells": (
+        "Dòng có nhiều ô hơn số cột.",
+        "The row has more cells than there are columns.",
+    ),
+    "problem_duplicate": ("Trùng học sinh ở dòng {row}.", "The same student as on row {row}."),
+    "problem_empty": ("Danh sách không có học sinh nào.", "The roster has no students."),
+    "problem_length": ("Cần từ {low} đến {high} ký tự.", "Needs {low} to {high} characters."),
+    "problem_birthday": (
+        "{value} không phải ngày sinh của học sinh.",
+        "{value} is not a student's birthday.",
+    ),
+    "problem_programme": (
+        "\u201c{value}\u201d không phải hệ đào tạo. Viết một trong: phổ thông, đại học, "
+        "chính quy, cao đẳng, trung cấp, dạy nghề, vừa học vừa làm.",
+        "\u201c{value}\u201d is not a programme. Write one of: phổ thông, đại học, chính "
+        "quy, cao đẳng, trung cấp, dạy nghề, vừa học vừa làm.",
+    ),
+    "problem_enrolment_end": (
+        "{value} không thuộc năm học này.",
+        "{value} is outside this school year.",
+    ),
+    "problem_date": (
+        "\u201c{value}\u201d không phải ngày có thật (viết 31/05/2010 hoặc 2010-05-31).",
+        "\u201c{value}\u201d is not a real date (write 31/05/2010 or 2010-05-31).",
+    ),
+    # Why an application was decided as it was, when the system wrote it.
+    "reason_on_roster": ("Có tên trong danh sách của trường", "On the school's roster"),
+    "reason_confirmed_by_school": ("Trường đã xác nhận", "Confirmed by the school"),
+    "reason_work_study": (
+        "Hệ vừa học vừa làm không được ưu đãi",
+        "Work-study students are not eligible",
+    ),
+    "reason_enrolment_ended": ("Đã hết thời gian học", "Enrolment has ended"),
+    # The audit log.
+    "actor_rider": ("Học sinh (qua ứng dụng)", "The student (in the app)"),
+    "actor_system": ("Hệ thống", "The system"),
+    "action_application_pending": ("Đơn mới chờ duyệt", "New application waiting"),
+    "action_application_approved": ("Duyệt đơn", "Application approved"),
+    "action_application_rejected": ("Từ chối đơn", "Application rejected"),
+    "action_application_revoked": ("Thu hồi ưu đãi", "Student pass revoked"),
+    "action_roster": ("Tải lên danh sách", "Roster uploaded"),
+    "action_sign_in": ("Đăng nhập", "Signed in"),
+    "action_sign_out": ("Đăng xuất", "Signed out"),
+    "action_second_factor_locked": (
+        "Tạm khóa bước mã xác thực (nhập sai nhiều lần)",
+        "Authenticator step locked (too many wrong codes)",
+    ),
+    "action_age_category": ("Xác định đối tượng theo tuổi", "Category set by age"),
+    "audit_roster": ("Năm học {year}: {rows} học sinh", "{year}: {rows} students"),
+    "until": ("đến {day}", "until {day}"),
     "columns_help": (
         "Cột: student_code, full_name, date_of_birth, level, programme, enrolment_end",
         "Columns: student_code, full_name, date_of_birth, level, programme, enrolment_end",
@@ -248,6 +336,32 @@ def install(app: Flask) -> None:
 @blp.app_template_global("t")
 def _t(key: str, **values: Any) -> str:
     return t(key, **values)
+
+
+def _known(key: str, fallback: str, **values: Any) -> str:
+    """The page's words for a code, or the code's own text when there are none."""
+    return t(key, **values) if key in TEXT else fallback
+
+
+@blp.app_template_global("problem_text")
+def problem_text(problem: schools.RowError) -> str:
+    return _known(f"problem_{problem.code}", problem.reason, **problem.params)
+
+
+@blp.app_template_global("column_name")
+def column_name(column: str) -> str:
+    return "" if column == "-" else _known(f"col_{column}", column)
+
+
+@blp.app_template_global("row_name")
+def row_name(row: int) -> str:
+    return t("whole_file") if row == 0 else str(row)
+
+
+@blp.app_template_global("reason_text")
+def reason_text(reason: str | None) -> str:
+    """A reason the system wrote (on_roster, …) in words; a school's own reason as written."""
+    return "" if not reason else _known(f"reason_{reason}", reason)
 
 
 @blp.after_request
@@ -559,11 +673,13 @@ def roster_upload(uow: UnitOfWork) -> Any:
             upload.close()  # a large upload is spooled to a temporary file: close it at once
     problems: list[schools.RowError] = []
     if len(raw) > MAX_ROSTER_BYTES:
-        problems = [schools.RowError(0, "-", "the file is larger than 20 MB")]
+        problems = [schools.RowError(0, "-", "the file is larger than 20 MB", "too_large")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        problems = [schools.RowError(0, "-", "not UTF-8 text: save the file as CSV UTF-8")]
+        problems = [
+            schools.RowError(0, "-", "not UTF-8 text: save the file as CSV UTF-8", "not_utf8")
+        ]
     if problems:
         page = render_template(
             "school/roster.html",
@@ -619,13 +735,65 @@ def students(uow: UnitOfWork) -> str:
 @blp.get("/audit")
 @signed_in
 def audit(uow: UnitOfWork) -> str:
-    entries = uow.session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.subject == g.school.code)
-        .order_by(AuditEntry.at.desc())
-        .limit(200)
+    entries = list(
+        uow.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.subject == g.school.code)
+            .order_by(AuditEntry.at.desc())
+            .limit(200)
+        )
     )
-    return render_template("school/audit.html", entries=list(entries))
+    return render_template("school/audit.html", entries=_audit_rows(entries, uow))
+
+
+def _audit_rows(entries: list[AuditEntry], uow: UnitOfWork) -> list[dict[str, Any]]:
+    """Each entry as a person reads it: who by name, what in words, about whom."""
+    admins = {
+        f"admin:{admin.admin_id}": admin.name or admin.email
+        for admin in uow.session.scalars(
+            select(SchoolAdmin).where(SchoolAdmin.school_id == g.school.school_id)
+        )
+    }
+    ids = {e.detail.split(":", 1)[0] for e in entries if e.action.startswith("application_")}
+    names = {
+        a.application_id: a.full_name
+        for a in uow.session.scalars(
+            select(Application).where(Application.application_id.in_(sorted(ids)))
+        )
+    }
+    rows = []
+    for entry in entries:
+        if entry.actor in admins:
+            who = admins[entry.actor]
+        elif entry.actor.startswith("rider:"):
+            who = t("actor_rider")
+        else:
+            who = t("actor_system")
+        return_detail = ""
+        if entry.action.startswith("application_"):
+            application_id, _, rest = entry.detail.partition(": ")
+            reason, _, until = rest.partition(" until ")
+            reason = reason.split(" (", 1)[0]
+            parts = [names.get(application_id, "")]
+            if reason and reason != "queued":
+                parts.append(reason_text(reason))
+            if until:
+                day = until.split(" ", 1)[0]
+                with contextlib.suppress(ValueError):
+                    parts.append(t("until", day=hanoi_date(date.fromisoformat(day))))
+            return_detail = " · ".join(part for part in parts if part)
+        elif entry.action == "roster":
+            year, _, rest = entry.detail.partition(": ")
+            return_detail = t("audit_roster", year=year, rows=rest.split(" ", 1)[0])
+        rows.append(
+            {
+                "at": entry.at,
+                "who": who,
+                "what": _known(f"action_{entry.action}", entry.action),
+                "detail": return_detail,
+            }
+        )
+    return rows
 
 
 # -- the same, as JSON, for a school's own tools (same session, CSRF token in a header) ----------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import io
 import json
 import re
 import time
@@ -307,7 +308,7 @@ def test_the_administrator_decides_for_their_school_only(
     shown = client.get("/api/v1/eligibility/applications", headers=rider).get_json()["data"][0]
     assert (shown["status"], shown["reason"]) == ("rejected", "không học ở trường")
     audit = client.get("/school/audit").get_data(as_text=True)
-    assert "application_rejected" in audit
+    assert "Từ chối đơn: Nguyễn Văn An · không học ở trường" in audit
 
 
 def test_a_bad_roster_upload_lists_its_problems_and_keeps_the_roster(
@@ -614,3 +615,63 @@ def test_each_refused_decision_says_its_own_cause_and_a_reason_is_never_cut(
     assert decide(action="reject", reason=reason).status_code == 302
     shown = client.get("/api/v1/eligibility/applications", headers=rider).get_json()["data"][0]
     assert (shown["status"], shown["reason"]) == ("rejected", reason)  # whole, not cut
+
+
+def test_the_pages_speak_the_clerks_language_not_codes(
+    client: FlaskClient, sms: SmsOutbox, schools: dict[str, str]
+) -> None:
+    """Issue 16, finding 2: reasons, the audit log and roster problems showed codes, ids and
+    English inside the Vietnamese pages."""
+    rider = bearer(signed_up(client, sms))
+    on_roster = apply(client, rider, date_of_birth="2010-05-01").get_json()  # HS-001 matches
+    sign_in(client, "lan@cva.edu.vn", schools["ours"])
+    page = client.get(f"/school/applications/{on_roster['application_id']}").get_data(as_text=True)
+    assert "Có tên trong danh sách của trường" in page
+    assert "on_roster" not in page
+    audit = client.get("/school/audit").get_data(as_text=True)
+    for code in ("admin:", "rider:", "app_", "application_", "sign_in", "password and TOTP"):
+        assert code not in audit, code
+    assert 'Cô Lan</td><td data-label="Nội dung">Đăng nhập' in audit
+    assert "Duyệt đơn: Nguyễn Văn An · Có tên trong danh sách của trường · đến 31/05/2031" in audit
+    bad = (
+        "student_code,full_name,date_of_birth,level,programme\n"
+        "HS-1,An,31/02/2010,Lớp 10,phổ thông\n"
+    )
+    answer = client.post(
+        "/school/roster",
+        data={
+            "csrf": csrf(client.get("/school/roster")),
+            "school_year": "2026-2027",
+            "file": (io.BytesIO(bad.encode()), "roster.csv"),
+        },
+    )
+    text = answer.get_data(as_text=True)
+    assert "Ngày kết thúc học" in text
+    assert "Thiếu cột này." in text
+    assert "missing column" not in text
+    wrong = (
+        "student_code,full_name,date_of_birth,level,programme,enrolment_end\n"
+        "HS-1,An,31/02/2010,Lớp 10,trường làng,2027-05-31\n"
+    )
+    answer = client.post(
+        "/school/roster",
+        data={
+            "csrf": csrf(client.get("/school/roster")),
+            "school_year": "2026-2027",
+            "file": (io.BytesIO(wrong.encode()), "roster.csv"),
+        },
+    )
+    text = answer.get_data(as_text=True)
+    assert "“31/02/2010” không phải ngày có thật" in text
+    assert "phổ thông, đại học" in text  # the accepted words are listed
+    assert "is not a date" not in text
+    utf16 = client.post(
+        "/school/roster",
+        data={
+            "csrf": csrf(client.get("/school/roster")),
+            "school_year": "2026-2027",
+            "file": (io.BytesIO(wrong.encode("utf-16")), "roster.csv"),
+        },
+    ).get_data(as_text=True)
+    assert "Cả tệp" in utf16
+    assert ">0<" not in utf16

@@ -13,7 +13,7 @@ import io
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import pyotp
@@ -58,9 +58,11 @@ class SchoolNotFound(DomainError):
 
 @dataclass(frozen=True)
 class RowError:
-    row: int  # the line in the file, the header being line 1
+    row: int  # the line in the file, the header being line 1; 0 for the whole file
     column: str
-    reason: str
+    reason: str  # in English, for the command line
+    code: str = ""  # stable, for a page to say it in its language
+    params: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"row {self.row}, {self.column}: {self.reason}"
@@ -186,33 +188,49 @@ def check_roster(
     errors: list[RowError] = []
     match = SCHOOL_YEAR.match(school_year)
     if not match or int(match.group(2)) != int(match.group(1)) + 1:
-        return [], [RowError(0, "school_year", f"{school_year!r} is not like 2026-2027")]
+        return [], [
+            RowError(
+                0,
+                "school_year",
+                f"{school_year!r} is not like 2026-2027",
+                "school_year",
+                {"value": school_year},
+            )
+        ]
     first_year = int(match.group(1))
     if "\x00" in text:  # no text file has one, and PostgreSQL would refuse it in a column
-        return [], [RowError(0, "-", "a NUL character: not a text file")]
+        return [], [RowError(0, "-", "a NUL character: not a text file", "not_text")]
     try:
         header = next(csv.reader(io.StringIO(text.removeprefix("\ufeff"))), [])
     except csv.Error as error:  # a lone carriage return in the header line, say
-        return [], [RowError(1, "-", f"not a CSV file: {error}")]
+        return [], [RowError(1, "-", f"not a CSV file: {error}", "not_csv")]
     names = [name.strip() for name in header]
     missing = [c for c in COLUMNS if c not in names]
     unknown = [c for c in names if c not in COLUMNS]
     if missing or unknown:
         for column in missing:
-            errors.append(RowError(1, column, "missing column"))
+            errors.append(RowError(1, column, "missing column", "missing_column"))
         for column in unknown:
-            errors.append(RowError(1, column, "unknown column"))
+            errors.append(RowError(1, column, "unknown column", "unknown_column"))
         return [], errors
     prepared: list[dict[str, object]] = []
     seen: dict[str, int] = {}
     try:
         for line, raw in _rows(text):
             if len(prepared) + len(errors) >= MAX_ROWS:
-                errors.append(RowError(line, "-", f"a roster has at most {MAX_ROWS:,} rows"))
+                errors.append(
+                    RowError(
+                        line,
+                        "-",
+                        f"a roster has at most {MAX_ROWS:,} rows",
+                        "too_many_rows",
+                        {"limit": f"{MAX_ROWS:,}"},
+                    )
+                )
                 break
             row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
             if None in raw:
-                errors.append(RowError(line, "-", "more cells than columns"))
+                errors.append(RowError(line, "-", "more cells than columns", "extra_cells"))
                 continue
             found = _check_row(line, row, first_year, keys, errors)
             if found is None:
@@ -220,7 +238,13 @@ def check_roster(
             key = str(found["student_key"])
             if key in seen:
                 errors.append(
-                    RowError(line, "student_code", f"the same student as row {seen[key]}")
+                    RowError(
+                        line,
+                        "student_code",
+                        f"the same student as row {seen[key]}",
+                        "duplicate",
+                        {"row": str(seen[key])},
+                    )
                 )
                 continue
             seen[key] = line
@@ -228,9 +252,9 @@ def check_roster(
             if progress is not None and len(prepared) % 1_000 == 0:
                 progress(1_000)
     except csv.Error as error:
-        errors.append(RowError(0, "-", f"not a CSV file: {error}"))
+        errors.append(RowError(0, "-", f"not a CSV file: {error}", "not_csv"))
     if not prepared and not errors:
-        errors.append(RowError(2, "-", "the roster has no students"))
+        errors.append(RowError(2, "-", "the roster has no students", "empty"))
     return prepared, errors
 
 
@@ -241,23 +265,55 @@ def _check_row(
     student_code = row.get("student_code", "")
     full_name = row.get("full_name", "")
     if not 1 <= len(student_code) <= 40:
-        errors.append(RowError(line, "student_code", "1 to 40 characters"))
+        errors.append(
+            RowError(
+                line, "student_code", "1 to 40 characters", "length", {"low": "1", "high": "40"}
+            )
+        )
     if not 1 <= len(full_name) <= 200:
-        errors.append(RowError(line, "full_name", "1 to 200 characters"))
+        errors.append(
+            RowError(
+                line, "full_name", "1 to 200 characters", "length", {"low": "1", "high": "200"}
+            )
+        )
     born = _date(line, "date_of_birth", row.get("date_of_birth", ""), errors)
     if born is not None and not date(1900, 1, 1) <= born <= date(first_year, 12, 31):
-        errors.append(RowError(line, "date_of_birth", f"{born} is not a student's birthday"))
+        errors.append(
+            RowError(
+                line,
+                "date_of_birth",
+                f"{born} is not a student's birthday",
+                "birthday",
+                {"value": born.strftime("%d/%m/%Y")},
+            )
+        )
     level = row.get("level", "")
     if len(level) > 40:
-        errors.append(RowError(line, "level", "at most 40 characters"))
+        errors.append(
+            RowError(line, "level", "at most 40 characters", "length", {"low": "0", "high": "40"})
+        )
     programme = PROGRAMMES.get(row.get("programme", "").casefold())
     if programme is None:
         errors.append(
-            RowError(line, "programme", f"one of {', '.join(p.value for p in Programme)}")
+            RowError(
+                line,
+                "programme",
+                f"one of {', '.join(p.value for p in Programme)}",
+                "programme",
+                {"value": row.get("programme", "")},
+            )
         )
     ends = _date(line, "enrolment_end", row.get("enrolment_end", ""), errors)
     if ends is not None and not date(first_year, 9, 1) <= ends <= date(first_year + 8, 12, 31):
-        errors.append(RowError(line, "enrolment_end", f"{ends} is outside this school year"))
+        errors.append(
+            RowError(
+                line,
+                "enrolment_end",
+                f"{ends} is outside this school year",
+                "enrolment_end",
+                {"value": ends.strftime("%d/%m/%Y")},
+            )
+        )
     if len(errors) > before or born is None or ends is None or programme is None:
         return None
     return {
@@ -274,7 +330,15 @@ def _date(line: int, column: str, text: str, errors: list[RowError]) -> date | N
     try:
         return parse_date(text)
     except ValueError:
-        errors.append(RowError(line, column, f"{text!r} is not a date (2010-05-31 or 31/05/2010)"))
+        errors.append(
+            RowError(
+                line,
+                column,
+                f"{text!r} is not a date (2010-05-31 or 31/05/2010)",
+                "date",
+                {"value": text},
+            )
+        )
         return None
 
 
