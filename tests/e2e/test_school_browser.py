@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -301,3 +302,54 @@ def test_the_axe_check_itself_reports_serious_problems() -> None:
         found = serious_violations(page)
         browser.close()
     assert {line.split(": ")[1].split(" ")[0] for line in found} >= {"image-alt", "select-name"}
+
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def test_screenshots_of_the_school_pages(served: tuple[Backend, str], tmp_path: Path) -> None:
+    """The school pages at 1280x800 and 375x740, as docs/screenshots shows them.
+
+    Written to a scratch folder; `SCREENSHOTS=1` writes them to docs/screenshots instead, which
+    is how the README's pictures are refreshed."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    backend, secret = served
+    out = SHOTS if os.environ.get("SCREENSHOTS") else tmp_path
+    out.mkdir(parents=True, exist_ok=True)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER, encoding="utf-8")
+    for phone, name in (("0912345678", "Lê Văn Cường"), ("0987654321", "Phạm Thu Hà")):
+        apply(backend, rider(backend, phone), student_code="HS-077", full_name=name,
+              date_of_birth="2008-03-03")  # fmt: skip
+    written = []
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        for step, (label, size) in enumerate((("desk", (1280, 800)), ("phone", (375, 740)))):
+            page = browser.new_page(viewport={"width": size[0], "height": size[1]}, locale="vi-VN")
+            page.goto(backend.url + "/school/login")
+            page.screenshot(path=str(out / f"school-login-{label}.png"))
+            page.fill("input[name=email]", "lan@cva.edu.vn")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("#next")
+            # A code works once: the second sign-in takes the next time step's code.
+            page.fill("input[name=code]", pyotp.TOTP(secret).at(time.time() + 30 * step))
+            page.click("#next")
+            if label == "desk":
+                page.goto(backend.url + "/school/roster")
+                page.fill("input[name=school_year]", "2026-2027")
+                page.set_input_files("input[name=file]", str(roster))
+                page.click("#upload")
+            page.goto(backend.url + "/school/")
+            page.screenshot(path=str(out / f"school-queue-{label}.png"), full_page=True)
+            page.click("text=Lê Văn Cường")
+            page.screenshot(path=str(out / f"school-application-{label}.png"), full_page=True)
+            page.goto(backend.url + "/school/audit")
+            page.screenshot(path=str(out / f"school-audit-{label}.png"), full_page=True)
+            written += [f"school-{n}-{label}.png" for n in ("login", "queue", "application",
+                                                             "audit")]  # fmt: skip
+            page.close()
+        browser.close()
+    assert all((out / name).stat().st_size > 5_000 for name in written)
