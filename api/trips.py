@@ -10,6 +10,7 @@ import hmac
 import io
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -178,6 +179,38 @@ def statement_csv(found: Statement) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
+def _page(
+    card_id: str,
+    limit: int,
+    cursor: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    kind: str,
+) -> dict[str, Any]:
+    """One page of a card's trips or journeys, newest first, and the cursor to the next."""
+    listed: Callable[..., list[Any]] = trips.trips if kind == "trip" else trips.journeys
+    with unit_of_work() as uow:
+        card = wallet.owned_card(current_rider(uow), card_id, uow)
+        after = None if cursor is None else decode_cursor(card_id, cursor, kind)
+        # One more than asked tells whether there is a next page, without counting.
+        found = listed(
+            card,
+            uow,
+            limit=limit + 1,
+            after=after,
+            start=_day_start(date_from),
+            end=_day_start(None if date_to is None else date_to + timedelta(days=1)),
+        )
+    page = found[:limit]
+    more = len(found) > limit
+    if not more:
+        return {"data": page, "next_cursor": None}
+    last = page[-1]
+    if kind == "trip":
+        return {"data": page, "next_cursor": encode_cursor(card_id, last)}
+    return {"data": page, "next_cursor": encode_journey_cursor(card_id, last)}
+
+
 @blp.route("/<card_id>/trips")
 class TripsView(MethodView):
     @blp.arguments(TripQuerySchema, location="query", as_kwargs=True)
@@ -193,21 +226,7 @@ class TripsView(MethodView):
         date_to: date | None,
     ) -> Any:
         """The card's trips, newest first; follow `next_cursor` for older ones."""
-        with unit_of_work() as uow:
-            card = wallet.owned_card(current_rider(uow), card_id, uow)
-            after = None if cursor is None else decode_cursor(card_id, cursor)
-            # One more than asked tells whether there is a next page, without counting.
-            found = trips.trips(
-                card,
-                uow,
-                limit=limit + 1,
-                after=after,
-                start=_day_start(date_from),
-                end=_day_start(None if date_to is None else date_to + timedelta(days=1)),
-            )
-        page = found[:limit]
-        more = len(found) > limit
-        return {"data": page, "next_cursor": encode_cursor(card_id, page[-1]) if more else None}
+        return _page(card_id, limit, cursor, date_from, date_to, "trip")
 
 
 @blp.route("/<card_id>/journeys")
@@ -225,23 +244,7 @@ class JourneysView(MethodView):
         date_to: date | None,
     ) -> Any:
         """The card's journeys (each entry with its exit), newest first."""
-        with unit_of_work() as uow:
-            card = wallet.owned_card(current_rider(uow), card_id, uow)
-            after = None if cursor is None else decode_cursor(card_id, cursor, "journey")
-            found = trips.journeys(
-                card,
-                uow,
-                limit=limit + 1,
-                after=after,
-                start=_day_start(date_from),
-                end=_day_start(None if date_to is None else date_to + timedelta(days=1)),
-            )
-        page = found[:limit]
-        more = len(found) > limit
-        return {
-            "data": page,
-            "next_cursor": encode_journey_cursor(card_id, page[-1]) if more else None,
-        }
+        return _page(card_id, limit, cursor, date_from, date_to, "journey")
 
 
 @blp.route("/<card_id>/statement")

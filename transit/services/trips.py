@@ -131,18 +131,7 @@ def trips(
     `start` is inclusive and `end` exclusive. Paging is by key, never OFFSET: a page costs
     the same deep in the history as on top, and taps arriving meanwhile shift nothing.
     """
-    query = _query(card, start, end)
-    if after is not None:
-        after_time, after_tap = after
-        # Written out rather than as a row comparison: `time <= ?` is a range on the index.
-        query = query.where(
-            TapRecord.time <= after_time,
-            or_(
-                TapRecord.time < after_time,
-                and_(TapRecord.time == after_time, TapRecord.tap_id < after_tap),
-            ),
-        )
-    query = query.order_by(TapRecord.time.desc(), TapRecord.tap_id.desc()).limit(limit)
+    query = _older(_query(card, start, end), TapRecord.time, TapRecord.tap_id, after, limit)
     return _fetch(query, uow)
 
 
@@ -222,15 +211,25 @@ def journeys(
     end: datetime | None,
 ) -> list[JourneyItem]:
     """Up to `limit` journeys of the card, newest first, begun before `after` (time, id)."""
-    query = _journey_query(card, start, end)
-    if after is not None:
-        after_time, after_id = after
-        query = query.where(
-            Journey.started_at <= after_time,
-            or_(
-                Journey.started_at < after_time,
-                and_(Journey.started_at == after_time, Journey.journey_id < after_id),
-            ),
-        )
-    query = query.order_by(Journey.started_at.desc(), Journey.journey_id.desc()).limit(limit)
+    query = _older(
+        _journey_query(card, start, end), Journey.started_at, Journey.journey_id, after, limit
+    )
     return _fetch_journeys(query, uow)
+
+
+def _older(
+    query: Select[*tuple[Any, ...]],
+    when: Any,
+    key: Any,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> Select[*tuple[Any, ...]]:
+    """Newest first, the rows older than `after` (time, id): paging by key, never OFFSET."""
+    if after is not None:
+        after_time, after_key = after
+        # Written out rather than as a row comparison: `time <= ?` is a range on the index.
+        query = query.where(
+            when <= after_time,
+            or_(when < after_time, and_(when == after_time, key < after_key)),
+        )
+    return query.order_by(when.desc(), key.desc()).limit(limit)
