@@ -111,7 +111,8 @@ def price_tap(state: FareState, tap: Tap, tariff: Tariff) -> Decision:
     direction = tap.direction
     vehicle_key = vehicle_key_of(tap.vehicle_id)
     if direction is _BOTH or direction == _BOTH:
-        direction = _EXIT if _rides_here(state, route_key, vehicle_key, now) else _ENTRY
+        here = stop_key_of(tap.stop_id)
+        direction = _EXIT if _rides_here(state, route_key, vehicle_key, now, here) else _ENTRY
     journey = state.journey
     if direction == _EXIT or journey == _AT_EXIT:
         return _journey_tap(
@@ -264,17 +265,28 @@ def _price_leg(
 # -- journeys: tap on, tap off --------------------------------------------------------------
 
 
-def _rides_here(state: FareState, route_key: int, vehicle_key: int, now: int) -> bool:
+def _rides_here(
+    state: FareState, route_key: int, vehicle_key: int, now: int, stop_key: int
+) -> bool:
     """Whether a tap at a `both` validator ends the card's open journey: it is open on this
-    route and vehicle (or, at a gate, this route), and recent enough to still be a ride. A tap
-    within a minute of boarding is the same rider tapping twice, not alighting: it is taken as
-    a boarding, which the passback rule refuses without charging."""
-    return bool(
+    route and vehicle (or, at a gate, this route), and recent enough to still be a ride.
+
+    A tap within a minute of boarding at the same stop (or where the stop is not known) is the
+    same rider tapping twice, not alighting: it is taken as a boarding, which the passback rule
+    refuses without charging. At another stop it is an alighting, however soon.
+    """
+    if not (
         state.journey
         and state.last_route_key == route_key
         and state.entry_vehicle_key == vehicle_key
-        and MIN_RIDE_SECONDS <= now - state.entry_time <= OPEN_JOURNEY_SECONDS
-    )
+    ):
+        return False
+    elapsed = now - state.entry_time
+    if not 0 <= elapsed <= OPEN_JOURNEY_SECONDS:
+        return False
+    if elapsed < MIN_RIDE_SECONDS:
+        return bool(stop_key and state.entry_stop_key and stop_key != state.entry_stop_key)
+    return True
 
 
 def _journey_tap(

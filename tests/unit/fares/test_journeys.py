@@ -282,3 +282,14 @@ def test_tapping_twice_at_a_bus_door_is_not_alighting(metroville: Tariff) -> Non
     assert again.denial is not None
     assert again.denial.code == "passback"
     assert state.journey == Journey.CHARGED  # the ride goes on
+
+
+def test_a_quick_tap_at_the_next_stop_is_alighting(metroville: Tariff) -> None:
+    """A short hop: 40 seconds after boarding, but at another stop, the tap is an exit."""
+    decisions, state = ride(
+        metroville,
+        [tap(0, "B1", "B10", BOTH, vehicle="29B-100.01"),
+         tap(40 / 60, "B1", "B11", BOTH, vehicle="29B-100.01")],
+    )  # fmt: skip
+    assert [(d.direction, d.amount) for d in decisions] == [(ENTRY, 7_000), (EXIT, 0)]
+    assert state.journey == Journey.NONE
