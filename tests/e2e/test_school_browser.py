@@ -353,3 +353,35 @@ def test_screenshots_of_the_school_pages(served: tuple[Backend, str], tmp_path: 
             page.close()
         browser.close()
     assert all((out / name).stat().st_size > 5_000 for name in written)
+
+
+def test_a_reason_field_counts_its_characters_as_the_clerk_types(
+    served: tuple[Backend, str],
+) -> None:
+    """Issue 16, finding 3: room for a real reason, with a counter, under the strict CSP."""
+    from playwright.sync_api import expect, sync_playwright
+
+    backend, secret = served
+    waiting = apply(backend, rider(backend, "0912345678"), student_code="HS-077",
+                    full_name="Lê Văn Cường", date_of_birth="2008-03-03")  # fmt: skip
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page(locale="vi-VN")
+        errors: list[str] = []
+        page.on(
+            "console",
+            lambda message: errors.append(message.text) if message.type == "error" else None,
+        )
+        page.goto(backend.url + "/school/login")
+        page.fill("input[name=email]", "lan@cva.edu.vn")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#next")
+        page.fill("input[name=code]", pyotp.TOTP(secret).now())
+        page.click("#next")
+        page.goto(backend.url + f"/school/applications/{waiting['application_id']}")
+        expect(page.locator("#reject-count")).to_have_text("0 / 200")
+        page.fill("#reject-reason", "Không có tên trong danh sách")
+        expect(page.locator("#reject-count")).to_have_text("28 / 200")
+        browser.close()
+    # No CSP refusal and no script error (a missing favicon is the browser's own request).
+    assert [e for e in errors if "Content Security Policy" in e or "Uncaught" in e] == []
