@@ -110,7 +110,7 @@ def price_tap(state: FareState, tap: Tap, tariff: Tariff) -> Decision:
         route_key, network, rules = route
     direction = tap.direction
     vehicle_key = vehicle_key_of(tap.vehicle_id)
-    if direction is _BOTH or direction == _BOTH:
+    if direction == _BOTH:
         here = stop_key_of(tap.stop_id)
         direction = _EXIT if _rides_here(state, route_key, vehicle_key, now, here) else _ENTRY
     journey = state.journey
@@ -143,12 +143,8 @@ def price_tap(state: FareState, tap: Tap, tariff: Tariff) -> Decision:
         free = version.free_days.get(day)
         if free is not None:
             return _free_day(state, version, now, route_key, tap.stop_id, vehicle_key, free, note)
-    category = version.categories_by_code.get(state.category_code)
-    if category is None or (
-        state.category_valid_until < day and state.category_valid_until != NO_DATE
-    ):
-        category, fallback = _fallback_category(state, version, category)
-        note += fallback
+    category, fallback = _category(state, version, day)
+    note += fallback
     if rules is None:
         rules, at_exit = _entry_rules(version, network, route_id, tap.stop_id, now)
         if at_exit:
@@ -303,12 +299,7 @@ def _journey_tap(
     route_id = tap.route_id
     stop_id = tap.stop_id
     day = (now + version.utc_offset - version.day_start) // SECONDS_PER_DAY
-    category = version.categories_by_code.get(state.category_code)
-    note = ""
-    if category is None or (
-        state.category_valid_until < day and state.category_valid_until != NO_DATE
-    ):
-        category, note = _fallback_category(state, version, category)
+    category, note = _category(state, version, day)
     free = _free_period(version, now) if version.free_days else None
     journey = state.journey
     if is_exit:
@@ -582,7 +573,8 @@ def _free_day(
         entry_stop_key=stop_key_of(stop_id),
         entry_vehicle_key=vehicle_key,
     )
-    category = version.categories_by_code.get(state.category_code, version.default_category)
+    day = (now + version.utc_offset - version.day_start) // SECONDS_PER_DAY
+    category = _category(state, version, day)[0]
     return Decision(
         True, 0, _FREE_DAY, new_state,
         f"{text}free day {free.name} ({free.ref}, {free.start} to {free.end}): every ride is "
@@ -705,6 +697,16 @@ def _accept(
         direction,
         charge,
     )
+
+
+def _category(state: FareState, version: TariffVersion, day: int) -> tuple[RiderCategory, str]:
+    """The card's rider category on a service day, or the default with why (unknown, ended)."""
+    category = version.categories_by_code.get(state.category_code)
+    if category is None or (
+        state.category_valid_until < day and state.category_valid_until != NO_DATE
+    ):
+        return _fallback_category(state, version, category)
+    return category, ""
 
 
 def _fallback_category(
