@@ -39,7 +39,8 @@ from werkzeug.exceptions import HTTPException
 from api.auth import derived_key, vault
 from api.deps import unit_of_work
 from api.limits import limiter
-from api.pages import hanoi_date
+from api.messages.school import SCHOOL
+from api.pages import KIT_CATALOGUE, Catalogue, Words, error_page, hanoi_date, page_headers
 from api.problems import http_exception_problem, problem
 from transit.errors import DomainError
 from transit.localtime import service_day
@@ -60,7 +61,6 @@ blp = Blueprint(
     __name__,
     url_prefix="/school",
     template_folder="templates",
-    static_folder="static",
 )
 
 PENDING_SECONDS = 5 * 60  # between the password and the TOTP code
@@ -69,245 +69,8 @@ LOGINS_PER_CLIENT = "60 per hour"
 MAX_ROSTER_BYTES = 20 * 1024 * 1024
 
 
-TEXT: dict[str, tuple[str, str]] = {
-    "title": ("Xác nhận học sinh, sinh viên", "Student confirmations"),
-    "sign_in": ("Đăng nhập", "Sign in"),
-    "email": ("Thư điện tử", "E-mail"),
-    "password": ("Mật khẩu", "Password"),
-    "code": ("Mã xác thực (6 chữ số)", "Authenticator code (6 digits)"),
-    "next": ("Tiếp tục", "Continue"),
-    "code_help": (
-        "Mở ứng dụng xác thực trên điện thoại (Google Authenticator, Microsoft Authenticator, "
-        "…) và nhập 6 chữ số đang hiện cho tài khoản của trường.",
-        "Open the authenticator app on your phone (Google Authenticator, Microsoft "
-        "Authenticator, …) and type the 6 digits it shows for the school's account.",
-    ),
-    "skip": ("Bỏ qua, đến nội dung chính", "Skip to the main content"),
-    "menu": ("Trình đơn", "Menu"),
-    "languages": ("Ngôn ngữ", "Languages"),
-    "wrong_login": ("Sai thư điện tử hoặc mật khẩu.", "Wrong e-mail or password."),
-    "wrong_code": ("Mã xác thực không đúng.", "Wrong authenticator code."),
-    "code_locked": (
-        "Nhập sai mã xác thực quá nhiều lần: bước này tạm khóa cho tài khoản. "
-        "Hãy thử lại sau {minutes} phút.",
-        "Too many wrong authenticator codes: this step is locked for the account. "
-        "Try again in {minutes} minutes.",
-    ),
-    "expired": ("Phiên đã hết hạn, hãy đăng nhập lại.", "Session expired: sign in again."),
-    "queue": ("Đơn chờ duyệt", "Applications"),
-    "roster": ("Danh sách học sinh", "Roster"),
-    "students": ("Đang được hưởng ưu đãi", "Eligible students"),
-    "audit": ("Nhật ký", "Audit log"),
-    "sign_out": ("Đăng xuất", "Sign out"),
-    "name": ("Họ tên", "Full name"),
-    "student_code": ("Mã học sinh", "Student code"),
-    "born": ("Ngày sinh", "Date of birth"),
-    "status": ("Trạng thái", "Status"),
-    "reason": ("Lý do", "Reason"),
-    "valid_until": ("Hiệu lực đến", "Valid until"),
-    "applied": ("Ngày nộp", "Applied"),
-    "approve": ("Duyệt", "Approve"),
-    "reject": ("Từ chối", "Reject"),
-    "revoke": ("Thu hồi", "Revoke"),
-    "all": ("Tất cả", "All"),
-    "pending": ("Chờ duyệt", "Pending"),
-    "approved": ("Đã duyệt", "Approved"),
-    "rejected": ("Đã từ chối", "Rejected"),
-    "revoked": ("Đã thu hồi", "Revoked"),
-    "none": ("Không có đơn nào.", "No applications."),
-    "none_pending": ("Không có đơn nào chờ duyệt.", "No applications are waiting."),
-    "none_approved": ("Chưa có đơn nào được duyệt.", "No applications have been approved."),
-    "none_rejected": ("Không có đơn nào bị từ chối.", "No applications were rejected."),
-    "none_revoked": ("Không có ưu đãi nào bị thu hồi.", "No passes were revoked."),
-    "no_students": (
-        "Chưa có học sinh nào đang được hưởng ưu đãi.",
-        "No students have a student pass yet.",
-    ),
-    "queue_pending": ("Đơn chờ duyệt", "Applications waiting"),
-    "queue_approved": ("Đơn đã duyệt", "Approved applications"),
-    "queue_rejected": ("Đơn đã từ chối", "Rejected applications"),
-    "queue_revoked": ("Ưu đãi đã thu hồi", "Revoked passes"),
-    "queue_all": ("Tất cả đơn", "All applications"),
-    "search": ("Tìm", "Search"),
-    "show": ("Hiển thị", "Show"),
-    "search_label": ("Tìm theo họ tên hoặc mã học sinh", "Search by name or student code"),
-    "roster_replaces": (
-        "Tải lên một tệp sẽ thay toàn bộ danh sách của năm học đó.",
-        "Uploading a file replaces the whole roster of that school year.",
-    ),
-    "roster_in_force": (
-        "Danh sách đang áp dụng: {rows} học sinh, năm học {year}.",
-        "Roster in force: {rows} students for {year}.",
-    ),
-    "roster_none": ("Chưa có danh sách nào.", "No roster has been uploaded yet."),
-    "upload": ("Tải lên", "Upload"),
-    "school_year": ("Năm học", "School year"),
-    "file": ("Tệp CSV", "CSV file"),
-    "imported": (
-        "Đã nhập {rows} học sinh cho năm học {year}.",
-        "Imported {rows} students for {year}.",
-    ),
-    "refused": (
-        "Tệp bị từ chối, danh sách cũ vẫn giữ nguyên. {count} lỗi:",
-        "File refused; the roster in force is unchanged. {count} problem(s):",
-    ),
-    "row": ("Dòng", "Row"),
-    "column": ("Cột", "Column"),
-    "when": ("Thời gian", "When"),
-    "who": ("Người thực hiện", "Who"),
-    "what": ("Nội dung", "What"),
-    "decided": ("Đã ghi nhận quyết định.", "Decision recorded."),
-    "refused_no_reason": (
-        "Hãy ghi lý do: học sinh sẽ đọc lý do này trong ứng dụng.",
-        "Write a reason: the student reads it in the app.",
-    ),
-    "refused_reason_too_long": (
-        "Lý do dài quá {limit} ký tự. Hãy viết ngắn lại; chưa có gì được lưu.",
-        "The reason is longer than {limit} characters. Shorten it; nothing was saved.",
-    ),
-    "refused_date": (
-        "Ngày hết hiệu lực phải từ hôm nay đến tối đa 8 năm sau.",
-        "The last valid day must be from today to at most 8 years on.",
-    ),
-    "refused_decided": (
-        "Đơn này đã được quyết định (có thể ở một cửa sổ khác). Trang đã được cập nhật.",
-        "This application was decided already (perhaps in another window). The page is current.",
-    ),
-    "required": ("bắt buộc", "required"),
-    "reason_help": (
-        "Học sinh sẽ đọc lý do này. Tối đa {limit} ký tự.",
-        "The student reads this. At most {limit} characters.",
-    ),
-    "valid_until_help": (
-        "Để trống: đến hết năm học của trường.",
-        "Leave empty: to the end of the school's year.",
-    ),
-    "error_400": ("Biểu mẫu đã cũ", "This form is out of date"),
-    "error_400_detail": (
-        "Trang đã mở quá lâu hoặc ở một cửa sổ khác. Hãy mở lại trang và làm lại; "
-        "chưa có gì thay đổi.",
-        "The page was open too long or in another window. Open it again and redo the step; "
-        "nothing was changed.",
-    ),
-    "error_404": ("Không tìm thấy", "Not found"),
-    "error_404_detail": (
-        "Không có đơn hoặc trang này trong trường của bạn.",
-        "There is no such application or page for your school.",
-    ),
-    "error_413": ("Tệp quá lớn", "File too large"),
-    "error_413_detail": (
-        "Tệp lớn hơn 20 MB. Hãy chia nhỏ hoặc bỏ các cột thừa.",
-        "The file is over 20 MB. Split it or drop extra columns.",
-    ),
-    "error_429": ("Quá nhiều lần thử", "Too many tries"),
-    "error_429_detail": (
-        "Hãy đợi {minutes} phút rồi thử lại.",
-        "Wait {minutes} minutes and try again.",
-    ),
-    "error_other": ("Đã có lỗi", "Something went wrong"),
-    "error_other_detail": (
-        "Không thực hiện được yêu cầu; chưa có gì thay đổi. Hãy thử lại sau.",
-        "The request could not be done; nothing was changed. Try again later.",
-    ),
-    "back_to_queue": ("Quay lại danh sách đơn", "Back to the applications"),
-    "back_to_login": ("Quay lại trang đăng nhập", "Back to sign in"),
-    # Roster problems, by their code (transit.services.schools.RowError).
-    "whole_file": ("Cả tệp", "Whole file"),
-    "col_student_code": ("Mã học sinh", "Student code"),
-    "col_full_name": ("Họ tên", "Full name"),
-    "col_date_of_birth": ("Ngày sinh", "Date of birth"),
-    "col_level": ("Lớp / khóa", "Level"),
-    "col_programme": ("Hệ đào tạo", "Programme"),
-    "col_enrolment_end": ("Ngày kết thúc học", "End of enrolment"),
-    "col_school_year": ("Năm học", "School year"),
-    "problem_school_year": (
-        "Năm học \u201c{value}\u201d phải viết như 2026-2027.",
-        "The school year \u201c{value}\u201d must be written like 2026-2027.",
-    ),
-    "problem_not_text": ("Tệp không phải văn bản.", "The file is not text."),
-    "problem_not_utf8": (
-        "Tệp không ở dạng UTF-8: trong Excel chọn Lưu thành \u201cCSV UTF-8\u201d.",
-        "The file is not UTF-8: in Excel, Save As \u201cCSV UTF-8\u201d.",
-    ),
-    "problem_too_large": ("Tệp lớn hơn 20 MB.", "The file is larger than 20 MB."),
-    "problem_not_csv": ("Tệp không phải CSV.", "The file is not a CSV file."),
-    "problem_missing_column": ("Thiếu cột này.", "This column is missing."),
-    "problem_unknown_column": (
-        "Cột này không có trong mẫu.",
-        "This column is not in the template.",
-    ),
-    "problem_too_many_rows": (
-        "Danh sách có tối đa {limit} học sinh.",
-        "A roster has at most {limit} students.",
-    ),
-    "problem_extra_cells": (
-        "Dòng có nhiều ô hơn số cột.",
-        "The row has more cells than there are columns.",
-    ),
-    "problem_duplicate": ("Trùng học sinh ở dòng {row}.", "The same student as on row {row}."),
-    "problem_empty": ("Danh sách không có học sinh nào.", "The roster has no students."),
-    "problem_length": ("Cần từ {low} đến {high} ký tự.", "Needs {low} to {high} characters."),
-    "problem_birthday": (
-        "{value} không phải ngày sinh của học sinh.",
-        "{value} is not a student's birthday.",
-    ),
-    "problem_programme": (
-        "\u201c{value}\u201d không phải hệ đào tạo. Viết một trong: phổ thông, đại học, "
-        "chính quy, cao đẳng, trung cấp, dạy nghề, vừa học vừa làm.",
-        "\u201c{value}\u201d is not a programme. Write one of: phổ thông, đại học, chính "
-        "quy, cao đẳng, trung cấp, dạy nghề, vừa học vừa làm.",
-    ),
-    "problem_enrolment_end": (
-        "{value} không thuộc năm học này.",
-        "{value} is outside this school year.",
-    ),
-    "problem_date": (
-        "\u201c{value}\u201d không phải ngày có thật (viết 31/05/2010 hoặc 2010-05-31).",
-        "\u201c{value}\u201d is not a real date (write 31/05/2010 or 2010-05-31).",
-    ),
-    # Why an application was decided as it was, when the system wrote it.
-    "reason_on_roster": ("Có tên trong danh sách của trường", "On the school's roster"),
-    "reason_confirmed_by_school": ("Trường đã xác nhận", "Confirmed by the school"),
-    "reason_work_study": (
-        "Hệ vừa học vừa làm không được ưu đãi",
-        "Work-study students are not eligible",
-    ),
-    "reason_enrolment_ended": ("Đã hết thời gian học", "Enrolment has ended"),
-    # The audit log.
-    "actor_rider": ("Học sinh (qua ứng dụng)", "The student (in the app)"),
-    "actor_system": ("Hệ thống", "The system"),
-    "action_application_pending": ("Đơn mới chờ duyệt", "New application waiting"),
-    "action_application_approved": ("Duyệt đơn", "Application approved"),
-    "action_application_rejected": ("Từ chối đơn", "Application rejected"),
-    "action_application_revoked": ("Thu hồi ưu đãi", "Student pass revoked"),
-    "action_roster": ("Tải lên danh sách", "Roster uploaded"),
-    "action_sign_in": ("Đăng nhập", "Signed in"),
-    "action_sign_out": ("Đăng xuất", "Signed out"),
-    "action_second_factor_locked": (
-        "Tạm khóa bước mã xác thực (nhập sai nhiều lần)",
-        "Authenticator step locked (too many wrong codes)",
-    ),
-    "action_age_category": ("Xác định đối tượng theo tuổi", "Category set by age"),
-    "audit_roster": ("Năm học {year}: {rows} học sinh", "{year}: {rows} students"),
-    "until": ("đến {day}", "until {day}"),
-    "columns_help": (
-        "Cột: student_code, full_name, date_of_birth, level, programme, enrolment_end",
-        "Columns: student_code, full_name, date_of_birth, level, programme, enrolment_end",
-    ),
-}
-
-
-def language() -> str:
-    chosen = request.args.get("lang") or session.get("lang")
-    if chosen in ("vi", "en"):
-        session["lang"] = chosen
-        return str(chosen)
-    return request.accept_languages.best_match(("vi", "en")) or "vi"
-
-
-def t(key: str, **values: Any) -> str:
-    vi, en = TEXT[key]
-    return (en if language() == "en" else vi).format(**values)
+WORDS = Words(Catalogue("school", SCHOOL, base=KIT_CATALOGUE))
+t = WORDS
 
 
 ROSTER_PATHS = ("/school/roster", "/school/api/roster")
@@ -333,44 +96,42 @@ def install(app: Flask) -> None:
     app.register_blueprint(blp)
 
 
-@blp.app_template_global("t")
-def _t(key: str, **values: Any) -> str:
-    return t(key, **values)
+_known = WORDS.known
 
 
-def _known(key: str, fallback: str, **values: Any) -> str:
-    """The page's words for a code, or the code's own text when there are none."""
-    return t(key, **values) if key in TEXT else fallback
-
-
-@blp.app_template_global("problem_text")
 def problem_text(problem: schools.RowError) -> str:
     return _known(f"problem_{problem.code}", problem.reason, **problem.params)
 
 
-@blp.app_template_global("column_name")
 def column_name(column: str) -> str:
     return "" if column == "-" else _known(f"col_{column}", column)
 
 
-@blp.app_template_global("row_name")
 def row_name(row: int) -> str:
     return t("whole_file") if row == 0 else str(row)
 
 
-@blp.app_template_global("reason_text")
 def reason_text(reason: str | None) -> str:
     """A reason the system wrote (on_roster, …) in words; a school's own reason as written."""
     return "" if not reason else _known(f"reason_{reason}", reason)
 
 
+@blp.context_processor
+def _page_helpers() -> dict[str, Any]:
+    """What the school's templates call; only on the school's own pages."""
+    return {
+        "t": WORDS,
+        "csrf_token": csrf_token,
+        "problem_text": problem_text,
+        "column_name": column_name,
+        "row_name": row_name,
+        "reason_text": reason_text,
+    }
+
+
 @blp.after_request
 def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'"
-    )
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
+    page_headers(response.headers)
     response.headers["Cache-Control"] = "no-store"  # minors' data: never in a shared cache
     response.vary.add("Cookie")
     return response
@@ -384,33 +145,20 @@ def csrf_token() -> str:
     return str(token)
 
 
-@blp.app_template_global("csrf_token")
-def _csrf() -> str:
-    return csrf_token()
-
-
 @blp.errorhandler(HTTPException)
 def _error_page(error: HTTPException) -> Any:
     """A person gets a page in their language with a way back, not a JSON problem; the
     school's JSON API (/school/api/...) keeps its problem+json."""
     if request.path.startswith(f"{blp.url_prefix}/api/"):
         return http_exception_problem(error)
-    status = error.code or 500
-    known = status if status in (400, 404, 413, 429) else None
-    retry = (error.get_headers() and dict(error.get_headers()).get("Retry-After")) or None
-    if status == 429 and retry is None:
-        retry = "60"
-    minutes = max(1, math.ceil(int(retry) / 60)) if retry and retry.isdigit() else 1
     signed = "sid" in session
-    page = render_template(
-        "school/error.html",
-        heading=t(f"error_{known}" if known else "error_other"),
-        explanation=t(f"error_{known}_detail" if known else "error_other_detail", minutes=minutes),
+    return error_page(
+        error,
+        WORDS,
         back=url_for("school.queue") if signed else url_for("school.login"),
         back_label=t("back_to_queue") if signed else t("back_to_login"),
+        base_template="school/base.html",
     )
-    headers = {"Retry-After": retry} if status == 429 and retry else {}
-    return page, status, headers
 
 
 @blp.before_request

@@ -1,4 +1,4 @@
-// The page kit's one script: a live count of the characters left in a limited text field.
+// The page kit's one script (api/templates/kit/fields.html): a live count of the characters left in a limited text field.
 // Pages work without it (the browser enforces maxlength); it only tells the clerk as they type.
 "use strict";
 document.querySelectorAll("textarea[maxlength][data-counter]").forEach((field) => {

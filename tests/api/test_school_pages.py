@@ -564,7 +564,7 @@ def test_the_code_step_says_where_the_code_comes_from_and_takes_the_focus(
 ) -> None:
     password_step(client, "lan@cva.edu.vn")
     page = client.get("/school/login/code").get_data(as_text=True)
-    assert re.search(r'<input name="code"[^>]*autofocus', page)
+    assert re.search(r'<input [^>]*name="code"[^>]*autofocus', page)
     assert "ứng dụng xác thực trên điện thoại" in page
 
 

@@ -379,9 +379,9 @@ def test_a_reason_field_counts_its_characters_as_the_clerk_types(
         page.fill("input[name=code]", pyotp.TOTP(secret).now())
         page.click("#next")
         page.goto(backend.url + f"/school/applications/{waiting['application_id']}")
-        expect(page.locator("#reject-count")).to_have_text("0 / 200")
+        expect(page.locator("#reject-reason-count")).to_have_text("0 / 200")
         page.fill("#reject-reason", "Không có tên trong danh sách")
-        expect(page.locator("#reject-count")).to_have_text("28 / 200")
+        expect(page.locator("#reject-reason-count")).to_have_text("28 / 200")
         browser.close()
     # No CSP refusal and no script error (a missing favicon is the browser's own request).
     assert [e for e in errors if "Content Security Policy" in e or "Uncaught" in e] == []

@@ -1,0 +1,1 @@
+"""Message catalogues of the web pages: one key per visible string, (Vietnamese, English)."""
