@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     # development or production: production refuses development stand-ins (SMS to the log,
     # payments that complete by themselves) and a missing SECRET_KEY.
     "ENV": "development",
+    # The address people reach this service at (https://…), for links the operator's commands
+    # print (a school administrator's enrolment link). Empty means `make run`'s address in
+    # development; production refuses to print a link without it.
+    "PUBLIC_URL": "",
     # Signs access tokens and cursors, keys the hashes of one-time codes. Empty means a random
     # key kept in the instance folder (made on first start).
     "SECRET_KEY": "",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import io
 import math
 import secrets
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from datetime import UTC, date, datetime
 from functools import wraps
 from typing import Any
 
+import segno
 from flask import (
     Blueprint,
     Flask,
@@ -33,6 +35,7 @@ from flask import (
     session,
     url_for,
 )
+from markupsafe import Markup
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -289,6 +292,90 @@ def logout() -> Any:
     return redirect(url_for("school.login"))
 
 
+# -- enrolment: a new (or reset) administrator sets up their own sign-in ---------------------
+
+
+@blp.get("/enrol")
+def enrol() -> Any:
+    token = request.args.get("token")
+    if token:
+        # From the operator's link: the token moves to the session, out of the address bar,
+        # the history and any later Referer; the page can then switch language.
+        with unit_of_work() as uow:  # whoever was signed in here is not, from now on
+            school_auth.end_session(
+                session.get("sid"), datetime.now(UTC), uow, school_auth.SessionEnd.REPLACED
+            )
+            uow.commit()
+        _fresh_session(enrol=token[:100])
+        return redirect(url_for("school.enrol"))
+    with unit_of_work() as uow:
+        try:
+            found = school_auth.enrolment(
+                session.get("enrol", ""), vault=vault(), now=datetime.now(UTC), uow=uow
+            )
+        except school_auth.EnrolmentInvalid:
+            return _enrol_invalid()
+        return _enrol_page(found, uow)
+
+
+@blp.post("/enrol")
+@limiter.limit(LOGINS_PER_CLIENT)
+def enrol_finish() -> Any:
+    with unit_of_work() as uow:
+        try:
+            signed = school_auth.finish_enrolment(
+                session.get("enrol", ""),
+                request.form.get("password", ""),
+                request.form.get("password_again", ""),
+                request.form.get("code", ""),
+                vault=vault(),
+                now=datetime.now(UTC),
+                uow=uow,
+            )
+        except school_auth.EnrolmentInvalid:
+            return _enrol_invalid()
+        except school_auth.EnrolmentRefused as refused:
+            found = school_auth.enrolment(
+                session.get("enrol", ""), vault=vault(), now=datetime.now(UTC), uow=uow
+            )
+            return _enrol_page(found, uow, refused.cause), 422
+        uow.commit()
+    _fresh_session(sid=signed.session_id)
+    flash(t("enrolled"), "success")
+    return redirect(url_for("school.queue"))
+
+
+def _enrol_page(found: school_auth.Enrolment, uow: UnitOfWork, cause: str | None = None) -> str:
+    school = uow.session.get(School, found.admin.school_id)
+    qr = segno.make(found.uri, error="m")
+    svg = io.BytesIO()
+    qr.save(svg, kind="svg", xmldecl=False, svgns=True, nl=False, scale=5, border=4,
+            dark="#000", light="#fff", svgclass="qr", lineclass=None, omitsize=True)  # fmt: skip
+    return render_template(
+        "school/enrol.html",
+        admin=found.admin,
+        school_name=school.name if school else "",
+        # segno writes only paths and attributes, escaped: no script, no style attribute.
+        qr_svg=Markup(svg.getvalue().decode()),  # noqa: S704  (paths only, from our own data)
+        secret=" ".join(found.secret[i : i + 4] for i in range(0, len(found.secret), 4)),
+        otpauth_uri=found.uri,
+        cause=cause,
+        min_password=school_auth.MIN_PASSWORD,
+    )
+
+
+def _enrol_invalid() -> tuple[str, int]:
+    page = render_template(
+        "kit/error.html",
+        base_template="school/base.html",
+        heading=t("enrol_invalid"),
+        explanation=t("enrol_invalid_detail"),
+        back=url_for("school.login"),
+        back_label=t("back_to_login"),
+    )
+    return page, 404
+
+
 # -- the queue and decisions ---------------------------------------------------------------------
 
 
@@ -515,6 +602,8 @@ def _audit_rows(entries: list[AuditEntry], uow: UnitOfWork) -> list[dict[str, An
             who = admins[entry.actor]
         elif entry.actor.startswith("rider:"):
             who = t("actor_rider")
+        elif ":" not in entry.actor:  # an operator's account, from a command
+            who = t("actor_operator")
         else:
             who = t("actor_system")
         return_detail = ""
@@ -530,6 +619,9 @@ def _audit_rows(entries: list[AuditEntry], uow: UnitOfWork) -> list[dict[str, An
                 with contextlib.suppress(ValueError):
                     parts.append(t("until", day=hanoi_date(date.fromisoformat(day))))
             return_detail = " · ".join(part for part in parts if part)
+        elif entry.action in ("admin_added", "admin_reset"):
+            admin_id = entry.detail.split(":", 1)[0]
+            return_detail = admins.get(f"admin:{admin_id}", "")
         elif entry.action == "roster":
             year, _, rest = entry.detail.partition(": ")
             return_detail = t("audit_roster", year=year, rows=rest.split(" ", 1)[0])

@@ -519,6 +519,12 @@ class SchoolAdmin(Base):
     # Wrong codes in a row; enough of them lock the second factor until code_locked_until.
     code_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     code_locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The one-time enrolment link (its sha256) and until when it works; both cleared once the
+    # administrator has chosen a password and confirmed the authenticator (enrolled_at).
+    # No sign-in works before that.
+    enrol_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    enrol_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    enrolled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class SchoolSession(Base):

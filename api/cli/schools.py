@@ -7,8 +7,10 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from api.auth import derived_key, vault
@@ -17,6 +19,7 @@ from api.deps import unit_of_work
 from transit.names import Keys
 from transit.services import schools
 
+DEVELOPMENT_URL = "http://127.0.0.1:8000"  # where `make run` serves
 group = AppGroup("schools", help="Schools, their administrators and rosters.")
 
 
@@ -41,20 +44,66 @@ def schools_create(code: str, name: str, year_end: str) -> None:
         click.echo(json.dumps({"school_id": school.school_id, "code": school.code}))
 
 
+def _enrolment_link(made: schools.NewAdmin) -> str:
+    base = current_app.config["PUBLIC_URL"].rstrip("/")
+    if not base:
+        if current_app.config["ENV"] == "production":
+            raise click.ClickException(
+                "set TRANSIT_PUBLIC_URL (https://…) to print a link people can open"
+            )
+        base = DEVELOPMENT_URL
+    return f"{base}/school/enrol?{urlencode({'token': made.enrol_token})}"
+
+
+def _print_enrolment(made: schools.NewAdmin) -> None:
+    """The link on stdout as JSON (for scripts), what to do with it on stderr (for people)."""
+    link = _enrolment_link(made)
+    expires = made.expires_at.isoformat(timespec="minutes")
+    click.echo(
+        json.dumps({"admin_id": made.admin.admin_id, "enrol_url": link, "expires_at": expires})
+    )
+    click.echo(
+        f"Send this link to {made.admin.email} only; it works once, until {expires} (UTC). "
+        "On it they choose a password and set up the authenticator app on their phone.",
+        err=True,
+    )
+
+
 @group.command("add-admin")
 @click.argument("code")
 @click.argument("email")
 @click.option("--name", required=True)
-@click.password_option(help="At least 12 characters; asked for when left out.")
 @reports_errors()
-def schools_add_admin(code: str, email: str, name: str, password: str) -> None:
-    """Add an administrator to one school; prints the TOTP set-up link once."""
+def schools_add_admin(code: str, email: str, name: str) -> None:
+    """Add an administrator to one school; prints their one-time enrolment link."""
     with unit_of_work() as uow:
         made = schools.add_admin(
-            code, email, name, password, vault=vault(), now=datetime.now(UTC), uow=uow
+            code,
+            email,
+            name,
+            actor=getpass.getuser(),
+            vault=vault(),
+            now=datetime.now(UTC),
+            uow=uow,
         )
+        _enrolment_link(made)  # before the commit: no administrator without a link
         uow.commit()
-        click.echo(json.dumps({"admin_id": made.admin.admin_id, "totp_uri": made.totp_uri}))
+        _print_enrolment(made)
+
+
+@group.command("reset-admin")
+@click.argument("email")
+@reports_errors()
+def schools_reset_admin(email: str) -> None:
+    """For a lost phone or a forgotten password: end EMAIL's sessions, stop their password and
+    authenticator, and print a new one-time enrolment link."""
+    with unit_of_work() as uow:
+        made = schools.reset_admin(
+            email, actor=getpass.getuser(), vault=vault(), now=datetime.now(UTC), uow=uow
+        )
+        _enrolment_link(made)  # before the commit: nobody locked out without a new link
+        uow.commit()
+        _print_enrolment(made)
 
 
 @group.command("import-roster")

@@ -184,6 +184,7 @@ SCHOOL: dict[str, tuple[str, str]] = {
     "reason_enrolment_ended": ("Đã hết thời gian học", "Enrolment has ended"),
     # The audit log.
     "actor_rider": ("Học sinh (qua ứng dụng)", "The student (in the app)"),
+    "actor_operator": ("Người vận hành hệ thống", "The system's operator"),
     "actor_system": ("Hệ thống", "The system"),
     "action_application_pending": ("Đơn mới chờ duyệt", "New application waiting"),
     "action_application_approved": ("Duyệt đơn", "Application approved"),
@@ -203,4 +204,75 @@ SCHOOL: dict[str, tuple[str, str]] = {
         "Cột: student_code, full_name, date_of_birth, level, programme, enrolment_end",
         "Columns: student_code, full_name, date_of_birth, level, programme, enrolment_end",
     ),
+    # Enrolment: the administrator sets up their own sign-in from a one-time link.
+    "enrol_title": ("Thiết lập đăng nhập", "Set up your sign-in"),
+    "enrol_intro": (
+        "Chào {name}. Trang này thiết lập đăng nhập của bạn cho {school}. Liên kết chỉ dùng "
+        "được một lần, đến {until}.",
+        "Hello {name}. This page sets up your sign-in for {school}. The link works once, "
+        "until {until}.",
+    ),
+    "enrol_step_password": ("1. Chọn mật khẩu", "1. Choose a password"),
+    "new_password": ("Mật khẩu mới", "New password"),
+    "password_again": ("Nhập lại mật khẩu", "The password again"),
+    "password_help": (
+        "Ít nhất {min} ký tự. Chỉ bạn biết mật khẩu này; đừng dùng lại mật khẩu khác.",
+        "At least {min} characters. Only you know it; do not reuse another password.",
+    ),
+    "enrol_step_app": (
+        "2. Thêm tài khoản vào ứng dụng xác thực",
+        "2. Add the account to your authenticator app",
+    ),
+    "enrol_app_help": (
+        "Trên điện thoại, mở ứng dụng xác thực (Google Authenticator, Microsoft Authenticator, "
+        "…), chọn thêm tài khoản và quét mã QR này.",
+        "On your phone, open an authenticator app (Google Authenticator, Microsoft "
+        "Authenticator, …), choose to add an account and scan this QR code.",
+    ),
+    "qr_label": (
+        "Mã QR để thêm tài khoản trường vào ứng dụng xác thực",
+        "QR code that adds the school account to an authenticator app",
+    ),
+    "enrol_key_help": (
+        "Không quét được? Chọn nhập khóa thiết lập trong ứng dụng và gõ khóa này:",
+        "Cannot scan? Choose to enter a setup key in the app and type this key:",
+    ),
+    "enrol_open_app": (
+        "Đang mở trang này trên chính điện thoại đó? Bấm vào đây để mở ứng dụng xác thực.",
+        "Reading this on that phone? Tap here to open the authenticator app.",
+    ),
+    "enrol_step_code": ("3. Nhập mã ứng dụng đang hiện", "3. Type the code the app shows"),
+    "enrol_finish": ("Hoàn tất", "Finish"),
+    "enrol_short_password": (
+        "Mật khẩu cần ít nhất {min} ký tự.",
+        "The password needs at least {min} characters.",
+    ),
+    "enrol_passwords_differ": (
+        "Hai mật khẩu không giống nhau.",
+        "The two passwords are not the same.",
+    ),
+    "enrol_wrong_code": (
+        "Mã không đúng. Hãy kiểm tra đã quét mã QR này, rồi nhập mã đang hiện.",
+        "That code is not right. Check that you scanned this QR code, then type the code "
+        "now shown.",
+    ),
+    "enrol_invalid": ("Liên kết không còn dùng được", "This link no longer works"),
+    "enrol_invalid_detail": (
+        "Liên kết thiết lập đã được dùng, đã được thay bằng liên kết mới, hoặc đã quá 3 ngày. "
+        "Hãy xin liên kết mới từ người quản trị hệ thống.",
+        "The set-up link was used already, replaced by a newer one, or is more than 3 days "
+        "old. Ask the system's operator for a new link.",
+    ),
+    "enrolled": (
+        "Đã thiết lập xong, bạn đã đăng nhập. Lần sau, hãy đăng nhập bằng thư điện tử, mật "
+        "khẩu mới và mã trong ứng dụng xác thực.",
+        "All set, and you are signed in. Next time, sign in with your e-mail, your new "
+        "password and the code in your authenticator app.",
+    ),
+    "action_admin_added": ("Thêm người quản trị", "Administrator added"),
+    "action_admin_reset": (
+        "Đặt lại đăng nhập của người quản trị",
+        "Administrator's sign-in reset",
+    ),
+    "action_enrolled": ("Thiết lập đăng nhập", "Sign-in set up"),
 }

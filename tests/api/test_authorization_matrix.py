@@ -152,6 +152,11 @@ GET    /school/login/code                           login login login login logi
 POST   /school/login/code                           login login login login login login login login
 POST   /school/logout                               ok    ok    ok    ok    ok    ok    ok    ok
 
+# A new administrator's enrolment: the operator's one-time link is the credential, and it
+# binds the page to the browser that opened it. None of these has opened one: not found.
+GET    /school/enrol                                404   404   404   404   404   404   404   404
+POST   /school/enrol                                404   404   404   404   404   404   404   404
+
 # The school's pages: its own administrator only; another school's application is not found.
 GET    /school/                                     login login login login login ok    ok    login
 GET    /school/applications/<application_id>        login login login login login ok    404   login
@@ -524,6 +529,12 @@ REQUESTS: dict[tuple[str, str], Callable[[World], Call]] = {
         "/school/login/code", {"code": pyotp.TOTP(w.totp_a).now()}, "/school/"
     ),
     ("POST", "/school/logout"): lambda w: _form("/school/logout", {}, "/school/login"),
+    ("GET", "/school/enrol"): lambda w: _get("/school/enrol"),
+    ("POST", "/school/enrol"): lambda w: _form(
+        "/school/enrol",
+        {"password": SCHOOL_PASSWORD, "password_again": SCHOOL_PASSWORD, "code": "123456"},
+        "/school/",
+    ),
     ("GET", "/school/"): lambda w: _get("/school/"),
     ("GET", "/school/applications/<application_id>"): lambda w: _get(
         f"/school/applications/{w.application_id}"
@@ -558,6 +569,7 @@ OPERATOR_SERVICES = (
     (eligibility, "grant_age_category"),
     (schools, "create_school"),
     (schools, "add_admin"),
+    (schools, "reset_admin"),
     (network, "import_feed"),
 )
 
@@ -652,7 +664,8 @@ def test_the_operators_actions_are_flask_commands(world: World, tmp_path: Path) 
         "disable_device": f"devices disable {world.device_id}",
         "grant_age_category": f"cards verify-age {number} --born 1950-01-01 --evidence CCCD",
         "create_school": "schools create THPT-MOI Trường_Mới",
-        "add_admin": f"schools add-admin {SCHOOL_B} an@x.edu.vn --name An --password {'x' * 12}",
+        "add_admin": f"schools add-admin {SCHOOL_B} an@x.edu.vn --name An",
+        "reset_admin": f"schools reset-admin {ADMIN_B}",
         "import_feed": f"network import {feed}",
     }
     assert sorted(commands) == sorted(name for _, name in OPERATOR_SERVICES)

@@ -19,6 +19,7 @@ from fares.model import card_day
 from tests.api.test_riders import bearer, signed_up
 from tests.api.test_wallet import issue, link
 from tests.conftest import SmsOutbox
+from tests.support.school_admins import enrol_with_client, enrolment_link
 from transit.localtime import service_day
 from transit.models import AuditEntry, SchoolAdmin
 from transit.services import eligibility, sync
@@ -162,9 +163,10 @@ def test_the_app_lists_the_schools(client: FlaskClient, school: str) -> None:
 
 def admin_of(app: Flask, school: str, email: str) -> SchoolAdmin:
     result = app.test_cli_runner().invoke(
-        args=["schools", "add-admin", school, email, "--name", "Cô Lan", "--password", "p" * 16]
+        args=["schools", "add-admin", school, email, "--name", "Cô Lan"]
     )
     assert result.exit_code == 0, result.output
+    enrol_with_client(app.test_client(), enrolment_link(result.stdout), "p" * 16)
     with app.app_context(), unit_of_work() as uow:
         admin = uow.session.scalars(select(SchoolAdmin).where(SchoolAdmin.email == email)).one()
         uow.session.expunge(admin)  # kept as loaded when the unit of work ends

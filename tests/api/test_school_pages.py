@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import io
-import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from api.deps import unit_of_work
 from tests.api.test_eligibility import ROSTER, apply
 from tests.api.test_riders import bearer, signed_up
 from tests.conftest import SmsOutbox
+from tests.support.school_admins import enrol_with_client, enrolment_link
 from transit.models import Application, AuditEntry, SchoolAdmin, SchoolSession
 from transit.services import school_auth
 
@@ -34,15 +34,12 @@ def csrf(page: Any) -> str:
 
 
 def make_school(app: Flask, code: str, email: str) -> str:
-    """A school and its administrator; returns the administrator's TOTP secret."""
+    """A school and its administrator, enrolled with PASSWORD; returns their TOTP secret."""
     runner = app.test_cli_runner()
     assert runner.invoke(args=["schools", "create", code, f"Trường {code}"]).exit_code == 0
-    made = runner.invoke(
-        args=["schools", "add-admin", code, email, "--name", "Cô Lan", "--password", PASSWORD]
-    )
+    made = runner.invoke(args=["schools", "add-admin", code, email, "--name", "Cô Lan"])
     assert made.exit_code == 0, made.output
-    uri = json.loads(made.output.strip().splitlines()[-1])["totp_uri"]
-    return str(re.search(r"secret=([A-Z2-7]+)", uri).group(1))  # type: ignore[union-attr]
+    return enrol_with_client(app.test_client(), enrolment_link(made.stdout), PASSWORD)
 
 
 def code_at(secret: str, steps_ahead: int = 0) -> str:

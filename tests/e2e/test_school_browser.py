@@ -7,8 +7,6 @@ application and rejects another with a reason, and signs out; the riders' API sh
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from tests.e2e.test_bus_day import Backend
 from tests.e2e.test_rider_app import call, code_from_log
 from tests.support.browser import launch, serious_violations
 from tests.support.required import chromium
+from tests.support.school_admins import earlier_code, enrol_over_http, enrolment_link
 
 PASSWORD = "a long enough secret"
 ROSTER = (
@@ -36,20 +35,10 @@ def served(tmp_path: Path) -> Iterator[tuple[Backend, str]]:
     backend = Backend(tmp_path)
     backend.flask("db", "upgrade")
     backend.flask("schools", "create", "THPT-CVA", "THPT Chu Văn An")
-    made = backend.flask(
-        "schools",
-        "add-admin",
-        "THPT-CVA",
-        "lan@cva.edu.vn",
-        "--name",
-        "Cô Lan",
-        "--password",
-        PASSWORD,
-    )
-    uri = json.loads(made.strip().splitlines()[-1])["totp_uri"]
-    secret = re.search(r"secret=([A-Z2-7]+)", uri).group(1)  # type: ignore[union-attr]
+    made = backend.flask("schools", "add-admin", "THPT-CVA", "lan@cva.edu.vn", "--name", "Cô Lan")
     backend.start()
     try:
+        secret = enrol_over_http(backend.url, enrolment_link(made), PASSWORD)
         yield backend, secret
     finally:
         backend.stop()
@@ -385,3 +374,65 @@ def test_a_reason_field_counts_its_characters_as_the_clerk_types(
         browser.close()
     # No CSP refusal and no script error (a missing favicon is the browser's own request).
     assert [e for e in errors if "Content Security Policy" in e or "Uncaught" in e] == []
+
+
+@pytest.mark.parametrize(("label", "width", "height"), [("desk", 1280, 800), ("phone", 375, 740)])
+def test_a_new_clerk_sets_up_their_sign_in_from_the_operator_s_link(
+    served: tuple[Backend, str], tmp_path: Path, label: str, width: int, height: int
+) -> None:
+    """Issue 16, finding 7: the enrolment page, its refusal and a used link, each checked by
+    axe-core and for sideways scroll; then the clerk is signed in. `SCREENSHOTS=1` writes the
+    page to docs/screenshots."""
+    import os
+
+    from playwright.sync_api import expect, sync_playwright
+
+    backend, _ = served
+    email = f"minh-{label}@cva.edu.vn"
+    made = backend.flask("schools", "add-admin", "THPT-CVA", email, "--name", "Thầy Minh")
+    link = backend.url + enrolment_link(made)
+    out = SHOTS if os.environ.get("SCREENSHOTS") else tmp_path
+    found: list[str] = []
+    wide: list[tuple[str, int]] = []
+
+    def look(page: Any, what: str) -> None:
+        found.extend(serious_violations(page))
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        if overflow > 0:
+            wide.append((what, overflow))
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, locale="vi-VN", bypass_csp=True
+        )
+        page = context.new_page()
+        page.goto(link)
+        assert page.url == backend.url + "/school/enrol"
+        expect(page.locator("figure.qr-code svg")).to_be_visible()
+        look(page, "enrol")
+        page.screenshot(path=str(out / f"school-enrol-{label}.png"), full_page=True)
+        secret = page.locator("#secret").inner_text().replace(" ", "")
+        page.fill("#password", "a long enough secret")
+        page.fill("#password-again", "a long enough secret, not")
+        page.fill("#code", earlier_code(secret))
+        page.click("#finish")
+        expect(page.locator("#problem")).to_have_text("Hai mật khẩu không giống nhau.")
+        look(page, "refused")
+        page.fill("#password", "a long enough secret")
+        page.fill("#password-again", "a long enough secret")
+        page.fill("#code", earlier_code(secret))
+        page.click("#finish")
+        expect(page.locator("h1")).to_have_text("Đơn chờ duyệt")
+        expect(page.locator("p.message.success")).to_contain_text("Đã thiết lập xong")
+        other = browser.new_context(
+            viewport={"width": width, "height": height}, locale="vi-VN", bypass_csp=True
+        ).new_page()
+        other.goto(link)
+        expect(other.locator("h1")).to_have_text("Liên kết không còn dùng được")
+        look(other, "used")
+        browser.close()
+    assert found == []
+    assert wide == []

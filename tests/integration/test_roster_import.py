@@ -129,23 +129,22 @@ def test_schools_and_administrators(app: Flask, school: str) -> None:
     again = runner.invoke(args=["schools", "create", "thpt-cva", "Another"])
     assert (again.exit_code, "there is a school THPT-CVA already" in again.output) == (1, True)
     made = runner.invoke(
-        args=["schools", "add-admin", school, "Clerk@School.edu.vn", "--name", "Cô Lan"],
-        input="a long enough secret\na long enough secret\n",
+        args=["schools", "add-admin", school, "Clerk@School.edu.vn", "--name", "Cô Lan"]
     )
     assert made.exit_code == 0, made.output
-    printed = json.loads(made.output.strip().splitlines()[-1])
-    assert printed["totp_uri"].startswith("otpauth://totp/")
+    printed = json.loads(made.stdout.strip().splitlines()[-1])
+    assert printed["enrol_url"].startswith("http://127.0.0.1:8000/school/enrol?token=")
+    assert "works once" in made.stderr
+    token = printed["enrol_url"].split("token=")[1]
     with app.app_context(), unit_of_work() as uow:
         admin = uow.session.scalars(select(SchoolAdmin)).one()
         assert admin.email == "clerk@school.edu.vn"
-        secret = printed["totp_uri"].split("secret=")[1].split("&")[0]
-        assert secret not in admin.totp_secret  # kept encrypted
+        assert admin.enrolled_at is None
+        assert token not in (admin.enrol_token_hash or "")  # only its hash is kept
         assert uow.session.scalar(select(func.count()).select_from(SchoolAdmin)) == 1
-    short = runner.invoke(
-        args=["schools", "add-admin", school, "b@school.vn", "--name", "B", "--password", "short"]
-    )
-    assert short.exit_code == 1
-    assert "12+ characters" in short.output
+    nameless = runner.invoke(args=["schools", "add-admin", school, "b@school.vn", "--name", " "])
+    assert nameless.exit_code == 1
+    assert "needs a name" in nameless.output
     unknown = runner.invoke(
         args=["schools", "import-roster", "NOPE", __file__, "--year", "2026-2027"]
     )

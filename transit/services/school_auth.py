@@ -29,6 +29,8 @@ from transit.passwords import hash_password, verify
 from transit.uow import UnitOfWork
 
 IDLE = timedelta(minutes=30)
+ENROLMENT = timedelta(hours=72)  # how long a one-time enrolment link works
+MIN_PASSWORD = 12
 MAX_AGE = timedelta(hours=8)
 # seen_at is written at most this often, so that most page views only read; a session may
 # therefore end up to this much before IDLE has fully passed.
@@ -96,7 +98,7 @@ def check_password(email: str, password: str, uow: UnitOfWork) -> SchoolAdmin:
     )
     # Checked even without an administrator: an unknown address costs a wrong password's time.
     right, rehash = verify(admin.password_hash if admin is not None else None, password)
-    if not right or admin is None or not admin.active:
+    if not right or admin is None or not admin.active or admin.enrolled_at is None:
         raise WrongLogin()
     if rehash:
         admin.password_hash = hash_password(password)
@@ -118,6 +120,10 @@ def check_code(
         _count_failure(admin, now, uow)
     admin.code_failures = 0
     admin.code_locked_until = None
+    return _start_session(admin, now, uow)
+
+
+def _start_session(admin: SchoolAdmin, now: datetime, uow: UnitOfWork) -> SignedIn:
     session_id = secrets.token_urlsafe(32)
     uow.session.add(
         SchoolSession(
@@ -129,6 +135,102 @@ def check_code(
     )
     _audit(admin, "sign_in", "password and TOTP", now, uow)
     return SignedIn(admin, session_id)
+
+
+# -- enrolment: the administrator sets up their own password and authenticator ------------------
+
+
+class EnrolmentInvalid(DomainError):
+    """No enrolment with this token: never made, used already, replaced or expired."""
+
+    code = "enrolment_invalid"
+    status = 404
+
+
+class EnrolmentRefused(DomainError):
+    """The enrolment form is not right yet; `cause` says which part (nothing was saved)."""
+
+    code = "enrolment_refused"
+    status = 422
+
+    def __init__(self, cause: str, detail: str) -> None:
+        super().__init__(detail, cause=cause)
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    admin: SchoolAdmin
+    secret: str  # base32, for the authenticator: shown on the enrolment page only
+    uri: str  # otpauth://, what the page's QR code holds
+
+
+def start_enrolment(admin: SchoolAdmin, *, vault: Fernet, now: datetime) -> str:
+    """A new TOTP secret and a one-time link token for `admin`; until the link is used, no
+    password and no code signs them in. Returns the token (only its hash is kept)."""
+    token = secrets.token_urlsafe(32)
+    admin.totp_secret = vault.encrypt(pyotp.random_base32().encode()).decode()
+    admin.password_hash = ""  # matches no password (transit.passwords.verify)
+    admin.enrolled_at = None
+    admin.enrol_token_hash = _token_hash(token)
+    admin.enrol_expires_at = now + ENROLMENT
+    admin.totp_last_step = None
+    admin.code_failures = 0
+    admin.code_locked_until = None
+    return token
+
+
+def enrolment(token: str, *, vault: Fernet, now: datetime, uow: UnitOfWork) -> Enrolment:
+    """The enrolment a link's token opens, with what the authenticator needs."""
+    admin = uow.session.scalar(
+        select(SchoolAdmin).where(SchoolAdmin.enrol_token_hash == _token_hash(token))
+    )
+    if (
+        admin is None
+        or not admin.active
+        or admin.enrol_expires_at is None
+        or admin.enrol_expires_at <= now
+    ):
+        raise EnrolmentInvalid("this enrolment link does not work (used, replaced or expired)")
+    secret = vault.decrypt(admin.totp_secret.encode()).decode()
+    school = uow.session.get(School, admin.school_id)
+    issuer = f"Hanoi bus card · {school.code}" if school else "Hanoi bus card"
+    uri = pyotp.TOTP(secret).provisioning_uri(name=admin.email, issuer_name=issuer)
+    return Enrolment(admin, secret, uri)
+
+
+def finish_enrolment(
+    token: str,
+    password: str,
+    password_again: str,
+    code: str,
+    *,
+    vault: Fernet,
+    now: datetime,
+    uow: UnitOfWork,
+) -> SignedIn:
+    """The administrator's own password, and a first code that proves the authenticator is set
+    up: the link stops working, and they are signed in (they have just shown both factors)."""
+    found = enrolment(token, vault=vault, now=now, uow=uow)
+    if len(password) < MIN_PASSWORD:
+        raise EnrolmentRefused("short_password", f"a password has {MIN_PASSWORD}+ characters")
+    if password != password_again:
+        raise EnrolmentRefused("passwords_differ", "the two passwords differ")
+    admin = found.admin
+    step = _step_of("".join(code.split()), pyotp.TOTP(found.secret), now)
+    if step is None:
+        raise EnrolmentRefused("wrong_code", "that is not the authenticator's code now")
+    admin.totp_last_step = step  # the code that confirmed the set-up cannot sign in as well
+    admin.password_hash = hash_password(password)
+    admin.enrolled_at = now
+    admin.enrol_token_hash = None
+    admin.enrol_expires_at = None
+    _audit(admin, "enrolled", "password and authenticator set up", now, uow)
+    return _start_session(admin, now, uow)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _step_of(code: str, totp: pyotp.TOTP, now: datetime) -> int | None:

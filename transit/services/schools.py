@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-import pyotp
 from cryptography.fernet import Fernet
 from sqlalchemy import Table, insert, select
 
@@ -24,14 +23,13 @@ from fares.eligibility import Programme
 from transit.errors import DomainError
 from transit.models import AuditEntry, Roster, RosterEntry, School, SchoolAdmin
 from transit.names import Keys
-from transit.passwords import hash_password
+from transit.services import school_auth
 from transit.uow import UnitOfWork
 
 COLUMNS = ("student_code", "full_name", "date_of_birth", "level", "programme", "enrolment_end")
 SCHOOL_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}$")
 SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
 MAX_ROWS = 200_000
-MIN_ADMIN_PASSWORD = 12
 BATCH = 5_000
 # What schools write in the programme column, in English codes or in Vietnamese.
 PROGRAMMES = {
@@ -116,42 +114,76 @@ def school_by_code(code: str, uow: UnitOfWork) -> School:
 @dataclass(frozen=True)
 class NewAdmin:
     admin: SchoolAdmin
-    totp_uri: str  # shown once, for the authenticator app
+    enrol_token: str  # shown once, in the link the administrator sets up their sign-in from
+    expires_at: datetime
 
 
 def add_admin(
     school_code: str,
     email: str,
     name: str,
-    password: str,
     *,
+    actor: str,
     vault: Fernet,
     now: datetime,
     uow: UnitOfWork,
 ) -> NewAdmin:
-    """An administrator of one school, with a password and a TOTP second factor."""
+    """An administrator of one school. They choose their password and set up their
+    authenticator (TOTP) from a one-time link; nobody else ever knows either."""
     school = school_by_code(school_code, uow)
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
         raise SchoolError("an administrator needs an e-mail address")
-    if len(password) < MIN_ADMIN_PASSWORD:
-        raise SchoolError(f"an administrator's password has {MIN_ADMIN_PASSWORD}+ characters")
+    if not name.strip():
+        raise SchoolError("an administrator needs a name")
     if uow.session.scalar(select(SchoolAdmin).where(SchoolAdmin.email == email)) is not None:
         raise SchoolError(f"{email} is an administrator already")
-    secret = pyotp.random_base32()
     admin = SchoolAdmin(
         admin_id="adm_" + secrets.token_hex(8),
         school_id=school.school_id,
         email=email,
         name=name.strip(),
-        password_hash=hash_password(password),
-        totp_secret=vault.encrypt(secret.encode()).decode(),
         active=True,
         created_at=now,
     )
+    token = school_auth.start_enrolment(admin, vault=vault, now=now)
     uow.session.add(admin)
-    uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name="Hanoi bus card")
-    return NewAdmin(admin, uri)
+    _audit_admin(school, admin, actor, "admin_added", now, uow)
+    return NewAdmin(admin, token, now + school_auth.ENROLMENT)
+
+
+def reset_admin(
+    email: str, *, actor: str, vault: Fernet, now: datetime, uow: UnitOfWork
+) -> NewAdmin:
+    """For a lost phone or a forgotten password: the old password and authenticator stop
+    working, every session ends, and a new enrolment link is made."""
+    admin = uow.session.scalar(
+        select(SchoolAdmin).where(SchoolAdmin.email == email.strip().lower())
+    )
+    if admin is None:
+        raise SchoolNotFound(f"no administrator {email.strip().lower()}")
+    if not admin.active:
+        raise SchoolError(f"{admin.email} is not active")
+    token = school_auth.start_enrolment(admin, vault=vault, now=now)
+    school_auth.end_sessions(admin.admin_id, now, uow)
+    school = uow.session.get(School, admin.school_id)
+    assert school is not None  # a foreign key
+    _audit_admin(school, admin, actor, "admin_reset", now, uow)
+    return NewAdmin(admin, token, now + school_auth.ENROLMENT)
+
+
+def _audit_admin(
+    school: School, admin: SchoolAdmin, actor: str, action: str, now: datetime, uow: UnitOfWork
+) -> None:
+    uow.session.add(
+        AuditEntry(
+            actor=actor,
+            action=action,
+            subject=school.code,
+            detail=f"{admin.admin_id}: {admin.email}",
+            at=now,
+        )
+    )
 
 
 # -- rosters ---------------------------------------------------------------------------------
