@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import swagger_ui_bundle
-from flask import Flask, Response, send_from_directory
+from flask import Flask, Response, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.security import safe_join
 
 from api import (
     auth,
@@ -99,7 +100,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     pages.install(app)
     school_pages.install(app)
     eligibility.install(app)
-    _serve_docs_assets(app)
+    _serve_docs(app)
     cli.register(app)
     return app
 
@@ -117,8 +118,32 @@ def _security_headers(app: Flask) -> None:
         return response
 
 
-def _serve_docs_assets(app: Flask) -> None:
+# /api/docs: flask-smorest's view, drawn by our api/templates/swagger_ui.html. Its own files
+# (docs.css, docs.js) are served beside Swagger UI's under /api/docs-assets/.
+DOCS_PAGE = "api-docs.openapi_swagger_ui"
+DOCS_ASSETS = Path(__file__).resolve().parent / "static" / "docs"
+# What Swagger UI needs and no more: its script and styles from here (React sets styles through
+# the DOM, which style-src does not govern), the data: images in its stylesheet, "Try it out"
+# calling this API, and blob: for an image or file an operation answers with.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def _serve_docs(app: Flask) -> None:
     # Swagger UI's files come from a pinned package, so /api/docs works with no internet.
     @app.get("/api/docs-assets/<path:filename>")
     def docs_assets(filename: str) -> Response:
+        own = safe_join(str(DOCS_ASSETS), filename)
+        if own is not None and Path(own).is_file():
+            # Ours change with the app: the browser asks again (a 304 when they have not).
+            return send_from_directory(DOCS_ASSETS, filename)
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
+
+    @app.after_request
+    def docs_policy(response: Response) -> Response:
+        if request.endpoint == DOCS_PAGE:
+            response.headers["Content-Security-Policy"] = DOCS_POLICY
+        return response
