@@ -2,12 +2,13 @@
 # Install the Debian packages the tests use, when they are missing: PostgreSQL for the database
 # tests, pcscd and the virtual reader driver for the card tests, swig and the PC/SC headers to
 # build pyscard, Chromium for the web pages, redis-server for the shared rate limits, gpsd and
-# gpsfake (gpsd-clients on Debian 12; gpsd-tools holds gpsmon and cgps) to replay GPS tracks.
+# gpsfake (gpsd-clients on Debian 12; gpsd-tools holds gpsmon and cgps) to replay GPS tracks,
+# node to run the rider app's ticket code against the QR test vector.
 set -euo pipefail
 
 packages=(
   postgresql pcscd vsmartcard-vpcd swig libpcsclite-dev chromium redis-server
-  gpsd gpsd-tools gpsd-clients
+  gpsd gpsd-tools gpsd-clients nodejs
 )
 missing=()
 for package in "${packages[@]}"; do

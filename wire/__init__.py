@@ -2,7 +2,8 @@
 
 The validator (`readers/`) and the backend (`transit/`) import these records and the signing
 rules instead of writing the JSON out each on its own side. Standard library only: the device
-and the server each add their own Ed25519 step and storage around it.
+and the server each add their own Ed25519 step and storage around it. The QR ticket
+(`wire.qr`, docs/qr-ticket.md) follows the same rule: its format here, its signatures at each end.
 """
 
 from wire.records import (
