@@ -275,6 +275,9 @@ class TapRecord(Base):
     vehicle_id: Mapped[str] = mapped_column(String(40), server_default="")
     entry_time: Mapped[datetime | None] = mapped_column(UtcDateTime())  # an exit's journey start
     unfinished: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    medium: Mapped[str] = mapped_column(String(8), server_default="card")  # or qr
+    credential_id: Mapped[str] = mapped_column(String(16), server_default="")  # a QR tap's
+    code_signed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # a QR tap's
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

@@ -13,6 +13,7 @@ from wire.records import (
     ProfileRecord,
     Snapshot,
     Tap,
+    TicketIssuer,
     Withdrawal,
 )
 from wire.signing import (
@@ -40,6 +41,7 @@ __all__ = [
     "ProfileRecord",
     "Snapshot",
     "Tap",
+    "TicketIssuer",
     "Withdrawal",
     "canonical_request",
     "new_nonce",

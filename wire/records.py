@@ -42,6 +42,11 @@ class Tap:
     vehicle_id: str = ""  # the bus a door validator is on; "" at a gate
     entry_time: datetime | None = None  # an exit: when its journey began, as the card says
     unfinished: int = 0  # the part of amount charged for an earlier journey left without exit
+    # A QR ticket (docs/qr-ticket.md): "qr", the card_uid is the virtual card's number, and the
+    # credential and the code's signing time say which code it was (for replays across devices).
+    medium: str = "card"  # card or qr
+    credential_id: str = ""  # a QR tap: 16 hex digits
+    code_signed_at: datetime | None = None  # a QR tap: when the phone signed the code
     tap_id: str = ""
     device_seq: int = 0
 
@@ -67,6 +72,9 @@ class Tap:
             "vehicle_id": self.vehicle_id,
             "entry_time": self.entry_time.isoformat() if self.entry_time else None,
             "unfinished": self.unfinished,
+            "medium": self.medium,
+            "credential_id": self.credential_id,
+            "code_signed_at": self.code_signed_at.isoformat() if self.code_signed_at else None,
             "tap_id": self.tap_id,
             "device_seq": self.device_seq,
         }
@@ -96,6 +104,11 @@ class Tap:
             vehicle_id=data.get("vehicle_id") or "",
             entry_time=datetime.fromisoformat(entry) if (entry := data.get("entry_time")) else None,
             unfinished=data.get("unfinished") or 0,
+            medium=data.get("medium") or "card",
+            credential_id=data.get("credential_id") or "",
+            code_signed_at=(
+                datetime.fromisoformat(signed) if (signed := data.get("code_signed_at")) else None
+            ),
         )
 
 
@@ -216,6 +229,21 @@ class Withdrawal:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TicketIssuer:
+    """A key the backend certifies QR credentials with (docs/qr-ticket.md), by its key id."""
+
+    kid: str  # 16 hex digits: wire.qr.key_id of the key
+    public_key: str  # 64 hex digits: the raw Ed25519 public key
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kid": self.kid, "public_key": self.public_key}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(kid=data["kid"], public_key=data["public_key"])
+
+
+@dataclass(frozen=True, kw_only=True)
 class Snapshot:
     """GET /api/v1/validator/snapshot: what changed since a version, or everything (`full`)."""
 
@@ -226,6 +254,9 @@ class Snapshot:
     allow: tuple[str, ...] = ()  # cards taken off the deny list
     pending: tuple[PendingAction, ...] = ()
     withdrawn: tuple[Withdrawal, ...] = ()
+    # Every key a QR credential may be certified with, in every snapshot (full or not): the
+    # device replaces its list with this one.
+    ticket_issuers: tuple[TicketIssuer, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -236,6 +267,7 @@ class Snapshot:
             "allow": list(self.allow),
             "pending": [action.to_json() for action in self.pending],
             "withdrawn": [entry.to_json() for entry in self.withdrawn],
+            "ticket_issuers": [issuer.to_json() for issuer in self.ticket_issuers],
         }
 
     @classmethod
@@ -248,4 +280,7 @@ class Snapshot:
             allow=tuple(data.get("allow") or ()),
             pending=tuple(PendingAction.from_json(item) for item in data.get("pending") or ()),
             withdrawn=tuple(Withdrawal.from_json(entry) for entry in data.get("withdrawn") or ()),
+            ticket_issuers=tuple(
+                TicketIssuer.from_json(entry) for entry in data.get("ticket_issuers") or ()
+            ),
         )

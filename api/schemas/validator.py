@@ -72,6 +72,11 @@ class WithdrawnSchema(Schema):
     seq = fields.Integer(required=True)
 
 
+class TicketIssuerSchema(Schema):
+    kid = fields.String(required=True, metadata={"description": "16 hex digits"})
+    public_key = fields.String(required=True, metadata={"description": "raw Ed25519, hex"})
+
+
 class SnapshotSchema(Schema):
     version = fields.Integer(required=True)
     full = fields.Boolean(required=True)
@@ -80,6 +85,11 @@ class SnapshotSchema(Schema):
     allow = fields.List(fields.String(), required=True)
     pending = fields.List(fields.Nested(PendingSchema), required=True)
     withdrawn = fields.List(fields.Nested(WithdrawnSchema), required=True)
+    ticket_issuers = fields.List(
+        fields.Nested(TicketIssuerSchema),
+        required=True,
+        metadata={"description": "every key QR credentials may be certified with"},
+    )
 
 
 # How each of a tap's fields is checked when a device sends it. The fields themselves are
@@ -131,6 +141,15 @@ _TAP_RULES: dict[str, fields.Field[Any]] = {
     ),
     "unfinished": fields.Integer(
         load_default=0, strict=True, validate=validate.Range(min=0, max=10_000_000)
+    ),
+    # A QR ticket's tap: the card_uid is then the virtual card's number (16 digits).
+    "medium": fields.String(load_default="card", validate=validate.OneOf(["card", "qr"])),
+    "credential_id": fields.String(load_default="", validate=validate.Regexp(r"^([0-9a-f]{16})?$")),
+    "code_signed_at": fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        validate=_clock_time,
+        metadata={"description": "a QR tap: when the phone signed the code"},
     ),
     # Given by the device's journal; an uploaded tap always has them.
     "tap_id": fields.String(required=True, validate=validate.Regexp(r"^tap_[0-9a-f]{32}$")),

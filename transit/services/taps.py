@@ -79,7 +79,9 @@ def ingest_taps(
     ]
     by_card: dict[str, list[Tap]] = defaultdict(list)
     for tap in fresh:
-        by_card[tap.card_uid].append(tap)
+        # A QR tap has no chip purse to follow: its money is the virtual card's account's.
+        if tap.medium == "card":
+            by_card[tap.card_uid].append(tap)
     # Row locks in one order (card uid), so two batches touching the same cards cannot deadlock;
     # a second batch for a card waits here until the first has committed.
     shadows = {

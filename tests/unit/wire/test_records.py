@@ -31,6 +31,9 @@ TAP_JSON = {
     "vehicle_id": "29B-100.01",
     "entry_time": None,
     "unfinished": 0,
+    "medium": "card",
+    "credential_id": "",
+    "code_signed_at": None,
     "tap_id": "tap_8c3e0000000000000000000000000000",
     "device_seq": 1234,
 }
@@ -105,8 +108,13 @@ def test_a_snapshot_reads_and_writes_the_protocols_json() -> None:
             },
         ],
         "withdrawn": [{"card_uid": "04A1B2C3D4E5F6", "seq": 6}],
-    }
+        "ticket_issuers": [
+            {"kid": "2b8f0c995684a1f9", "public_key": "e4adc600cbd5cf2d3995abfa1da40488"
+             "821ae9523e672288d804ea84d87fe71a"}
+        ],
+    }  # fmt: skip
     snapshot = Snapshot.from_json(document)
+    assert [issuer.kid for issuer in snapshot.ticket_issuers] == ["2b8f0c995684a1f9"]
     assert snapshot.deny == (Denial(card_uid="04A1B2C3D4E5F6", reason="lost"),)
     assert snapshot.withdrawn == (Withdrawal(card_uid="04A1B2C3D4E5F6", seq=6),)
     credit, pass_, profile = snapshot.pending
