@@ -93,6 +93,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(validator.blp)
     api.register_blueprint(riders.blp)
     api.register_blueprint(wallet.blp)
+    api.register_blueprint(wallet.virtual)
     api.register_blueprint(trips.blp)
     api.register_blueprint(payments.blp)
     api.register_blueprint(eligibility.blp)

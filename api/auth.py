@@ -21,6 +21,7 @@ from flask import Flask, current_app, g, request
 from transit.errors import DomainError
 from transit.models import Rider
 from transit.services import riders
+from transit.services.credentials import Issuer
 from transit.uow import UnitOfWork
 
 ISSUER = "hanoi-bus-card"
@@ -37,6 +38,12 @@ def derived_key(label: str) -> bytes:
     """A key for one purpose, so no two uses of SECRET_KEY can be confused."""
     secret = current_app.config["SECRET_KEY"].encode()
     return hmac.new(secret, label.encode(), hashlib.sha256).digest()
+
+
+def ticket_issuer() -> Issuer:
+    """The Ed25519 key QR credentials are certified with (docs/qr-ticket.md), from SECRET_KEY:
+    every worker has the same, and validators learn its public half from the snapshot."""
+    return Issuer(derived_key("qr-ticket-issuer"))
 
 
 def vault() -> Fernet:

@@ -29,6 +29,8 @@ LOGINS_PER_CLIENT = "100 per hour"
 # A code already dies after 5 wrong tries, and only 3 codes a number are sent per 10 minutes.
 CODE_CHECKS_PER_PHONE = "15 per 10 minutes"
 CARD_LINKS_PER_RIDER = "10 per hour"
+# The app renews its QR credential whenever it is online: a few times an hour is plenty.
+CREDENTIALS_PER_RIDER = "60 per hour"
 
 
 def rider_key() -> str:

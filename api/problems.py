@@ -209,6 +209,44 @@ MESSAGES: dict[str, Message] = {
         "Không có thẻ nào với số và mã kiểm tra này.",
         "There is no card with this number and check code.",
     ),
+    "virtual_card_exists": Message(
+        "Đã có thẻ ảo",
+        "Virtual card exists",
+        "Tài khoản này đã có một thẻ ảo.",
+        "This account has a virtual card already.",
+    ),
+    "medium_not_usable": Message(
+        "Không dùng được thẻ này",
+        "Card cannot ride",
+        "Thẻ này đã bị khóa (mất, hỏng hoặc bị thay) nên không thể dùng để đi xe.",
+        "This card is blocked (lost, damaged or replaced), so it cannot ride.",
+    ),
+    "medium_inactive": Message(
+        "Thẻ chưa được chọn để đi xe",
+        "Not the card you ride with",
+        "Tài khoản đang dùng thẻ khác. Hãy chọn thẻ này để đi xe; số dư và vé tháng sẽ "
+        "được chuyển sang.",
+        "The account rides with another card. Choose this one to ride with; the balance and "
+        "passes move to it.",
+    ),
+    "virtual_card_blocked": Message(
+        "Thẻ ảo bị khóa",
+        "Virtual card blocked",
+        "Thẻ ảo này đã bị khóa. Hãy liên hệ tổng đài.",
+        "This virtual card is blocked. Call customer service.",
+    ),
+    "negative_balance": Message(
+        "Số dư âm",
+        "Balance below zero",
+        "Các chuyến đi gần đây đã dùng quá số dư. Hãy nạp tiền để dùng lại mã QR.",
+        "Recent rides cost more than the balance. Top up to use the QR code again.",
+    ),
+    "invalid_phone_key": Message(
+        "Khóa của điện thoại không hợp lệ",
+        "Invalid phone key",
+        "Ứng dụng đã gửi một khóa không hợp lệ. Hãy cập nhật ứng dụng.",
+        "The app sent an invalid key. Update the app.",
+    ),
     "card_already_linked": Message(
         "Thẻ đã được liên kết",
         "Card already linked",

@@ -10,6 +10,7 @@ from flask.views import MethodView
 from marshmallow import ValidationError
 from werkzeug.exceptions import UnsupportedMediaType
 
+from api.auth import ticket_issuer
 from api.deps import unit_of_work
 from api.schemas.validator import (
     SnapshotQuerySchema,
@@ -85,7 +86,9 @@ class SnapshotView(MethodView):
         """
         with unit_of_work() as uow:
             _device(uow)
-            result = sync.snapshot(since, datetime.now(UTC), uow)
+            result = sync.snapshot(
+                since, datetime.now(UTC), uow, issuers=(ticket_issuer().record(),)
+            )
             uow.commit()
             return result.to_json()
 

@@ -2,23 +2,56 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import current_app
 from flask.views import MethodView
 
-from api.auth import current_rider
+from api.auth import current_rider, ticket_issuer
 from api.deps import unit_of_work
-from api.limits import CARD_LINKS_PER_RIDER, limiter, rider_key
+from api.limits import CARD_LINKS_PER_RIDER, CREDENTIALS_PER_RIDER, limiter, rider_key
 from api.schemas.wallet import (
+    ActivationSchema,
     BlockCardSchema,
     CardListSchema,
     CardSchema,
+    CredentialRequestSchema,
+    CredentialSchema,
     LinkCardSchema,
     ReplacementSchema,
 )
 from api.smorest import Blueprint
-from transit.services import wallet
+from transit.services import accounts, credentials, wallet
+
+virtual = Blueprint(
+    "virtual_cards",
+    __name__,
+    url_prefix="/api/v1/virtual-cards",
+    description="The phone as a ticket: a virtual card whose balance the account holds",
+)
+
+
+@virtual.route("")
+class VirtualCardsView(MethodView):
+    @virtual.doc(operationId="create_virtual_card")
+    @virtual.response(201, CardSchema)
+    @virtual.errors(401, 409)
+    def post(self) -> Any:
+        """Make the account's virtual card: a card number, the rider's category, a balance held
+        here (a top-up is usable at once). It becomes the account's medium unless the rider
+        already rides with a chip card; then `POST /cards/{id}/activate` switches."""
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            card = accounts.create_virtual_card(
+                rider, current_app.config["CARD_NUMBER_PREFIX"], datetime.now(UTC), uow
+            )
+            result = wallet.as_json(wallet.view(card, uow))
+            uow.commit()
+        return result
+
 
 blp = Blueprint(
     "cards",
@@ -105,3 +138,55 @@ class ReplaceView(MethodView):
             }
             uow.commit()
         return result
+
+
+@blp.route("/<card_id>/activate")
+class ActivateView(MethodView):
+    @blp.doc(operationId="activate_card")
+    @blp.response(200, ActivationSchema)
+    @blp.errors(401, 404, 409)
+    def post(self, card_id: str) -> Any:
+        """Ride with this card: the account's other cards are refused from validators' next
+        sync, and their balance and passes move to it (to a chip card at its next tap)."""
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            done = accounts.activate(rider, card_id, datetime.now(UTC), uow)
+            result = {
+                "card": wallet.as_json(wallet.view(done.card, uow)),
+                "moved": done.moved,
+                "passes": done.passes,
+                "from_cards": list(done.from_cards),
+            }
+            uow.commit()
+        return result
+
+
+@blp.route("/<card_id>/credentials")
+class CredentialsView(MethodView):
+    @blp.doc(operationId="issue_credential")
+    @blp.arguments(CredentialRequestSchema)
+    @blp.response(201, CredentialSchema)
+    @blp.errors(401, 404, 409, 422, 429)
+    def post(self, body: dict[str, Any], card_id: str) -> Any:
+        """Certify the phone's own key for the virtual card, for 24 hours (docs/qr-ticket.md):
+        the app signs its QR codes with that key, offline."""
+        try:
+            key = base64.urlsafe_b64decode(
+                body["public_key"] + "=" * (-len(body["public_key"]) % 4)
+            )
+        except (ValueError, binascii.Error):
+            raise credentials.InvalidPhoneKey("the key is not base64url") from None
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            with limiter.limit(CREDENTIALS_PER_RIDER, key_func=rider_key):
+                issued = credentials.issue(
+                    rider, card_id, key, ticket_issuer(), datetime.now(UTC), uow
+                )
+            uow.commit()
+        return {
+            "credential": base64.urlsafe_b64encode(issued.credential).rstrip(b"=").decode(),
+            "credential_id": issued.credential_id,
+            "expires_at": issued.expires_at,
+            "spend_limit": issued.spend_limit,
+            "server_time": issued.server_time,
+        }

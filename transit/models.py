@@ -41,6 +41,15 @@ class BlockReason(StrEnum):
     DAMAGED = "damaged"
     FRAUD = "fraud"
     SUSPECTED_CLONE = "suspected_clone"
+    # Not the account's active medium: the rider rides with their other card (or the phone).
+    INACTIVE_MEDIUM = "inactive_medium"
+    # A virtual card whose account is below zero, until it is topped up.
+    NEGATIVE_BALANCE = "negative_balance"
+
+
+class CardKind(StrEnum):
+    PHYSICAL = "physical"  # a DESFire card: its purse is on the chip
+    VIRTUAL = "virtual"  # the phone's QR ticket: its purse is the account, on the server
 
 
 class DeviceStatus(StrEnum):
@@ -220,6 +229,8 @@ class Card(Base):
     rider_id: Mapped[str | None] = mapped_column(ForeignKey("riders.rider_id"), index=True)
     linked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     blocked_reason: Mapped[BlockReason | None] = mapped_column(String(16))
+    # A virtual card's uid is its card number (16 digits; a chip's UID is 8 or 14 hex digits).
+    kind: Mapped[CardKind] = mapped_column(String(8), server_default=CardKind.PHYSICAL)
 
 
 class Device(Base):
@@ -406,6 +417,9 @@ class Rider(Base):
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The one medium the account rides with (docs/virtual-card.md): a card id of this rider,
+    # checked in transit/services/accounts.py. NULL: every linked card (before virtual cards).
+    active_card_id: Mapped[str | None] = mapped_column(String(40))
 
 
 class OneTimeCode(Base):
@@ -602,3 +616,38 @@ class Application(Base):
     decided_by: Mapped[str | None] = mapped_column(String(60))
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AccountEntry(Base):
+    """One change to a virtual card's balance, which the server holds: the account's ledger.
+
+    The balance is the last entry's balance_after (and card_shadows.balance, kept with it in
+    the same transaction); (kind, ref) is unique, so a payment, a tap or a move is posted once.
+    """
+
+    __tablename__ = "account_entries"
+    __table_args__ = (
+        UniqueConstraint("card_id", "kind", "ref", name="uq_account_entries_card_id_kind_ref"),
+    )
+
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    card_id: Mapped[str] = mapped_column(ForeignKey("cards.card_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # credit, fare, adjustment, moved_in, moved_out
+    ref: Mapped[str] = mapped_column(String(64))  # the load, tap or card it comes from
+    amount: Mapped[int] = mapped_column(BigInteger)  # VND, + in, - out
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    explanation: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TicketCredential(Base):
+    """A QR credential the backend certified (docs/qr-ticket.md): for a phone's key, one day."""
+
+    __tablename__ = "ticket_credentials"
+
+    credential_id: Mapped[str] = mapped_column(String(16), primary_key=True)  # hex
+    card_id: Mapped[str] = mapped_column(ForeignKey("cards.card_id"), index=True)
+    phone_key: Mapped[str] = mapped_column(String(66))  # compressed P-256 point, hex
+    spend_limit: Mapped[int] = mapped_column(BigInteger)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -44,6 +44,13 @@ class CardPassSchema(Schema):
 class CardSchema(Schema):
     card_id = fields.String(required=True)
     card_number = fields.String(required=True)
+    kind = fields.String(
+        required=True,
+        metadata={"description": "physical (a chip card) or virtual (the phone's QR ticket)"},
+    )
+    active = fields.Boolean(
+        required=True, metadata={"description": "the medium the account rides with now"}
+    )
     status = fields.String(required=True, metadata={"description": "active, blocked or replaced"})
     blocked_reason = fields.String(allow_none=True)
     category = fields.String(required=True, metadata={"example": "adult"})
@@ -74,4 +81,42 @@ class ReplacementSchema(Schema):
     )
     passes = fields.Integer(
         required=True, metadata={"description": "passes moved, written at the new card's next tap"}
+    )
+
+
+class ActivationSchema(Schema):
+    card = fields.Nested(CardSchema, required=True)
+    moved = fields.Integer(
+        required=True, metadata={"description": "VND moved to this card from the account's others"}
+    )
+    passes = fields.Integer(required=True, metadata={"description": "passes moved to it"})
+    from_cards = fields.List(
+        fields.String(), required=True, metadata={"description": "the card numbers now inactive"}
+    )
+
+
+class CredentialRequestSchema(StrictSchema):
+    public_key = fields.String(
+        required=True,
+        validate=validate.Length(min=40, max=100),
+        metadata={
+            "description": "the phone's ECDSA P-256 public key, as WebCrypto exports it "
+            "('raw', 65 bytes), base64url without padding"
+        },
+    )
+
+
+class CredentialSchema(Schema):
+    credential = fields.String(
+        required=True,
+        metadata={"description": "the signed credential (docs/qr-ticket.md), base64url"},
+    )
+    credential_id = fields.String(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+    spend_limit = fields.Integer(
+        required=True, metadata={"description": "VND a validator may charge it offline"}
+    )
+    server_time = fields.AwareDateTime(
+        required=True,
+        metadata={"description": "sign tickets with the phone's clock corrected to this"},
     )

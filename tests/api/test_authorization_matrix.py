@@ -23,7 +23,7 @@ then passes for all, and a row shows who is let in, not who forgot a token.
 
 Outcomes: "ok" is the endpoint's success (the status and, for a redirect, where it leads, as
 declared with its request below); "login" is the school pages' way of saying 401, a redirect
-to /school/login; a number is that status.
+to /school/login; a number is that status (409: let in, and refused by the thing's state).
 
 The endpoints come from `app.url_map` (every method but HEAD and OPTIONS): a new one fails
 `test_every_endpoint_has_a_row` until it gets a row here and a request below. Each request is a
@@ -41,6 +41,7 @@ nothing more.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import secrets
@@ -80,6 +81,7 @@ from tests.support.principals import (
     outcome,
     send,
 )
+from tests.unit.wire import qr_vector
 from transit import passwords
 from transit.models import Alert
 from transit.services import denylist, devices, eligibility, loads, network, schools
@@ -135,6 +137,12 @@ GET    /api/v1/cards/<card_id>/journeys             401   ok    404   401   401 
 GET    /api/v1/cards/<card_id>/statement            401   ok    404   401   401   401   401   401
 GET    /api/v1/payments/<payment_id>                401   ok    404   401   401   401   401   401
 
+# The phone as a ticket. A has a virtual card that waits (A rides with a chip card): A may
+# switch to it, and is told to before a credential is certified; B is told it does not exist.
+POST   /api/v1/virtual-cards                        401   409   ok    401   401   401   401   401
+POST   /api/v1/cards/<card_id>/activate             401   ok    404   401   401   401   401   401
+POST   /api/v1/cards/<card_id>/credentials          401   409   404   401   401   401   401   401
+
 # Validators sign every request. A disabled one is refused like an unknown one (its key is
 # revoked; docs/validator-protocol.md: one 401 whatever failed).
 GET    /api/v1/validator/snapshot                   401   401   401   ok    401   401   401   401
@@ -182,7 +190,7 @@ def _policy(table: str) -> dict[tuple[str, str], dict[str, str]]:
             continue
         method, rule, *cells = line.split()
         assert len(cells) == len(PRINCIPALS), line
-        assert set(cells) <= {OK, LOGIN, "400", "401", "403", "404"}, line
+        assert set(cells) <= {OK, LOGIN, "400", "401", "403", "404", "409"}, line
         assert (method, rule) not in rows, f"two rows for {method} {rule}"
         rows[method, rule] = dict(zip(PRINCIPALS, cells, strict=True))
     return rows
@@ -197,6 +205,8 @@ NEW_PASSWORD = "mot mat khau moi 09"
 CARD_UID = "04A1B2C3D4E5F6"
 SCHOOL_A, SCHOOL_B = "THPT-CVA", "THCS-X"
 ADMIN_A, ADMIN_B = "lan@cva.edu.vn", "minh@x.edu.vn"
+# A phone's P-256 public key as WebCrypto exports it (the test vector's), base64url.
+PHONE_KEY = base64.urlsafe_b64encode(bytes.fromhex(qr_vector.load()["phone_public_raw"])).decode()
 SCHOOL_PASSWORD = "a long enough secret"  # what make_school gives every administrator
 
 
@@ -210,7 +220,7 @@ class World:
         self.spare_number = self.spare_code = ""
         self.payment_id = self.application_id = self.refresh_token = ""
         self.registration_code = self.reset_code = self.totp_a = ""
-        self.device_id = ""
+        self.device_id = self.virtual_card_id = ""
 
     @contextmanager
     def app(self) -> Iterator[Flask]:
@@ -286,6 +296,9 @@ def world(
     )
     assert paid.status_code == 201, paid.get_json()
     made.payment_id = paid.get_json()["payment_id"]
+    virtual = client.post("/api/v1/virtual-cards", headers=rider_a)
+    assert virtual.status_code == 201, virtual.get_json()
+    made.virtual_card_id = virtual.get_json()["card_id"]
 
     made.totp_a = make_school(app, SCHOOL_A, ADMIN_A)
     totp_b = make_school(app, SCHOOL_B, ADMIN_B)
@@ -509,6 +522,16 @@ REQUESTS: dict[tuple[str, str], Callable[[World], Call]] = {
         "POST", _card(w, "/passes"), {"product_id": "pass_all_routes"}, 201, _key()
     ),
     ("GET", "/api/v1/cards/<card_id>/products"): lambda w: _get(_card(w, "/products")),
+    ("POST", "/api/v1/virtual-cards"): lambda w: _json("POST", "/api/v1/virtual-cards", {}, 201),
+    ("POST", "/api/v1/cards/<card_id>/activate"): lambda w: _json(
+        "POST", f"/api/v1/cards/{w.virtual_card_id}/activate", {}
+    ),
+    ("POST", "/api/v1/cards/<card_id>/credentials"): lambda w: _json(
+        "POST",
+        f"/api/v1/cards/{w.virtual_card_id}/credentials",
+        {"public_key": PHONE_KEY},
+        201,
+    ),
     ("GET", "/api/v1/cards/<card_id>/trips"): lambda w: _get(_card(w, "/trips?limit=20")),
     ("GET", "/api/v1/cards/<card_id>/journeys"): lambda w: _get(_card(w, "/journeys?limit=20")),
     ("GET", "/api/v1/cards/<card_id>/statement"): lambda w: _get(

@@ -6,6 +6,7 @@ is covered the day it is added (or this test fails until it is given a request t
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any
 
@@ -15,7 +16,9 @@ from flask.testing import FlaskClient
 from tests.api.test_riders import bearer, signed_up
 from tests.api.test_wallet import issue, link
 from tests.conftest import SmsOutbox
+from tests.unit.wire import qr_vector
 
+PHONE_KEY = base64.urlsafe_b64encode(bytes.fromhex(qr_vector.load()["phone_public_raw"])).decode()
 # A well-formed request for each operation, so that only ownership can refuse it.
 REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/cards/{card_id}"): {},
@@ -28,6 +31,8 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/cards/{card_id}/journeys"): {},
     ("get", "/api/v1/cards/{card_id}/statement"): {"query_string": {"month": "2026-11"}},
     ("get", "/api/v1/payments/{payment_id}"): {},
+    ("post", "/api/v1/cards/{card_id}/activate"): {},
+    ("post", "/api/v1/cards/{card_id}/credentials"): {"json": {"public_key": PHONE_KEY}},
 }
 IDS = ("{card_id}", "{payment_id}")
 

@@ -23,7 +23,7 @@ from transit.models import (
     PendingActionKind,
     PendingActionStatus,
 )
-from transit.services import tariffs, versions
+from transit.services import ledger, tariffs, versions
 from transit.services.cards import MAX_BALANCE, CardNotFound
 from transit.uow import UnitOfWork
 
@@ -136,13 +136,18 @@ def _add_action(
     now: datetime,
     uow: UnitOfWork,
 ) -> PendingAction:
-    """A pending action for `card`, numbered after its last one, and its audit row."""
+    """A pending action for `card`, numbered after its last one, and its audit row.
+
+    A virtual card has no chip to wait for: its action is confirmed at once (and sent to no
+    validator), and a credit is posted to the account's ledger in the same transaction.
+    """
     session = uow.session
     # The card's shadow row is the lock that keeps two actions from taking the same number.
     session.get(CardShadow, card.uid, with_for_update=True)
     last = session.scalar(
         select(func.max(PendingAction.seq)).where(PendingAction.card_uid == card.uid)
     )
+    virtual = ledger.is_virtual(card)
     action = PendingAction(
         card_uid=card.uid,
         seq=(last or 0) + 1,
@@ -151,11 +156,13 @@ def _add_action(
         reason=reason,
         created_by=actor,
         created_at=now,
-        status=PendingActionStatus.PENDING,
-        changed_version=versions.bump_version(uow),
+        status=PendingActionStatus.CONFIRMED if virtual else PendingActionStatus.PENDING,
+        changed_version=versions.current_version(uow) if virtual else versions.bump_version(uow),
         detail=encode_detail(detail),
     )
     session.add(action)
+    if virtual and kind == PendingActionKind.CREDIT:
+        ledger.post(card, "credit", f"load {action.seq}", amount, reason, now, uow)
     session.add(
         AuditEntry(
             actor=actor,

@@ -29,7 +29,15 @@ from sqlalchemy.exc import IntegrityError
 
 from transit.errors import DomainError
 from transit.localtime import service_day
-from transit.models import Card, CardStatus, Payment, PaymentKind, PaymentStatus, Rider
+from transit.models import (
+    BlockReason,
+    Card,
+    CardStatus,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    Rider,
+)
 from transit.payments import (
     InvalidSignature,
     PaymentProvider,
@@ -403,7 +411,11 @@ def _by_key(rider: Rider, key: str, uow: UnitOfWork) -> Payment | None:
 def _check_amount(card: Card, amount: int, uow: UnitOfWork) -> None:
     if not MIN_TOPUP <= amount <= MAX_TOPUP:
         raise InvalidAmount(f"a top-up is {MIN_TOPUP:,} to {MAX_TOPUP:,} VND")
-    if card.status != CardStatus.ACTIVE:
+    # An account below zero is refused at validators until a top-up: the way back is open.
+    owing = (
+        card.status == CardStatus.BLOCKED and card.blocked_reason == BlockReason.NEGATIVE_BALANCE
+    )
+    if card.status != CardStatus.ACTIVE and not owing:
         raise wallet.CardNotActive()
     room = loads.headroom(card, uow)
     if amount > room:

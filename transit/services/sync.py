@@ -10,12 +10,15 @@ from transit.models import DenyEntry, PendingAction, PendingActionStatus
 from transit.services import loads, tariffs, versions
 from transit.services.loads import PassDetail, ProfileDetail
 from transit.uow import UnitOfWork
-from wire import Denial, PassRecord, ProfileRecord, Snapshot, Withdrawal
+from wire import Denial, PassRecord, ProfileRecord, Snapshot, TicketIssuer, Withdrawal
 from wire import PendingAction as OfferedAction
 
 
-def snapshot(since: int, now: datetime, uow: UnitOfWork) -> Snapshot:
-    """What changed after `since`; everything when `since` is 0. Unconfirmed loads always."""
+def snapshot(
+    since: int, now: datetime, uow: UnitOfWork, issuers: tuple[TicketIssuer, ...] = ()
+) -> Snapshot:
+    """What changed after `since`; everything when `since` is 0. Unconfirmed loads always,
+    and the keys QR credentials are certified with (`issuers`) always."""
     session = uow.session
     full = since <= 0
     deny_rows = session.scalars(
@@ -58,6 +61,7 @@ def snapshot(since: int, now: datetime, uow: UnitOfWork) -> Snapshot:
         allow=tuple(allow),
         pending=tuple(pending),
         withdrawn=tuple(withdrawn),
+        ticket_issuers=issuers,
     )
 
 

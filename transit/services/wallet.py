@@ -85,6 +85,8 @@ class CardView:
     balance_at: datetime | None
     pending: list[PendingLoad] = field(default_factory=list)
     passes: list[CardPass] = field(default_factory=list)
+    kind: str = "physical"  # or virtual: the phone's QR ticket, its balance on the server
+    active: bool = True  # the medium the account rides with
 
     @property
     def pending_total(self) -> int:
@@ -177,7 +179,11 @@ def view(card: Card, uow: UnitOfWork) -> CardView:
                 on_card=action.status == PendingActionStatus.CONFIRMED,
             )
         )
+    rider = session.get(Rider, card.rider_id) if card.rider_id else None
+    chosen = rider.active_card_id if rider is not None else None
     return CardView(
+        kind=card.kind,
+        active=card.status == CardStatus.ACTIVE and chosen in (None, card.card_id),
         passes=passes,
         card_id=card.card_id,
         card_number=card.card_number,
@@ -309,6 +315,8 @@ def as_json(card: CardView) -> dict[str, Any]:
     return {
         "card_id": card.card_id,
         "card_number": card.card_number,
+        "kind": card.kind,
+        "active": card.active,
         "status": card.status,
         "blocked_reason": card.blocked_reason,
         "category": card.category_id,

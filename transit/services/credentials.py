@@ -1,0 +1,165 @@
+"""QR credentials (docs/qr-ticket.md): the backend certifies a phone's key for a day.
+
+The phone makes its own P-256 key pair (WebCrypto, not extractable) and sends the public key;
+the backend answers with a credential signed by its issuer key (Ed25519): the virtual card's
+number, the rider's category, the passes it holds and how much a validator may charge it with
+no network (the account's balance). The app asks again whenever it is online, so a credential
+is always fresh. The issuer key is the caller's (api/ derives it from SECRET_KEY); validators
+get its public half, by key id, in every snapshot.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from sqlalchemy import select
+
+from fares.model import card_day, card_day_or_none
+from transit.errors import DomainError
+from transit.localtime import service_day
+from transit.models import (
+    Card,
+    CardStatus,
+    PendingAction,
+    PendingActionKind,
+    PendingActionStatus,
+    Rider,
+    TicketCredential,
+)
+from transit.services import ledger, tariffs
+from transit.services.cards import CardNotFound
+from transit.services.loads import PassDetail, detail_of
+from transit.uow import UnitOfWork
+from wire import TicketIssuer, qr
+
+LIFETIME = timedelta(hours=24)
+
+
+class MediumInactive(DomainError):
+    """The account rides with another card: make this one active first."""
+
+    code = "medium_inactive"
+    status = 409
+
+
+class VirtualCardBlocked(DomainError):
+    code = "virtual_card_blocked"
+    status = 409
+
+
+class NegativeBalance(DomainError):
+    """Validators charged more offline than the account held: a top-up comes first."""
+
+    code = "negative_balance"
+    status = 409
+
+
+class InvalidPhoneKey(DomainError):
+    code = "invalid_phone_key"
+    status = 422
+
+
+class Issuer:
+    """The backend's Ed25519 key for credentials, from 32 secret bytes."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = ed25519.Ed25519PrivateKey.from_private_bytes(secret)
+        self.public = self._key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        self.kid = qr.key_id(self.public)
+
+    def record(self) -> TicketIssuer:
+        return TicketIssuer(kid=self.kid.hex(), public_key=self.public.hex())
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+
+@dataclass(frozen=True)
+class Issued:
+    credential: bytes  # what the phone keeps and puts in every ticket
+    credential_id: str
+    expires_at: datetime
+    spend_limit: int
+    server_time: datetime
+
+
+def compressed_phone_key(raw: bytes) -> bytes:
+    """A P-256 public key as WebCrypto exports it (65 bytes) or compressed (33), checked to be
+    a point of the curve, compressed."""
+    if len(raw) not in (33, 65):
+        raise InvalidPhoneKey("the phone's key is a P-256 public key: 65 bytes, or 33")
+    try:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
+    except ValueError:
+        raise InvalidPhoneKey("the phone's key is not a point of P-256") from None
+    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+
+
+def issue(
+    rider: Rider, card_id: str, phone_key: bytes, issuer: Issuer, now: datetime, uow: UnitOfWork
+) -> Issued:
+    """A credential for the rider's virtual card and this phone's key, valid LIFETIME."""
+    session = uow.session
+    card = session.scalar(
+        select(Card).where(Card.card_id == card_id, Card.rider_id == rider.rider_id)
+    )
+    if card is None or not ledger.is_virtual(card):
+        raise CardNotFound(card_id=card_id)
+    key = compressed_phone_key(phone_key)
+    balance = ledger.balance(card, uow)
+    if balance < 0:
+        raise NegativeBalance("top up the account first")
+    if rider.active_card_id != card.card_id:
+        raise MediumInactive("the account rides with another card")
+    if card.status != CardStatus.ACTIVE:
+        raise VirtualCardBlocked(f"the virtual card is blocked ({card.blocked_reason})")
+    today = card_day(service_day(now))
+    version = tariffs.tariff().latest
+    credential = qr.Credential(
+        credential_id=secrets.token_bytes(8),
+        card_number=card.card_number,
+        category_code=version.categories[card.category_id].code,
+        category_until=card_day_or_none(card.valid_until),
+        passes=tuple(_passes(card, today, uow)),
+        limit=balance,
+        phone_key=key,
+        not_before=int(now.timestamp()),
+        expires=int((now + LIFETIME).timestamp()),
+    )
+    signed = qr.issue(credential, issuer.kid, issuer.sign)
+    expires_at = now + LIFETIME
+    session.add(
+        TicketCredential(
+            credential_id=credential.credential_id.hex(),
+            card_id=card.card_id,
+            phone_key=key.hex(),
+            spend_limit=balance,
+            issued_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return Issued(signed, credential.credential_id.hex(), expires_at, balance, now)
+
+
+def _passes(card: Card, today: int, uow: UnitOfWork) -> list[qr.PassGrant]:
+    """The passes the account holds that are good today or later."""
+    grants = []
+    for action in uow.session.scalars(
+        select(PendingAction)
+        .where(
+            PendingAction.card_uid == card.uid,
+            PendingAction.kind == PendingActionKind.PASS,
+            PendingAction.status == PendingActionStatus.CONFIRMED,
+        )
+        .order_by(PendingAction.seq)
+    ):
+        detail = detail_of(action)
+        if isinstance(detail, PassDetail) and detail.entry.valid_until >= today:
+            grants.append(qr.PassGrant(*detail.entry))
+    return grants[:8]  # a QR code has room for a few; nobody holds more at once
