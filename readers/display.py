@@ -33,6 +33,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "no_fare_rule": ("Không có giá vé cho tuyến này", "No fare for this route"),
     "no_tariff": ("Chưa có bảng giá", "No tariff in force"),
     "category_not_eligible": ("Loại thẻ không hợp lệ", "Card type not accepted"),
+    # QR tickets (docs/qr-ticket.md): why a phone's code was refused.
+    "qr_not_a_ticket": ("Mã QR không phải vé", "This QR code is not a ticket"),
+    "qr_unknown_issuer": (
+        "Vé QR không được nhận, vui lòng mở lại ứng dụng",
+        "QR ticket not recognised: please reopen the app",
+    ),
+    "qr_bad_signature": ("Vé QR không hợp lệ", "Invalid QR ticket"),
+    "qr_credential_expired": (
+        "Vé QR đã hết hạn, vui lòng kết nối mạng để gia hạn",
+        "QR ticket expired: go online in the app to renew it",
+    ),
+    "qr_stale": (
+        "Vui lòng đưa mã đang hiển thị trên ứng dụng, không dùng ảnh chụp màn hình",
+        "Show the live code in the app, not a screenshot",
+    ),
+    "qr_denied": ("Vé QR bị khóa", "QR ticket blocked"),
+    "qr_replayed": ("Mã này đã được sử dụng", "This code was already used"),
+    "qr_limit": (
+        "Vượt hạn mức, vui lòng nạp tiền trong ứng dụng",
+        "Over the offline limit: please top up in the app",
+    ),
     # Why a card is on the deny list, shown under "Card blocked".
     "lost": ("Thẻ đã báo mất", "Reported lost"),
     "stolen": ("Thẻ đã báo bị đánh cắp", "Reported stolen"),

@@ -5,6 +5,12 @@ power cut or `kill -9` at any instant. Taps are append-only; what the server ack
 kept beside them, never by changing them. Intents record a charge about to be sent to a card,
 so that a commit whose answer was lost can be settled at the card's next tap.
 
+QR tickets (docs/qr-ticket.md) have no chip to keep their fare state: the journal keeps it, per
+virtual card number, in the card's own fare record bytes (`qr_fares`), and notes each QR code it
+journaled (`qr_codes`: credential, signing time, amount charged) for the replay memory across
+restarts and the offline spending limit; both are written in the tap's own transaction. The
+snapshot's `ticket_issuers` are kept whole, replaced by each snapshot that carries them.
+
 One Journal object per thread: sqlite3 connections are not shared across threads, and WAL lets
 the tap loop and the sync thread each open the same file.
 """
@@ -50,6 +56,16 @@ CREATE TABLE IF NOT EXISTS pending (
     body TEXT NOT NULL,
     PRIMARY KEY (card_uid, seq)
 );
+CREATE TABLE IF NOT EXISTS qr_codes (
+    tap_id TEXT PRIMARY KEY REFERENCES taps (tap_id),
+    credential_id TEXT NOT NULL,  -- 16 lowercase hex digits
+    signed_at INTEGER NOT NULL,  -- unix seconds, the phone's signing time
+    charged INTEGER NOT NULL  -- VND this validator charged (0 for a refused tap)
+);
+CREATE INDEX IF NOT EXISTS qr_codes_credential ON qr_codes (credential_id);
+CREATE INDEX IF NOT EXISTS qr_codes_signed ON qr_codes (signed_at);
+CREATE TABLE IF NOT EXISTS qr_fares (card_number TEXT PRIMARY KEY, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS ticket_issuers (kid TEXT PRIMARY KEY, public_key TEXT NOT NULL);
 """
 
 
@@ -140,16 +156,72 @@ class Journal:
 
     def _append(self, tap_id: str, tap: dict[str, Any], state: str) -> int:
         with self._transaction():
-            (last,) = self._db.execute("SELECT COALESCE(MAX(device_seq), 0) FROM taps").fetchone()
-            seq = int(last) + 1
-            body = dict(tap, tap_id=tap_id, device_seq=seq)
-            self._db.execute(
-                "INSERT INTO taps (device_seq, tap_id, body) VALUES (?,?,?)",
-                (seq, tap_id, json.dumps(body, ensure_ascii=False)),
-            )
+            seq = self._insert_tap(tap_id, tap)
             self._db.execute("UPDATE intents SET state = ? WHERE tap_id = ?", (state, tap_id))
         self.backlog()
         return seq
+
+    def _insert_tap(self, tap_id: str, tap: dict[str, Any]) -> int:
+        """Append a tap inside the caller's transaction; returns its device_seq."""
+        (last,) = self._db.execute("SELECT COALESCE(MAX(device_seq), 0) FROM taps").fetchone()
+        seq = int(last) + 1
+        body = dict(tap, tap_id=tap_id, device_seq=seq)
+        self._db.execute(
+            "INSERT INTO taps (device_seq, tap_id, body) VALUES (?,?,?)",
+            (seq, tap_id, json.dumps(body, ensure_ascii=False)),
+        )
+        return seq
+
+    # -- QR tickets --------------------------------------------------------------------------
+
+    def record_qr_tap(
+        self,
+        tap: dict[str, Any],
+        *,
+        credential_id: str,
+        signed_at: int,
+        fare_record: bytes | None,
+    ) -> str:
+        """Journal a QR tap, accepted or refused, in one transaction with what it changes: the
+        code (for replays and the spending limit; `tap["amount"]` is what it charged) and, for
+        an accepted tap, the virtual card's new fare record. Returns the tap's id."""
+        tap_id = "tap_" + uuid.uuid4().hex
+        with self._transaction():
+            self._insert_tap(tap_id, tap)
+            self._db.execute(
+                "INSERT INTO qr_codes (tap_id, credential_id, signed_at, charged) VALUES (?,?,?,?)",
+                (tap_id, credential_id, signed_at, int(tap["amount"])),
+            )
+            if fare_record is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO qr_fares (card_number, record) VALUES (?,?)",
+                    (tap["card_number"], fare_record),
+                )
+        self.backlog()
+        return tap_id
+
+    def qr_fare(self, card_number: str) -> bytes | None:
+        """The fare record this validator keeps for a virtual card, None before its first tap."""
+        row = self._db.execute(
+            "SELECT record FROM qr_fares WHERE card_number = ?", (card_number,)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def qr_charged(self, credential_id: str) -> int:
+        """VND this validator has charged on a credential."""
+        (total,) = self._db.execute(
+            "SELECT COALESCE(SUM(charged), 0) FROM qr_codes WHERE credential_id = ?",
+            (credential_id,),
+        ).fetchone()
+        return int(total)
+
+    def qr_codes_since(self, signed_at: int) -> list[tuple[str, int]]:
+        """(credential id, signing time) of the QR codes journaled, signed at `signed_at` or
+        later: what the replay memory takes back after a restart."""
+        rows = self._db.execute(
+            "SELECT credential_id, signed_at FROM qr_codes WHERE signed_at >= ?", (signed_at,)
+        ).fetchall()
+        return [(str(credential), int(signed)) for credential, signed in rows]
 
     # -- outbox ----------------------------------------------------------------------------
 
@@ -222,12 +294,41 @@ class Journal:
                     for p in snapshot.get("pending", [])
                 ],
             )
+            if "ticket_issuers" in snapshot:
+                self._replace_ticket_issuers(
+                    {i["kid"]: i["public_key"] for i in snapshot["ticket_issuers"]}
+                )
             for key in ("version", "tariff_version"):
                 if key in snapshot:
                     self._db.execute(
                         "INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)",
                         (key, str(snapshot[key])),
                     )
+
+    def _replace_ticket_issuers(self, issuers: dict[str, str]) -> None:
+        """The snapshot's list replaces the stored one; its revision moves only on a change."""
+        if issuers == self.ticket_issuers():
+            return
+        self._db.execute("DELETE FROM ticket_issuers")
+        self._db.executemany(
+            "INSERT INTO ticket_issuers (kid, public_key) VALUES (?,?)", sorted(issuers.items())
+        )
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('ticket_issuers_revision', 1)"
+            " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def ticket_issuers(self) -> dict[str, str]:
+        """The keys QR credentials may be certified with: hex key id to hex public key."""
+        rows = self._db.execute("SELECT kid, public_key FROM ticket_issuers").fetchall()
+        return {str(kid): str(public) for kid, public in rows}
+
+    def ticket_issuers_revision(self) -> int:
+        """Goes up whenever a snapshot changes the issuer list (one read, for a cache's key)."""
+        row = self._db.execute(
+            "SELECT value FROM meta WHERE key = 'ticket_issuers_revision'"
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def snapshot_version(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()

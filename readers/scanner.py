@@ -210,23 +210,37 @@ class ImageFiles:
                 yield image.convert("L")
 
 
+def check_spec(spec: str) -> None:
+    """Refuse a configuration string `open_scanner` could not read, without opening anything:
+    what a validator checks when it loads its configuration."""
+    _parse_spec(spec)
+
+
 def open_scanner(spec: str) -> Scanner:
     """The scanner a configuration string names.
 
     `serial:/dev/ttyACM0` (115200 baud), `serial:/dev/ttyACM0@9600`, or
     `images:/path/a.png,/path/b.png`.
     """
+    kind, where, baudrate = _parse_spec(spec)
+    if kind == "serial":
+        return SerialScanner(where[0], baudrate)
+    return FrameScanner(ImageFiles(where))
+
+
+def _parse_spec(spec: str) -> tuple[str, list[str], int]:
+    """(kind, the port or the image paths, the baud rate) of a configuration string."""
     kind, colon, rest = spec.partition(":")
     if colon and kind == "serial" and rest:
         port, at, baud = rest.rpartition("@")
         if not at:
-            return SerialScanner(rest)
+            return kind, [rest], DEFAULT_BAUDRATE
         if port and baud.isdigit() and int(baud) > 0:
-            return SerialScanner(port, int(baud))
+            return kind, [port], int(baud)
         raise ValueError(f"bad baud rate in scanner spec {spec!r}: expected {SPEC_FORMS}")
     if colon and kind == "images":
         paths = [path for path in rest.split(",") if path]
         if paths:
-            return FrameScanner(ImageFiles(paths))
+            return kind, paths, 0
         raise ValueError(f"scanner spec {spec!r} names no image file: expected {SPEC_FORMS}")
     raise ValueError(f"unknown scanner spec {spec!r}: expected {SPEC_FORMS}")

@@ -77,7 +77,13 @@ class SyncClient:
             snapshot = Snapshot.from_json(answer)
         except (KeyError, TypeError, ValueError) as error:
             raise SyncError(f"snapshot: unexpected answer ({error!r})") from error
-        if snapshot.version == since and not snapshot.full:
+        issuers = {issuer.kid: issuer.public_key for issuer in snapshot.ticket_issuers}
+        # The issuer list comes whole in every snapshot, and may change with no new version.
+        if (
+            snapshot.version == since
+            and not snapshot.full
+            and issuers == self.journal.ticket_issuers()
+        ):
             return False
         self.journal.apply_snapshot(snapshot.to_json())
         return True

@@ -1,11 +1,20 @@
 """The validator on the bus: one tap at a time, decided offline, journaled before the green light.
 
     python -m readers.validator --config device.toml [--once] [--no-sync]
+    python -m readers.validator --config device.toml --qr-image code.png
 
 A tap: read the UID, refuse a deny-listed card, authenticate, read the card, settle a tap whose
 commit answer was lost last time, apply pending loads for this card, price the tap with
 `fares`, write an intent to the journal, charge the card, journal the tap (fsync), and only then
 show green. Each tap prints one JSON line on stdout.
+
+A phone's QR ticket (docs/qr-ticket.md) is a tap too, from the QR scanner (`qr_scanner` in
+device.toml): check the code (`readers.tickets`), refuse a deny-listed virtual card, price it
+with the same fare engine from the credential's category and passes and the fare state this
+validator's journal keeps for the virtual card, refuse a fare above what is left of the
+credential's offline limit, and journal the tap with the new fare state (one transaction,
+fsync) before the green light. There is no card to write: the account pays what is journaled.
+`--qr-image` decides the first QR code in an image file and exits (no card reader, no pyscard).
 """
 
 from __future__ import annotations
@@ -13,13 +22,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import queue
 import sys
 import threading
 import tomllib
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
 
 import wire
 from cards.application import (
@@ -42,10 +55,19 @@ from cards.connection import (
     ProtocolError,
     read_uid,
 )
-from cards.layout import MAX_BALANCE, TAP_KINDS, TransitCardError
+from cards.layout import (
+    FARE_RECORD_SIZE,
+    MAX_BALANCE,
+    PASSES_SIZE,
+    TAP_KINDS,
+    TransitCardError,
+    pack_fare_state,
+    unpack_fare_state,
+)
 from fares import (
     Decision,
     Direction,
+    FareState,
     PaidBy,
     Tap,
     Tariff,
@@ -64,12 +86,22 @@ from readers.position import (
     StopSource,
     stops_for_route,
 )
+from readers.tickets import DENIED, TicketGate, issuer_keys
+from wire import qr
 
 log = logging.getLogger(__name__)
 
 # A rider told "tap again" does so within seconds; a card settled later is boarding anew.
 RETAP_WINDOW = timedelta(minutes=2)
 VERSION = "0.1.0"
+# A QR ticket's fare above what is left of its credential's offline limit.
+QR_LIMIT = "qr_limit"
+# How long the main loop waits for a card before it looks at the QR scanner's codes again.
+_QR_POLL_S = 0.2
+# QR codes read but not yet decided; more are dropped (they would be stale before their turn).
+_QR_QUEUE = 16
+# How long the scanner thread waits before it opens a scanner that failed again.
+_SCANNER_RETRY_S = 5.0
 
 _PAID_CODES = {
     PaidBy.AT_EXIT: "entered",
@@ -106,6 +138,9 @@ class DeviceConfig:
     gpsd: str = ""
     gtfs_dir: Path | None = None
     stop_radius_m: float = 50.0
+    # The QR scanner, as readers.scanner.open_scanner reads it ("serial:/dev/ttyACM0",
+    # "serial:/dev/ttyACM0@9600", "images:/path/a.png"); "" for none.
+    qr_scanner: str = ""
 
     def __post_init__(self) -> None:
         if not self.server_url.startswith(("http://", "https://")):
@@ -118,6 +153,14 @@ class DeviceConfig:
             _gpsd_address(self.gpsd)
         if len(self.private_key) != 32:
             raise ValueError("private_key must be 64 hex digits (the Ed25519 seed)")
+        if self.qr_scanner:
+            # Only a validator with a scanner needs the scanner's libraries.
+            from readers.scanner import check_spec
+
+            try:
+                check_spec(self.qr_scanner)
+            except ValueError as error:
+                raise ValueError(f"qr_scanner: {error}") from None
 
     def __repr__(self) -> str:
         return f"DeviceConfig(device_id={self.device_id!r}, private_key=<secret>)"
@@ -145,6 +188,7 @@ class DeviceConfig:
                 gpsd=str(raw.get("gpsd", "")),
                 gtfs_dir=base / str(raw["gtfs_dir"]) if "gtfs_dir" in raw else None,
                 stop_radius_m=float(raw.get("stop_radius_m", 50.0)),
+                qr_scanner=_qr_scanner(raw.get("qr_scanner", "")),
             )
         except KeyError as missing:
             raise ValueError(f"{path}: missing setting {missing}") from None
@@ -157,6 +201,12 @@ def _gpsd_address(text: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"gpsd must be host:port, not {text!r}")
     return host, int(port)
+
+
+def _qr_scanner(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"qr_scanner must be a string, not {value!r}")
+    return value
 
 
 def _direction(value: object) -> Direction:
@@ -174,6 +224,7 @@ class Outcome:
     card_number: str | None
     paid_by: str | None
     tap_id: str | None
+    medium: str = "card"  # card, or qr for a phone's QR ticket
 
     def as_json(self) -> str:
         number = self.card_number
@@ -188,6 +239,7 @@ class Outcome:
                 "paid_by": self.paid_by,
                 "card": masked,
                 "tap_id": self.tap_id,
+                "medium": self.medium,
             },
             ensure_ascii=False,
         )
@@ -221,6 +273,12 @@ class Validator:
         self.direction = direction
         self.vehicle_id = vehicle_id
         self.clock = clock
+        # QR tickets: the issuer keys come from the journal's snapshot, parsed again only when
+        # a snapshot changed them; the codes accepted before a restart are still refused.
+        self._gate = TicketGate({})
+        self._issuers_revision = -1
+        self._remembered = False
+        self.qr_refusals: Counter[str] = Counter()
 
     def tap(self, card: CardConnection) -> Outcome:
         """Handle the card now in the field. Never raises for a card's fault or its removal."""
@@ -262,6 +320,90 @@ class Validator:
         except CardError:
             return self._signal(AMBER, "tap_again")
         return self._charge(client, state, uid_hex, number, applied, loaded, now)
+
+    def qr_tap(self, text: str) -> Outcome:
+        """Handle the text of a QR code from the scanner. Never raises for the code's fault.
+
+        The text is never logged nor journaled: a ticket is a credential, and whoever reads it
+        could ride with it. A code refused before it proved to be a valid ticket (junk, a bad
+        signature, a screenshot, a code shown twice) is counted in `qr_refusals` and logged by
+        its refusal code; a valid ticket refused (the deny list, the fare engine, the spending
+        limit) is journaled as a denied tap, like a card's.
+        """
+        now = self.clock()
+        self.stop_id = self.stops.current_stop()
+        gate = self._ticket_gate(int(now.timestamp()))
+        try:
+            ticket = gate.check(text, int(now.timestamp()))
+        except qr.TicketRefused as refusal:
+            self.qr_refusals[refusal.code] += 1
+            log.info("QR code refused: %s (%s)", refusal.code, refusal.detail)
+            return Outcome(Signal(RED, refusal.code), None, None, None, "qr")
+        credential = ticket.credential
+        number = credential.card_number
+        reason = self.journal.denied(number)
+        if reason is not None:
+            tap_id = self._record_denied(number, number, now, DENIED, reason, ticket=ticket)
+            return Outcome(Signal(RED, DENIED, detail=reason), number, None, tap_id, "qr")
+        state = _virtual_fare_state(self.journal.qr_fare(number), credential)
+        tap = Tap(now, self.route_id, self.stop_id, self.device_id, self.direction, self.vehicle_id)
+        decision = price_tap(state, tap, self.tariff)
+        if not decision.accepted:
+            code = decision.denial.code if decision.denial else "no_fare_rule"
+            tap_id = self._record_denied(
+                number, number, now, code, decision.explanation, ticket=ticket
+            )
+            return Outcome(Signal(RED, code), number, None, tap_id, "qr")
+        # As for a card: an entry priced at exit must leave room for the dearest fare ahead.
+        needed = max(decision.amount, decision.required)
+        credential_hex = credential.credential_id.hex()
+        if needed:
+            left = max(0, credential.limit - self.journal.qr_charged(credential_hex))
+            if needed > left:
+                tap_id = self._record_denied(
+                    number,
+                    number,
+                    now,
+                    QR_LIMIT,
+                    f"needs {needed}, {left} left of the credential's offline limit of "
+                    f"{credential.limit}: {decision.explanation}",
+                    direction=decision.direction,
+                    ticket=ticket,
+                )
+                return Outcome(Signal(RED, QR_LIMIT, needed), number, None, tap_id, "qr")
+        record = replace(
+            self._accepted_record(number, number, now, decision, balance_after=None, card_tx=None),
+            commit="confirmed",  # final once journaled: the account pays it
+            **_qr_fields(ticket),
+        )
+        tap_id = self.journal.record_qr_tap(
+            record.to_json(),
+            credential_id=credential_hex,
+            signed_at=ticket.signed_at,
+            fare_record=_fare_record(decision.state),
+        )
+        code = _PAID_CODES.get(decision.paid_by, "paid")
+        return Outcome(
+            Signal(GREEN, code, decision.amount), number, str(decision.paid_by), tap_id, "qr"
+        )
+
+    def _ticket_gate(self, now: int) -> TicketGate:
+        """The QR checks with the issuer keys of the journal's latest snapshot (the sync thread
+        writes snapshots through its own connection: the revision tells when to parse again).
+        Before its first code, the gate takes back the codes journaled while still fresh: a
+        restart opens no window for a code shown a second time."""
+        if not self._remembered:
+            fresh_since = now - (qr.MAX_AGE + qr.CLOCK_SLACK)
+            self._gate.remember(
+                (bytes.fromhex(credential), signed_at)
+                for credential, signed_at in self.journal.qr_codes_since(fresh_since)
+            )
+            self._remembered = True
+        revision = self.journal.ticket_issuers_revision()
+        if revision != self._issuers_revision:
+            self._gate.issuers = _issuers(self.journal.ticket_issuers().items())
+            self._issuers_revision = revision
+        return self._gate
 
     def _settle_unknown_commit(
         self, client: DesfireClient, uid_hex: str, state: CardState
@@ -330,20 +472,13 @@ class Validator:
                         time=seconds,
                     )
                 elif kind == "pass" and load.pass_ is not None:
-                    offered = load.pass_
                     version = self.tariff.version_at(seconds) or self.tariff.versions[0]
                     state = apply_pass(
                         client,
                         state,
                         self.masters,
                         seq=seq,
-                        entry=Pass(
-                            pass_code=offered.pass_code,
-                            category_code=offered.category_code,
-                            valid_from=offered.valid_from,
-                            valid_until=offered.valid_until,
-                            route_key=offered.route_key,
-                        ),
+                        entry=_pass(load.pass_),
                         time=seconds,
                         today=version.service_day(seconds),
                     )
@@ -440,17 +575,41 @@ class Validator:
         loaded: list[int],
     ) -> wire.Tap:
         """The charge about to be sent to the card; the journal gives it its id and number."""
+        return self._accepted_record(
+            uid_hex,
+            number,
+            now,
+            decision,
+            balance_after=state.balance - decision.amount,
+            card_tx=state.counters.transactions + 1,
+            applied=applied,
+            loaded=loaded,
+        )
+
+    def _accepted_record(
+        self,
+        card_uid: str,
+        number: str,
+        now: datetime,
+        decision: Decision,
+        *,
+        balance_after: int | None,
+        card_tx: int | None,
+        applied: Iterable[int] = (),
+        loaded: Iterable[int] = (),
+    ) -> wire.Tap:
+        """An accepted tap's record, a card's or a QR ticket's."""
         return wire.Tap(
             time=now,
-            card_uid=uid_hex,
+            card_uid=card_uid,
             card_number=number,
             route_id=self.route_id,
             stop_id=self.stop_id,
             result="accepted",
             amount=decision.amount,
             paid_by=str(decision.paid_by),
-            balance_after=state.balance - decision.amount,
-            card_tx=state.counters.transactions + 1,
+            balance_after=balance_after,
+            card_tx=card_tx,
             applied_loads=tuple(applied),
             loaded=tuple(loaded),
             tariff_version=decision.tariff_version_id,
@@ -472,10 +631,13 @@ class Validator:
         loaded: list[int] | None = None,
         direction: Direction | None = None,
         state: CardState | None = None,
+        *,
+        ticket: qr.Ticket | None = None,
     ) -> str:
         """Journal a refused tap. When this tap wrote loads to the card before it was refused,
         the card's counter and purse after them go with it: the server's ledger follows the
-        card through the loads without waiting for the next accepted tap."""
+        card through the loads without waiting for the next accepted tap. A QR ticket's tap
+        names its credential and code, and the journal notes the code with it."""
         if direction is None:
             direction = Direction.ENTRY if self.direction == Direction.BOTH else self.direction
         after_loads = state is not None and bool(loaded)
@@ -497,6 +659,13 @@ class Validator:
             direction=str(direction),
             vehicle_id=self.vehicle_id,
         )
+        if ticket is not None:
+            return self.journal.record_qr_tap(
+                replace(tap, **_qr_fields(ticket)).to_json(),
+                credential_id=ticket.credential.credential_id.hex(),
+                signed_at=ticket.signed_at,
+                fare_record=None,
+            )
         return self.journal.record_tap(tap.to_json())
 
     @staticmethod
@@ -508,48 +677,243 @@ def _card_time(seconds: int) -> datetime:
     return CARD_EPOCH + timedelta(seconds=seconds)
 
 
-def run(config: DeviceConfig, *, once: bool, sync: bool, display: Display) -> int:
-    """The validator's main loop: wait for a card, decide, show, wait for it to leave."""
+def _pass(record: wire.PassRecord | qr.PassGrant) -> Pass:
+    """A pass the fare engine prices with, from a pending load or a QR credential: both carry
+    the card layout's pass fields."""
+    return Pass(
+        pass_code=record.pass_code,
+        category_code=record.category_code,
+        valid_from=record.valid_from,
+        valid_until=record.valid_until,
+        route_key=record.route_key,
+    )
+
+
+# A virtual card's passes come from its credential at each tap: the journal keeps only the fare
+# record (the card's 64 bytes), read back as a card's with empty pass slots.
+_NO_PASSES = bytes(PASSES_SIZE)
+
+
+def _virtual_fare_state(record: bytes | None, credential: qr.Credential) -> FareState:
+    """What a card would hold for the virtual card: the fare record this validator keeps for
+    it (journeys, transfers, caps), with the credential's rider category and passes."""
+    passes = tuple(_pass(grant) for grant in credential.passes)
+    if record is None:
+        return FareState(credential.category_code, credential.category_until, passes=passes)
+    return unpack_fare_state(record + _NO_PASSES)._replace(
+        category_code=credential.category_code,
+        category_valid_until=credential.category_until,
+        passes=passes,
+    )
+
+
+def _fare_record(state: FareState) -> bytes:
+    """The fare record to keep for a virtual card, in the card layout's bytes (without passes:
+    they are the credential's)."""
+    return pack_fare_state(state._replace(passes=()))[:FARE_RECORD_SIZE]
+
+
+def _qr_fields(ticket: qr.Ticket) -> dict[str, Any]:
+    """What a QR tap's record adds to a card's."""
+    return {
+        "medium": "qr",
+        "credential_id": ticket.credential.credential_id.hex(),
+        "code_signed_at": datetime.fromtimestamp(ticket.signed_at, UTC),
+    }
+
+
+def _issuers(entries: Iterable[tuple[str, str]]) -> dict[bytes, Any]:
+    """The snapshot's issuer keys for `wire.qr.verify`; a key that does not parse, or whose id
+    is not its own, is left out (and logged), not a reason to refuse every ticket."""
+    keys: dict[bytes, Any] = {}
+    for kid, public in entries:
+        try:
+            keys.update(issuer_keys({kid: public}))
+        except ValueError as error:
+            log.warning("snapshot's ticket issuer %s left out: %s", kid, error)
+    return keys
+
+
+class FieldCard(CardConnection, Protocol):
+    """A card in a reader's field, held for one tap."""
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> object: ...
+
+
+class CardReader(Protocol):
+    """What the main loop needs of the card reader (readers.pcsc.Reader)."""
+
+    def wait_for_card(self, timeout: float | None) -> FieldCard | None: ...
+
+    def wait_for_removal(self, timeout: float | None) -> bool: ...
+
+
+def run(
+    config: DeviceConfig,
+    *,
+    once: bool,
+    sync: bool,
+    display: Display,
+    card_reader: CardReader | None = None,
+) -> int:
+    """The validator's main loop: wait for a card or a QR code, decide, show, and for a card
+    wait for it to leave. `card_reader` stands in for the PC/SC reader (tests)."""
+    if card_reader is not None:
+        return _serve(config, card_reader, once=once, sync=sync, display=display)
     from readers.pcsc import Pcsc  # pyscard stays out of everything that only decides taps
 
+    with Pcsc() as context:
+        return _serve(config, context.reader(config.reader), once=once, sync=sync, display=display)
+
+
+def _serve(
+    config: DeviceConfig, reader: CardReader, *, once: bool, sync: bool, display: Display
+) -> int:
     masters = MasterKeys.from_json(config.keys_file.read_text(encoding="utf-8"))
     stop = threading.Event()
-    syncer: threading.Thread | None = None
-    with Journal(config.journal) as journal, Pcsc() as context:
+    threads: list[threading.Thread] = []
+    # QR codes from the scanner's thread: the tap loop decides them between cards.
+    codes: queue.Queue[str] = queue.Queue(maxsize=_QR_QUEUE)
+    with Journal(config.journal) as journal:
         if sync:
-            syncer = threading.Thread(target=_sync, args=(config, stop), daemon=True)
-            syncer.start()
+            threads.append(threading.Thread(target=_sync, args=(config, stop), daemon=True))
+        if config.qr_scanner:
+            threads.append(
+                threading.Thread(
+                    target=_scan, args=(config.qr_scanner, codes, stop), daemon=True, name="qr"
+                )
+            )
         stops = _stop_source(config)
-        validator = Validator(
-            journal,
-            masters,
-            load_hanoi_tariff(),
-            device_id=config.device_id,
-            route_id=config.route_id,
-            stop_id=config.stop_id,
-            direction=config.direction,
-            vehicle_id=config.vehicle_id,
-            stops=stops,
-        )
-        reader = context.reader(config.reader)
         try:
+            for thread in threads:
+                thread.start()
+            validator = _validator(config, journal, masters, stops)
+
+            def serve_codes() -> bool:
+                """Decide the QR codes read so far; True if there was one."""
+                served = False
+                while True:
+                    try:
+                        text = codes.get_nowait()
+                    except queue.Empty:
+                        return served
+                    _show(display, validator.qr_tap(text))
+                    served = True
+                    if once:
+                        return True
+
+            wait = _QR_POLL_S if config.qr_scanner else 1.0
             while True:
-                card = reader.wait_for_card(timeout=1.0)
-                if card is None:
-                    continue
-                with card:
-                    outcome = validator.tap(card)
-                display.show(outcome.signal)
-                display.beep(outcome.signal.colour)
-                print(outcome.as_json(), flush=True)
-                if once:
+                card = reader.wait_for_card(timeout=wait)
+                if card is not None:
+                    with card:
+                        outcome = validator.tap(card)
+                    _show(display, outcome)
+                    if once:
+                        return 0
+                    if config.qr_scanner:
+                        # A card left on the reader does not hold the QR codes back.
+                        while not reader.wait_for_removal(timeout=wait):
+                            serve_codes()
+                    else:
+                        reader.wait_for_removal(timeout=None)
+                if serve_codes() and once:
                     return 0
-                reader.wait_for_removal(timeout=None)
         finally:
             stop.set()
             stops.close()
-            if syncer is not None:
-                syncer.join(timeout=5)
+            for thread in threads:
+                if thread.is_alive():
+                    thread.join(timeout=5)
+
+
+def _validator(
+    config: DeviceConfig, journal: Journal, masters: MasterKeys, stops: StopSource
+) -> Validator:
+    return Validator(
+        journal,
+        masters,
+        load_hanoi_tariff(),
+        device_id=config.device_id,
+        route_id=config.route_id,
+        stop_id=config.stop_id,
+        direction=config.direction,
+        vehicle_id=config.vehicle_id,
+        stops=stops,
+    )
+
+
+def _show(display: Display, outcome: Outcome) -> None:
+    display.show(outcome.signal)
+    display.beep(outcome.signal.colour)
+    print(outcome.as_json(), flush=True)
+
+
+def _scan(spec: str, codes: queue.Queue[str], stop: threading.Event) -> None:
+    """The QR scanner's thread: its codes into `codes` until `stop`. A scanner that cannot be
+    opened, or fails (unplugged), is opened again a few seconds later; cards go on meanwhile.
+    Never a code's text in the log (readers/scanner.py)."""
+    from readers.scanner import Scanner, open_scanner
+
+    scanner: Scanner | None = None
+    try:
+        while not stop.is_set():
+            if scanner is None:
+                try:
+                    scanner = open_scanner(spec)
+                except (OSError, ValueError) as error:
+                    log.error("QR scanner %s: %s; trying again", spec, error)
+                    stop.wait(_SCANNER_RETRY_S)
+                    continue
+            try:
+                text = scanner.read(0.5)
+            except OSError as error:
+                log.error("QR scanner %s failed: %s; opening it again", spec, error)
+                scanner.close()
+                scanner = None
+                stop.wait(_SCANNER_RETRY_S)
+                continue
+            if text is not None:
+                try:
+                    codes.put_nowait(text)
+                except queue.Full:
+                    log.warning("QR code dropped: %d codes wait to be decided", codes.qsize())
+            elif getattr(scanner, "exhausted", False):
+                return  # image files: all read
+    finally:
+        if scanner is not None:
+            scanner.close()
+
+
+def decide_image(config: DeviceConfig, image: Path, display: Display) -> int:
+    """Decide the first QR code in an image file as a tap at the configured stop, print its
+    JSON line, and return 0 if it was accepted, 1 if refused, 2 if the image has no code.
+    No card reader: pyscard is not imported."""
+    from PIL import Image
+
+    from readers.scanner import decode_qr
+
+    try:
+        with Image.open(image) as opened:
+            found = decode_qr(opened.convert("L"))
+    except OSError as error:
+        print(f"error: {image}: {error}", file=sys.stderr)
+        return 2
+    if not found:
+        print(f"error: {image}: no QR code found", file=sys.stderr)
+        return 2
+    masters = MasterKeys.from_json(config.keys_file.read_text(encoding="utf-8"))
+    with Journal(config.journal) as journal:
+        outcome = _validator(config, journal, masters, FixedStop(config.stop_id)).qr_tap(found[0])
+    _show(display, outcome)
+    return 0 if outcome.signal.colour == GREEN else 1
 
 
 def _stop_source(config: DeviceConfig) -> FixedStop | PositionTracker:
@@ -576,6 +940,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--once", action="store_true", help="handle one tap and exit")
     parser.add_argument("--no-sync", action="store_true", help="never talk to the server")
+    parser.add_argument(
+        "--qr-image",
+        type=Path,
+        help="decide the first QR code in this image (PNG) as a tap, with no reader, and exit",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -584,6 +953,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     display = ConsoleDisplay(language=config.language)
+    if args.qr_image is not None:
+        return decide_image(config, args.qr_image, display)
     try:
         return run(config, once=args.once, sync=not args.no_sync, display=display)
     except KeyboardInterrupt:

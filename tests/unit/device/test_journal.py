@@ -158,3 +158,55 @@ def test_kill_9_at_random_moments_loses_no_finished_tap(tmp_path: Path) -> None:
     stored = {row[0] for row in db.execute("SELECT tap_id FROM taps")}
     assert set(printed) <= stored
     db.close()
+
+
+def issuers(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"kid": kid, "public_key": public} for kid, public in pairs]
+
+
+def test_each_snapshot_replaces_the_ticket_issuers_and_moves_their_revision_on_a_change(
+    tmp_path: Path,
+) -> None:
+    a, b = ("aa" * 8, "01" * 32), ("bb" * 8, "02" * 32)
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        assert (journal.ticket_issuers(), journal.ticket_issuers_revision()) == ({}, 0)
+        journal.apply_snapshot({"version": 1, "ticket_issuers": issuers(a, b)})
+        assert journal.ticket_issuers() == dict([a, b])
+        first = journal.ticket_issuers_revision()
+        journal.apply_snapshot({"version": 2, "ticket_issuers": issuers(b, a)})  # the same list
+        assert journal.ticket_issuers_revision() == first
+        journal.apply_snapshot({"version": 3, "ticket_issuers": issuers(b)})  # not merged
+        assert journal.ticket_issuers() == dict([b])
+        assert journal.ticket_issuers_revision() > first
+        journal.apply_snapshot({"version": 4, "deny": []})  # a snapshot without the list
+        assert journal.ticket_issuers() == dict([b])
+        journal.apply_snapshot({"version": 5, "ticket_issuers": []})
+        assert journal.ticket_issuers() == {}
+
+
+def qr_tap(amount: int, card: str = "8401000000000017") -> dict[str, object]:
+    return {"card_uid": card, "card_number": card, "amount": amount, "medium": "qr"}
+
+
+def test_a_qr_tap_its_code_and_its_fare_record_are_written_together(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        assert journal.qr_fare("8401000000000017") is None
+        journal.record_qr_tap(
+            qr_tap(10_000), credential_id="01" * 8, signed_at=1_000, fare_record=b"\x02" * 64
+        )
+        journal.record_qr_tap(qr_tap(0), credential_id="01" * 8, signed_at=1_030, fare_record=None)
+        journal.record_qr_tap(
+            qr_tap(7_000), credential_id="02" * 8, signed_at=1_060, fare_record=b"\x03" * 64
+        )
+        assert [t["amount"] for t in journal.outbox(10)] == [10_000, 0, 7_000]
+        assert journal.qr_fare("8401000000000017") == b"\x03" * 64
+        assert (journal.qr_charged("01" * 8), journal.qr_charged("02" * 8)) == (10_000, 7_000)
+        assert journal.qr_charged("03" * 8) == 0
+        assert sorted(journal.qr_codes_since(1_030)) == [("01" * 8, 1_030), ("02" * 8, 1_060)]
+        # A tap that cannot be written leaves nothing of itself behind.
+        with pytest.raises(KeyError):
+            journal.record_qr_tap(
+                {"amount": 5}, credential_id="04" * 8, signed_at=2_000, fare_record=b"\x04" * 64
+            )
+        assert len(journal.outbox(10)) == 3
+        assert journal.qr_codes_since(2_000) == []

@@ -227,6 +227,32 @@ def test_the_snapshot_reaches_the_local_copies(
         assert journal.pending_for(UID, 0)[0]["amount"] == 20000
 
 
+def test_the_ticket_issuers_are_taken_even_when_the_version_did_not_move(
+    backend: tuple[Backend, str], tmp_path: Path
+) -> None:
+    state, url = backend
+    issuer = {"kid": "aa" * 8, "public_key": "01" * 32}
+    state.snapshot = {
+        "version": 5,
+        "full": False,
+        "tariff_version": "hanoi-2024-11",
+        "deny": [],
+        "allow": [],
+        "pending": [],
+        "ticket_issuers": [issuer],
+    }
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        client = SyncClient(url, DEVICE, SEED, journal)
+        assert client.refresh_snapshot() is True
+        assert journal.ticket_issuers() == {"aa" * 8: "01" * 32}
+        assert client.refresh_snapshot() is False  # nothing new
+        # A new key with no new version: the list comes whole in every snapshot.
+        state.snapshot["ticket_issuers"] = [issuer, {"kid": "bb" * 8, "public_key": "02" * 32}]
+        assert client.refresh_snapshot() is True
+        assert set(journal.ticket_issuers()) == {"aa" * 8, "bb" * 8}
+        assert journal.snapshot_version() == 5
+
+
 def test_the_background_loop_keeps_going_through_failures(
     backend: tuple[Backend, str], tmp_path: Path
 ) -> None:
