@@ -14,6 +14,7 @@ from api.auth import current_rider, ticket_issuer
 from api.deps import unit_of_work
 from api.limits import CARD_LINKS_PER_RIDER, CREDENTIALS_PER_RIDER, limiter, rider_key
 from api.schemas.wallet import (
+    AccountSchema,
     ActivationSchema,
     BlockCardSchema,
     CardListSchema,
@@ -24,7 +25,8 @@ from api.schemas.wallet import (
     ReplacementSchema,
 )
 from api.smorest import Blueprint
-from transit.services import accounts, credentials, wallet
+from transit.services import accounts, credentials, ledger, wallet
+from transit.services.cards import CardNotFound
 
 virtual = Blueprint(
     "virtual_cards",
@@ -190,3 +192,34 @@ class CredentialsView(MethodView):
             "spend_limit": issued.spend_limit,
             "server_time": issued.server_time,
         }
+
+
+@blp.route("/<card_id>/account")
+class AccountView(MethodView):
+    @blp.doc(operationId="get_account")
+    @blp.etag
+    @blp.response(200, AccountSchema)
+    @blp.errors(401, 404)
+    def get(self, card_id: str) -> Any:
+        """A virtual card's balance and its ledger: each top-up, each fare the backend charged
+        for a QR tap, and each adjustment when a later tap changed what an earlier one costs,
+        each with its explanation."""
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            card = wallet.owned_card(rider, card_id, uow)
+            if not ledger.is_virtual(card):
+                raise CardNotFound(card_id=card_id)
+            return {
+                "balance": ledger.balance(card, uow),
+                "data": [
+                    {
+                        "kind": e.kind,
+                        "ref": e.ref,
+                        "amount": e.amount,
+                        "balance_after": e.balance_after,
+                        "explanation": e.explanation,
+                        "at": e.at,
+                    }
+                    for e in ledger.entries(card, uow)
+                ],
+            }

@@ -120,3 +120,26 @@ class CredentialSchema(Schema):
         required=True,
         metadata={"description": "sign tickets with the phone's clock corrected to this"},
     )
+
+
+class AccountEntrySchema(Schema):
+    kind = fields.String(
+        required=True,
+        metadata={"description": "credit, fare, adjustment, moved_in or moved_out"},
+    )
+    ref = fields.String(
+        required=True, metadata={"description": "the load, tap (tap_...) or card it is for"}
+    )
+    amount = fields.Integer(required=True, metadata={"description": "VND, + in, - out"})
+    balance_after = fields.Integer(required=True)
+    explanation = fields.String(required=True, metadata={"description": "why, in words"})
+    at = fields.AwareDateTime(required=True)
+
+
+class AccountSchema(Schema):
+    balance = fields.Integer(required=True)
+    data = fields.List(
+        fields.Nested(AccountEntrySchema),
+        required=True,
+        metadata={"description": "the newest 100 changes to the balance, newest first"},
+    )

@@ -142,6 +142,7 @@ GET    /api/v1/payments/<payment_id>                401   ok    404   401   401 
 POST   /api/v1/virtual-cards                        401   409   ok    401   401   401   401   401
 POST   /api/v1/cards/<card_id>/activate             401   ok    404   401   401   401   401   401
 POST   /api/v1/cards/<card_id>/credentials          401   409   404   401   401   401   401   401
+GET    /api/v1/cards/<card_id>/account              401   ok    404   401   401   401   401   401
 
 # Validators sign every request. A disabled one is refused like an unknown one (its key is
 # revoked; docs/validator-protocol.md: one 401 whatever failed).
@@ -523,6 +524,9 @@ REQUESTS: dict[tuple[str, str], Callable[[World], Call]] = {
     ),
     ("GET", "/api/v1/cards/<card_id>/products"): lambda w: _get(_card(w, "/products")),
     ("POST", "/api/v1/virtual-cards"): lambda w: _json("POST", "/api/v1/virtual-cards", {}, 201),
+    ("GET", "/api/v1/cards/<card_id>/account"): lambda w: _get(
+        f"/api/v1/cards/{w.virtual_card_id}/account"
+    ),
     ("POST", "/api/v1/cards/<card_id>/activate"): lambda w: _json(
         "POST", f"/api/v1/cards/{w.virtual_card_id}/activate", {}
     ),

@@ -27,7 +27,7 @@ from transit.models import (
     TapRecord,
     TapVerdict,
 )
-from transit.services import denylist, journeys, versions
+from transit.services import account_taps, denylist, journeys, versions
 from transit.uow import UnitOfWork
 from wire import Tap
 
@@ -131,6 +131,8 @@ def ingest_taps(
             )
     _check_routes(device, fresh, now, uow)
     journeys.record(uow, fresh, now)
+    # A virtual card's taps: the account pays what the backend prices, with all its taps.
+    account_taps.settle(fresh, now, uow)
     device.last_seen_at = now
     if backlog is not None:
         device.last_backlog = backlog

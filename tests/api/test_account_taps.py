@@ -1,0 +1,152 @@
+"""The backend prices a virtual card's QR taps again, as the authority (issue 17): a metro
+journey entered at one gate and left at another, whichever half arrives first; each tap posted
+once; every change explained; the ledger adds up to the balance."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from api.deps import unit_of_work
+from tests.api.test_riders import bearer, signed_up
+from tests.api.test_validator_api import Device
+from tests.api.test_virtual_cards import create, top_up
+from tests.conftest import SmsOutbox
+from transit.models import AccountEntry, CardShadow
+from transit.services import devices
+
+START = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+
+
+@pytest.fixture
+def account(client: FlaskClient, sms: SmsOutbox) -> tuple[dict[str, str], dict[str, Any]]:
+    rider = bearer(signed_up(client, sms))
+    card = create(client, rider).get_json()
+    assert top_up(client, rider, card["card_id"], 50_000).status_code == 201
+    return rider, card
+
+
+def gate(app: Flask, route: str) -> Device:
+    with app.app_context(), unit_of_work() as uow:
+        made = devices.register_device(route, datetime.now(UTC), uow)
+        uow.commit()
+    return Device(app.test_client(), made.device_id, bytes.fromhex(made.private_key))
+
+
+def qr_tap(device: Device, number: str, minutes: int, **fields: Any) -> dict[str, Any]:
+    """A QR tap as a validator journals it: no purse, no counter, the code's credential."""
+    moment = START + timedelta(minutes=minutes)
+    return device.tap(
+        card_uid=number,
+        card_number=number,
+        time=moment.isoformat(),
+        balance_after=None,
+        card_tx=None,
+        medium="qr",
+        credential_id="0102030405060708",
+        code_signed_at=(moment - timedelta(seconds=3)).isoformat(),
+        **fields,
+    )
+
+
+def ledger_of(app: Flask, card_id: str) -> list[tuple[str, int]]:
+    with app.app_context(), unit_of_work() as uow:
+        rows = uow.session.scalars(
+            select(AccountEntry)
+            .where(AccountEntry.card_id == card_id)
+            .order_by(AccountEntry.entry_id)
+        )
+        return [(row.kind, row.amount) for row in rows]
+
+
+def test_a_metro_journey_across_two_gates_is_charged_its_station_pair_fare_in_any_order(
+    app: Flask, client: FlaskClient, account: tuple[dict[str, str], dict[str, Any]]
+) -> None:
+    rider, card = account
+    number = card["card_number"]
+    entry_gate, exit_gate = gate(app, "2A"), gate(app, "2A")
+    entry = qr_tap(entry_gate, number, 0, route_id="2A", stop_id="M2A01P", direction="entry",
+                   amount=0, paid_by="at_exit")  # fmt: skip
+    # The exit gate never saw the entry: offline, it charged the line's dearest fare.
+    leave = qr_tap(exit_gate, number, 20, route_id="2A", stop_id="M2A03P", direction="exit",
+                   amount=15_000, paid_by="stored_value")  # fmt: skip
+    assert exit_gate.upload(leave).status_code == 200
+    assert ledger_of(app, card["card_id"])[-1] == ("fare", -15_000)
+    assert entry_gate.upload(entry).status_code == 200
+    assert ledger_of(app, card["card_id"])[1:] == [
+        ("fare", -15_000),
+        ("fare", 0),
+        ("adjustment", 6_000),  # the journey from M2A01P to M2A03P is 9,000
+    ]
+    for device, tap in ((entry_gate, entry), (exit_gate, leave)):  # uploaded again: nothing
+        assert device.upload(tap).status_code == 200
+    assert len(ledger_of(app, card["card_id"])) == 4
+    seen = client.get(f"/api/v1/cards/{card['card_id']}", headers=rider).get_json()
+    assert seen["balance"] == 50_000 - 9_000
+    account = client.get(f"/api/v1/cards/{card['card_id']}/account", headers=rider).get_json()
+    assert account["balance"] == 41_000
+    newest = account["data"][0]
+    assert (newest["kind"], newest["amount"], newest["ref"]) == (
+        "adjustment",
+        6_000,
+        leave["tap_id"] + "#1",
+    )
+    assert newest["explanation"].startswith("priced again with the account's other taps")
+    with app.app_context(), unit_of_work() as uow:
+        total = uow.session.scalar(
+            select(func.sum(AccountEntry.amount)).where(AccountEntry.card_id == card["card_id"])
+        )
+        shadow = uow.session.get(CardShadow, number)
+        assert shadow is not None
+        assert total == shadow.balance == 41_000  # the ledger adds up to the balance
+        [adjustment] = uow.session.scalars(
+            select(AccountEntry).where(AccountEntry.kind == "adjustment")
+        ).all()
+        assert "journey from M2A01P to M2A03P" in adjustment.explanation
+
+
+def test_a_bus_rider_who_boards_at_one_door_and_alights_at_another_pays_once(
+    app: Flask, account: tuple[dict[str, str], dict[str, Any]]
+) -> None:
+    _, card = account
+    number = card["card_number"]
+    front, back = gate(app, "32"), gate(app, "32")
+    # Each door decided alone: the back door took the alighting as a second boarding.
+    board = qr_tap(front, number, 0, route_id="32", stop_id="HN0043", vehicle_id="29B-100.01",
+                   direction="entry", amount=10_000)  # fmt: skip
+    alight = qr_tap(back, number, 12, route_id="32", stop_id="HN0053",
+                    vehicle_id="29B-100.01", direction="entry", amount=10_000)  # fmt: skip
+    front.upload(board)
+    back.upload(alight)
+    assert ledger_of(app, card["card_id"])[1:] == [("fare", -10_000), ("fare", 0)]
+
+
+def test_a_tap_the_validator_refused_costs_nothing_and_cards_are_untouched(
+    app: Flask, account: tuple[dict[str, str], dict[str, Any]]
+) -> None:
+    _, card = account
+    bus = gate(app, "32")
+    refused = qr_tap(bus, card["card_number"], 0, result="denied", reason="qr_limit",
+                     amount=0, paid_by="nothing")  # fmt: skip
+    assert bus.upload(refused).status_code == 200
+    assert ledger_of(app, card["card_id"]) == [("credit", 50_000)]
+
+
+def test_uploads_racing_for_one_account_post_each_tap_once(
+    app: Flask, account: tuple[dict[str, str], dict[str, Any]]
+) -> None:
+    _, card = account
+    bus = gate(app, "32")
+    taps = [qr_tap(bus, card["card_number"], 90 * i, route_id="32", stop_id="HN0043",
+                   amount=10_000) for i in range(3)]  # fmt: skip
+    for _ in range(2):
+        assert bus.upload(*taps).status_code == 200
+    fares = [amount for kind, amount in ledger_of(app, card["card_id"]) if kind == "fare"]
+    assert fares == [-10_000, -10_000, -10_000]
+    assert uuid.UUID(taps[0]["tap_id"][4:])  # real tap ids, as validators make them

@@ -1,0 +1,141 @@
+"""The backend prices a virtual card's taps (docs/virtual-card.md): it is the authority.
+
+A validator decides a QR tap offline from what it can know: its own journal and the
+credential. The account's taps come from many validators, late and in any order, so the backend
+prices them again, in time order, with the same fare engine, from the account's category and
+passes: transfers, caps and journeys across validators and gates (a metro journey entered at
+one gate and left at another) come out right. Each tap the validator accepted is posted to the
+account's ledger once (`fare`, by tap id); when a tap arriving later changes what an earlier
+one costs (a transfer it opens, a cap it reaches), the difference is posted as an `adjustment`
+with the engine's explanation. Taps a validator refused cost nothing: the rider did not ride.
+
+The window priced again is the Hanoi month of the earliest new tap to now, so monthly caps
+count every tap of the month. A bus door validator resolved each tap as boarding or alighting
+from its own journal; here a bus tap is taken as `both` again and resolved from the account's
+whole history (a rider may board at the front door and alight at the back one).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from sqlalchemy import select
+
+from fares import Direction, FareState, Tap, price_tap
+from fares.model import Pass
+from transit.localtime import month_bounds, service_day
+from transit.models import (
+    AccountEntry,
+    Card,
+    PendingAction,
+    PendingActionKind,
+    PendingActionStatus,
+    TapRecord,
+    TapVerdict,
+)
+from transit.services import ledger, tariffs
+from transit.services.loads import PassDetail, detail_of
+from transit.uow import UnitOfWork
+from wire import Tap as WireTap
+
+FARE, ADJUSTMENT = "fare", "adjustment"
+
+
+def settle(taps: Iterable[WireTap], now: datetime, uow: UnitOfWork) -> None:
+    """Price the accounts these new QR taps belong to again, and post what changed."""
+    earliest: dict[str, datetime] = {}
+    for tap in taps:
+        if tap.medium == "qr":
+            earliest[tap.card_uid] = min(tap.time, earliest.get(tap.card_uid, tap.time))
+    for card_uid in sorted(earliest):
+        card = uow.session.scalar(select(Card).where(Card.uid == card_uid))
+        if card is None or not ledger.is_virtual(card):
+            continue  # the tap is kept; an unknown card is the taps service's to report
+        reprice(card, _month_start(service_day(earliest[card_uid])), now, uow)
+
+
+def _month_start(day: date) -> datetime:
+    return month_bounds(day.replace(day=1))[0]
+
+
+def reprice(card: Card, since: datetime, now: datetime, uow: UnitOfWork) -> None:
+    """Price the card's accepted QR taps from `since` in time order, and post to its ledger what
+    differs from what was posted for each."""
+    session = uow.session
+    taps = list(
+        session.scalars(
+            select(TapRecord)
+            .where(
+                TapRecord.card_uid == card.uid,
+                TapRecord.medium == "qr",
+                TapRecord.result == TapVerdict.ACCEPTED,
+                TapRecord.time >= since,
+            )
+            .order_by(TapRecord.time, TapRecord.tap_id)
+        )
+    )
+    if not taps:
+        return
+    posted: dict[str, list[AccountEntry]] = defaultdict(list)
+    for entry in session.scalars(
+        select(AccountEntry).where(
+            AccountEntry.card_id == card.card_id, AccountEntry.kind.in_((FARE, ADJUSTMENT))
+        )
+    ):
+        posted[entry.ref.split("#", 1)[0]].append(entry)
+    tariff = tariffs.tariff()
+    version = tariff.latest
+    state = FareState.new(
+        version.categories[card.category_id].code, card.valid_until, passes=_passes(card, uow)
+    )
+    for record in taps:
+        tap = Tap(
+            record.time,
+            record.route_id,
+            record.stop_id,
+            record.device_id,
+            # A bus door: boarding or alighting follows from the account's whole history.
+            Direction.BOTH if record.vehicle_id else Direction(record.direction),
+            record.vehicle_id,
+        )
+        decision = price_tap(state, tap, tariff)
+        if decision.accepted:
+            state = decision.state
+            charge, why = decision.amount, decision.explanation
+        else:
+            charge, why = 0, f"not charged: {decision.explanation}"
+        entries = posted.get(record.tap_id, [])
+        if not entries:
+            ledger.post(card, FARE, record.tap_id, -charge, why, now, uow)
+            continue
+        difference = -charge - sum(entry.amount for entry in entries)
+        if difference:
+            ledger.post(
+                card,
+                ADJUSTMENT,
+                f"{record.tap_id}#{len(entries)}",
+                difference,
+                f"priced again with the account's other taps: {why}",
+                now,
+                uow,
+            )
+
+
+def _passes(card: Card, uow: UnitOfWork) -> tuple[Pass, ...]:
+    """Every pass the account has held (the engine checks their days)."""
+    found = []
+    for action in uow.session.scalars(
+        select(PendingAction)
+        .where(
+            PendingAction.card_uid == card.uid,
+            PendingAction.kind == PendingActionKind.PASS,
+            PendingAction.status == PendingActionStatus.CONFIRMED,
+        )
+        .order_by(PendingAction.seq)
+    ):
+        detail = detail_of(action)
+        if isinstance(detail, PassDetail):
+            found.append(detail.entry)
+    return tuple(found)
