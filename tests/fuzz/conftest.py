@@ -57,6 +57,7 @@ class Rider:
     spare_code: str
     payment_id: str
     product_ids: list[str] = field(default_factory=list)
+    virtual_card_id: str = ""  # waiting: the rider rides with a chip card
 
 
 @dataclass
@@ -98,7 +99,10 @@ def rider(app: Flask, client: FlaskClient, sms: SmsOutbox, school: str) -> Rider
     )
     assert paid.status_code == 201, paid.get_json()
     products = client.get(f"/api/v1/cards/{card_ids[0]}/products", headers=headers).get_json()
+    virtual = client.post("/api/v1/virtual-cards", headers=headers)
+    assert virtual.status_code == 201, virtual.get_json()
     return Rider(
+        virtual_card_id=str(virtual.get_json()["card_id"]),
         headers=headers,
         phone=RIDER_PHONE,
         card_id=card_ids[0],

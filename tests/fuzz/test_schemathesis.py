@@ -14,6 +14,7 @@ pytest 9.2, so each operation is a hypothesis test run as a pytest subtest here.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from tests.api.test_eligibility import ROSTER
 from tests.api.test_validator_api import Device
 from tests.fuzz.conftest import BUS_CARD_UID, SCHOOL, SCHOOL_YEAR, Rider, SchoolAdmin
 from tests.fuzz.school_api import school_api_document
+from tests.unit.wire import qr_vector
 
 EXAMPLES = 50
 LONG_EXAMPLES = 300
@@ -188,12 +190,21 @@ def assert_contract(operation: APIOperation, sent: TestResponse | schemathesis.R
 
 # -- the rider ----------------------------------------------------------------------------------
 
+# A phone's P-256 public key as the app sends it (WebCrypto 'raw', base64url): the test vector's.
+PHONE_KEY = base64.urlsafe_b64encode(bytes.fromhex(qr_vector.load()["phone_public_raw"])).decode()
+
 
 def rider_hints(rider: Rider) -> Callable[[APIOperation], Hints]:
     def hints(operation: APIOperation) -> Hints:
         losing = operation.path.endswith(("/block", "/replace"))
+        virtual = operation.path.endswith(("/credentials", "/account"))
+        if losing:
+            card_id = rider.lost_card_id
+        else:
+            card_id = rider.virtual_card_id if virtual else rider.card_id
         return {
-            "card_id": [rider.lost_card_id if losing else rider.card_id],
+            "card_id": [card_id],
+            "public_key": [PHONE_KEY],
             "payment_id": [rider.payment_id],
             "phone": [rider.phone],
             "card_number": [rider.spare_number],
