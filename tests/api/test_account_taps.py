@@ -150,3 +150,30 @@ def test_uploads_racing_for_one_account_post_each_tap_once(
     fares = [amount for kind, amount in ledger_of(app, card["card_id"]) if kind == "fare"]
     assert fares == [-10_000, -10_000, -10_000]
     assert uuid.UUID(taps[0]["tap_id"][4:])  # real tap ids, as validators make them
+
+
+def test_a_chip_fare_uploaded_after_the_switch_is_taken_from_the_account_it_moved_to(
+    app: Flask, client: FlaskClient, sms: SmsOutbox
+) -> None:
+    """The move counted the chip's balance as the server last knew it; a ride taken just before
+    the switch (or on a bus that had not synced the deny list) spent part of it."""
+    from tests.api.test_validator_api import UID, shadow
+    from tests.api.test_wallet import issue, link
+
+    rider = bearer(signed_up(client, sms))
+    number, code = issue(app, UID, balance=30_000)
+    chip = link(client, rider, number, code).get_json()
+    virtual = create(client, rider).get_json()
+    switched = client.post(f"/api/v1/cards/{virtual['card_id']}/activate", headers=rider)
+    assert switched.get_json()["moved"] == 30_000
+    bus = gate(app, "32")
+    late = bus.tap(time=START.isoformat(), amount=10_000, balance_after=20_000, card_tx=1,
+                   card_number=number)  # fmt: skip
+    for _ in range(2):  # uploaded again: taken once
+        assert bus.upload(late).status_code == 200
+    assert shadow(app) == (20_000, 1)  # the chip's own ledger follows the chip
+    assert ledger_of(app, virtual["card_id"]) == [("credit", 30_000), ("late_chip_tap", -10_000)]
+    account = client.get(f"/api/v1/cards/{virtual['card_id']}/account", headers=rider).get_json()
+    assert account["balance"] == 20_000
+    assert f"a ride on card {number}" in account["data"][0]["explanation"]
+    assert chip["card_id"] != virtual["card_id"]

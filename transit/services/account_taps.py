@@ -28,10 +28,13 @@ from fares.model import Pass
 from transit.localtime import month_bounds, service_day
 from transit.models import (
     AccountEntry,
+    BlockReason,
     Card,
+    CardStatus,
     PendingAction,
     PendingActionKind,
     PendingActionStatus,
+    Rider,
     TapRecord,
     TapVerdict,
 )
@@ -40,7 +43,7 @@ from transit.services.loads import PassDetail, detail_of
 from transit.uow import UnitOfWork
 from wire import Tap as WireTap
 
-FARE, ADJUSTMENT = "fare", "adjustment"
+FARE, ADJUSTMENT, LATE_CHIP_TAP = "fare", "adjustment", "late_chip_tap"
 
 
 def settle(taps: Iterable[WireTap], now: datetime, uow: UnitOfWork) -> None:
@@ -54,6 +57,45 @@ def settle(taps: Iterable[WireTap], now: datetime, uow: UnitOfWork) -> None:
         if card is None or not ledger.is_virtual(card):
             continue  # the tap is kept; an unknown card is the taps service's to report
         reprice(card, _month_start(service_day(earliest[card_uid])), now, uow)
+
+
+def late_chip_taps(taps: Iterable[WireTap], now: datetime, uow: UnitOfWork) -> None:
+    """A chip card's fare uploaded after its holdings moved to the rider's virtual card: the
+    chip's balance counted in the move included it, so the account pays it now (once, by the
+    tap's id), with the reason. A chip switched away from to another chip is left to the
+    operator's alert, as for a replaced card."""
+    charged = [t for t in taps if t.medium == "card" and t.result == "accepted" and t.amount > 0]
+    if not charged:
+        return
+    session = uow.session
+    moved = {
+        card.uid: card
+        for card in session.scalars(
+            select(Card).where(
+                Card.uid.in_(sorted({t.card_uid for t in charged})),
+                Card.status == CardStatus.BLOCKED,
+                Card.blocked_reason == BlockReason.INACTIVE_MEDIUM,
+            )
+        )
+    }
+    for tap in sorted(charged, key=lambda t: (t.time, t.tap_id)):
+        chip = moved.get(tap.card_uid)
+        if chip is None or chip.rider_id is None:
+            continue
+        rider = session.get(Rider, chip.rider_id)
+        active = session.get(Card, rider.active_card_id) if rider and rider.active_card_id else None
+        if active is None or not ledger.is_virtual(active):
+            continue
+        ledger.post(
+            active,
+            LATE_CHIP_TAP,
+            tap.tap_id,
+            -tap.amount,
+            f"a ride on card {chip.card_number} on {tap.time.isoformat()}, uploaded after its "
+            "balance moved to this account",
+            now,
+            uow,
+        )
 
 
 def _month_start(day: date) -> datetime:

@@ -133,6 +133,7 @@ def ingest_taps(
     journeys.record(uow, fresh, now)
     # A virtual card's taps: the account pays what the backend prices, with all its taps.
     account_taps.settle(fresh, now, uow)
+    account_taps.late_chip_taps(fresh, now, uow)
     device.last_seen_at = now
     if backlog is not None:
         device.last_backlog = backlog
