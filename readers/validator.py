@@ -2,6 +2,7 @@
 
     python -m readers.validator --config device.toml [--once] [--no-sync]
     python -m readers.validator --config device.toml --qr-image code.png
+    python -m readers.validator --config device.toml --sync-once
 
 A tap: read the UID, refuse a deny-listed card, authenticate, read the card, settle a tap whose
 commit answer was lost last time, apply pending loads for this card, price the tap with
@@ -14,7 +15,8 @@ with the same fare engine from the credential's category and passes and the fare
 validator's journal keeps for the virtual card, refuse a fare above what is left of the
 credential's offline limit, and journal the tap with the new fare state (one transaction,
 fsync) before the green light. There is no card to write: the account pays what is journaled.
-`--qr-image` decides the first QR code in an image file and exits (no card reader, no pyscard).
+`--qr-image` decides the first QR code in an image file and exits (no card reader, no pyscard);
+`--sync-once` uploads the journal and fetches the snapshot once, and exits.
 """
 
 from __future__ import annotations
@@ -916,6 +918,35 @@ def decide_image(config: DeviceConfig, image: Path, display: Display) -> int:
     return 0 if outcome.signal.colour == GREEN else 1
 
 
+def sync_once(config: DeviceConfig) -> int:
+    """Upload everything the journal holds and fetch the snapshot, once: 0 when both worked,
+    1 (with the reason on stderr) when the server could not be reached."""
+    from readers.sync import SyncClient, SyncError
+
+    with Journal(config.journal) as journal:
+        client = SyncClient(config.server_url, config.device_id, config.private_key, journal)
+        try:
+            sent = 0
+            while (batch := client.upload_once()) > 0:
+                sent += batch
+            changed = client.refresh_snapshot()
+        except SyncError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(
+            json.dumps(
+                {
+                    "uploaded": sent,
+                    "snapshot_changed": changed,
+                    "snapshot_version": journal.snapshot_version(),
+                    "backlog": journal.backlog(),
+                }
+            ),
+            flush=True,
+        )
+    return 0
+
+
 def _stop_source(config: DeviceConfig) -> FixedStop | PositionTracker:
     """GPS for a bus with gpsd configured, else the configured stop (a gate's station)."""
     if not config.gpsd or config.gtfs_dir is None:
@@ -941,6 +972,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="handle one tap and exit")
     parser.add_argument("--no-sync", action="store_true", help="never talk to the server")
     parser.add_argument(
+        "--sync-once",
+        action="store_true",
+        help="upload the journal's taps and fetch the snapshot once, then exit (no reader)",
+    )
+    parser.add_argument(
         "--qr-image",
         type=Path,
         help="decide the first QR code in this image (PNG) as a tap, with no reader, and exit",
@@ -953,6 +989,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     display = ConsoleDisplay(language=config.language)
+    if args.sync_once:
+        return sync_once(config)
     if args.qr_image is not None:
         return decide_image(config, args.qr_image, display)
     try:

@@ -578,3 +578,26 @@ def test_an_image_with_no_code_is_an_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "no QR code" in done.stderr
     assert done.stdout == ""
+
+
+def test_sync_once_says_when_the_server_cannot_be_reached_and_keeps_the_taps(
+    tmp_path: Path,
+) -> None:
+    """`--sync-once` (server_url is a closed port here): exit 1 with the reason; the journal's
+    taps stay in the outbox for the next try."""
+    config = write_device(tmp_path)
+    image = tmp_path / "screenshot.png"
+    segno.make(live_code(), error="m").save(str(image), kind="png", scale=4, border=4)
+    assert qr_image_tap(config, image).returncode == 0
+    done = subprocess.run(  # noqa: S603  our own interpreter and module
+        [sys.executable, "-c", WITHOUT_PYSCARD, "--config", str(config), "--sync-once"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: POST /api/v1/validator/taps")
+    with Journal(tmp_path / "journal.sqlite3") as journal:
+        assert journal.backlog() == 1
