@@ -24,22 +24,17 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from fares import Direction, FareState, Tap, price_tap
-from fares.model import Pass
 from transit.localtime import month_bounds, service_day
 from transit.models import (
     AccountEntry,
     BlockReason,
     Card,
     CardStatus,
-    PendingAction,
-    PendingActionKind,
-    PendingActionStatus,
     Rider,
     TapRecord,
     TapVerdict,
 )
-from transit.services import ledger, tariffs
-from transit.services.loads import PassDetail, detail_of
+from transit.services import ledger, loads, tariffs
 from transit.uow import UnitOfWork
 from wire import Tap as WireTap
 
@@ -130,7 +125,9 @@ def reprice(card: Card, since: datetime, now: datetime, uow: UnitOfWork) -> None
     tariff = tariffs.tariff()
     version = tariff.latest
     state = FareState.new(
-        version.categories[card.category_id].code, card.valid_until, passes=_passes(card, uow)
+        version.categories[card.category_id].code,
+        card.valid_until,
+        passes=tuple(loads.account_passes(card, uow)),
     )
     for record in taps:
         tap = Tap(
@@ -163,21 +160,3 @@ def reprice(card: Card, since: datetime, now: datetime, uow: UnitOfWork) -> None
                 now,
                 uow,
             )
-
-
-def _passes(card: Card, uow: UnitOfWork) -> tuple[Pass, ...]:
-    """Every pass the account has held (the engine checks their days)."""
-    found = []
-    for action in uow.session.scalars(
-        select(PendingAction)
-        .where(
-            PendingAction.card_uid == card.uid,
-            PendingAction.kind == PendingActionKind.PASS,
-            PendingAction.status == PendingActionStatus.CONFIRMED,
-        )
-        .order_by(PendingAction.seq)
-    ):
-        detail = detail_of(action)
-        if isinstance(detail, PassDetail):
-            found.append(detail.entry)
-    return tuple(found)

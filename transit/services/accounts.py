@@ -24,8 +24,6 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from cards.layout import MAX_BALANCE
-from fares.model import card_day
 from transit.errors import DomainError
 from transit.localtime import service_day
 from transit.models import (
@@ -35,21 +33,13 @@ from transit.models import (
     CardKind,
     CardShadow,
     CardStatus,
-    PendingAction,
-    PendingActionKind,
-    PendingActionStatus,
     Rider,
 )
-from transit.services import cards, eligibility, loads, versions
+from transit.services import cards, eligibility, loads
 from transit.services.cards import CardNotFound
 from transit.services.ledger import allow as _allow
 from transit.services.ledger import deny_card as _deny
-from transit.services.ledger import is_virtual, post
-from transit.services.loads import PassDetail, detail_of
 from transit.uow import UnitOfWork
-
-# Loads a card holds or will hold: confirmed on the card, or waiting for its next tap.
-_HELD = (PendingActionStatus.PENDING, PendingActionStatus.CONFIRMED)
 
 
 class VirtualCardExists(DomainError):
@@ -184,55 +174,6 @@ def activate(rider: Rider, card_id: str, now: datetime, uow: UnitOfWork) -> Acti
 
 def _move(old: Card, new: Card, actor: str, now: datetime, uow: UnitOfWork) -> tuple[int, int]:
     """What `old` holds, to `new`: (VND, passes). `old` is already on the deny list."""
-    session = uow.session
-    shadow = session.get(CardShadow, old.uid, with_for_update=True)
-    withdrawn = list(
-        session.scalars(
-            select(PendingAction)
-            .where(
-                PendingAction.card_uid == old.uid,
-                PendingAction.status == PendingActionStatus.PENDING,
-            )
-            .with_for_update()
-        )
-    )
-    today = card_day(service_day(now))
-    carried = [
-        (action, detail)
-        for action in session.scalars(
-            select(PendingAction).where(
-                PendingAction.card_uid == old.uid,
-                PendingAction.kind == PendingActionKind.PASS,
-                PendingAction.status.in_(_HELD),
-            )
-        )
-        if isinstance(detail := detail_of(action), PassDetail) and detail.entry.valid_until >= today
-    ]
-    if is_virtual(old):
-        moved = max(shadow.balance if shadow else 0, 0)
-    else:
-        moved = max(shadow.balance if shadow else 0, 0) + sum(
-            a.amount for a in withdrawn if a.kind == PendingActionKind.CREDIT
-        )
-    for action in withdrawn:
-        action.status = PendingActionStatus.WITHDRAWN
-        action.changed_version = versions.bump_version(uow)
-    if moved > 0:
-        if is_virtual(old):
-            post(old, "moved_out", new.card_number, -moved, f"to card {new.card_number}", now, uow)
-        loads.add_credit(
-            new, moved, f"moved from card {old.card_number}", actor, now, uow, most=MAX_BALANCE
-        )
-    for action, detail in carried:
-        if is_virtual(old):
-            action.status = PendingActionStatus.WITHDRAWN  # it rides on the new medium now
-        loads.add_pass(
-            new,
-            detail.entry,
-            product_id=detail.product_id,
-            price=action.amount,
-            actor=actor,
-            now=now,
-            uow=uow,
-        )
-    return moved, len(carried)
+    held = loads.empty(old, new, now, uow)
+    loads.move_to(new, held, f"card {old.card_number}", actor, now, uow)
+    return held.money, len(held.passes)

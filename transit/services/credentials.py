@@ -24,15 +24,11 @@ from transit.localtime import service_day
 from transit.models import (
     Card,
     CardStatus,
-    PendingAction,
-    PendingActionKind,
-    PendingActionStatus,
     Rider,
     TicketCredential,
 )
-from transit.services import ledger, tariffs
+from transit.services import ledger, loads, tariffs
 from transit.services.cards import CardNotFound
-from transit.services.loads import PassDetail, detail_of
 from transit.uow import UnitOfWork
 from wire import TicketIssuer, qr
 
@@ -149,17 +145,5 @@ def issue(
 
 def _passes(card: Card, today: int, uow: UnitOfWork) -> list[qr.PassGrant]:
     """The passes the account holds that are good today or later."""
-    grants = []
-    for action in uow.session.scalars(
-        select(PendingAction)
-        .where(
-            PendingAction.card_uid == card.uid,
-            PendingAction.kind == PendingActionKind.PASS,
-            PendingAction.status == PendingActionStatus.CONFIRMED,
-        )
-        .order_by(PendingAction.seq)
-    ):
-        detail = detail_of(action)
-        if isinstance(detail, PassDetail) and detail.entry.valid_until >= today:
-            grants.append(qr.PassGrant(*detail.entry))
-    return grants[:8]  # a QR code has room for a few; nobody holds more at once
+    good = [qr.PassGrant(*entry) for entry in loads.account_passes(card, uow)]
+    return [grant for grant in good if grant.valid_until >= today][:8]  # room for a few

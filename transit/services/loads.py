@@ -12,8 +12,9 @@ from datetime import date, datetime
 
 from sqlalchemy import func, select
 
-from fares.model import Pass, card_day_or_none, date_of_card_day
+from fares.model import Pass, card_day, card_day_or_none, date_of_card_day
 from transit.errors import DomainError
+from transit.localtime import service_day
 from transit.models import (
     AuditEntry,
     Card,
@@ -254,3 +255,94 @@ def add_profile(
     card.category_id = category_id
     card.valid_until = valid_until
     return action
+
+
+# Loads a card holds or will hold: confirmed on the card, or waiting for its next tap.
+HELD = (PendingActionStatus.PENDING, PendingActionStatus.CONFIRMED)
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What a card held when it was emptied to move to another card: its money and the passes
+    still good, each pass with what was paid for it."""
+
+    money: int
+    passes: tuple[tuple[PassDetail, int], ...]
+
+
+def empty(card: Card, destination: Card, now: datetime, uow: UnitOfWork) -> Holdings:
+    """Take what `card` holds, to move it to `destination`: the loads that never reached it
+    are withdrawn (no validator writes them any more), and a virtual card's passes leave it.
+
+    The money is, for a chip card, the balance the server last knew plus those withdrawn
+    credits (the chip keeps its own balance, refused by the deny list); for a virtual card, its
+    account balance, posted out of its ledger here.
+    """
+    today = card_day(service_day(now))
+    session = uow.session
+    shadow = session.get(CardShadow, card.uid, with_for_update=True)
+    withdrawn = list(
+        session.scalars(
+            select(PendingAction)
+            .where(
+                PendingAction.card_uid == card.uid,
+                PendingAction.status == PendingActionStatus.PENDING,
+            )
+            .with_for_update()
+        )
+    )
+    balance = max(shadow.balance if shadow is not None else 0, 0)
+    money = balance + sum(a.amount for a in withdrawn if a.kind == PendingActionKind.CREDIT)
+    carried = []
+    for action in session.scalars(
+        select(PendingAction)
+        .where(
+            PendingAction.card_uid == card.uid,
+            PendingAction.kind == PendingActionKind.PASS,
+            PendingAction.status.in_(HELD),
+        )
+        .order_by(PendingAction.seq)
+    ):
+        detail = detail_of(action)
+        if isinstance(detail, PassDetail) and detail.entry.valid_until >= today:
+            carried.append((detail, action.amount))
+            if ledger.is_virtual(card):
+                action.status = PendingActionStatus.WITHDRAWN  # it rides elsewhere now
+    for action in withdrawn:
+        action.status = PendingActionStatus.WITHDRAWN
+        action.changed_version = versions.bump_version(uow)
+    if ledger.is_virtual(card) and money > 0:
+        where = f"card {destination.card_number}"
+        ledger.post(card, "moved_out", destination.card_number, -money, f"to {where}", now, uow)
+    return Holdings(money, tuple(carried))
+
+
+def account_passes(card: Card, uow: UnitOfWork) -> list[Pass]:
+    """The passes a virtual card holds (its loads are confirmed at once), oldest first."""
+    found = []
+    for action in uow.session.scalars(
+        select(PendingAction)
+        .where(
+            PendingAction.card_uid == card.uid,
+            PendingAction.kind == PendingActionKind.PASS,
+            PendingAction.status == PendingActionStatus.CONFIRMED,
+        )
+        .order_by(PendingAction.seq)
+    ):
+        detail = detail_of(action)
+        if isinstance(detail, PassDetail):
+            found.append(detail.entry)
+    return found
+
+
+def move_to(
+    card: Card, held: Holdings, source: str, actor: str, now: datetime, uow: UnitOfWork
+) -> None:
+    """What another card held (`loads.empty`), to `card`: the money as a credit, each pass as a
+    pass load (at the chip's next tap; at once for a virtual card)."""
+    if held.money > 0:
+        # All the old card held, which may be more than one top-up.
+        add_credit(card, held.money, f"moved from {source}", actor, now, uow, most=MAX_BALANCE)
+    for detail, price in held.passes:
+        add_pass(card, detail.entry, product_id=detail.product_id, price=price, actor=actor,
+                 now=now, uow=uow)  # fmt: skip

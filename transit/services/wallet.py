@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from fares.model import card_day
 from transit.errors import DomainError
 from transit.localtime import service_day
 from transit.models import (
@@ -26,16 +25,12 @@ from transit.models import (
     PendingActionStatus,
     Rider,
 )
-from transit.services import denylist, eligibility, loads, versions
+from transit.services import denylist, eligibility, loads
 from transit.services.cards import MAX_BALANCE, CardNotFound, check_code_matches
 from transit.services.loads import PassDetail, detail_of
 from transit.uow import UnitOfWork
 
 RIDER_BLOCK_REASONS = (BlockReason.LOST, BlockReason.STOLEN, BlockReason.DAMAGED)
-
-
-# A pass load the card has, or will get at its next tap.
-_HELD = (PendingActionStatus.PENDING, PendingActionStatus.CONFIRMED)
 
 
 class CardAlreadyLinked(DomainError):
@@ -164,7 +159,7 @@ def view(card: Card, uow: UnitOfWork) -> CardView:
         .where(
             PendingAction.card_uid == card.uid,
             PendingAction.kind == PendingActionKind.PASS,
-            PendingAction.status.in_(_HELD),
+            PendingAction.status.in_(loads.HELD),
         )
         .order_by(PendingAction.seq)
     ):
@@ -237,66 +232,19 @@ def replace(
     new = link_card(rider, new_card_number, new_check_code, now, uow)
     if new.card_id == old.card_id or new.status != CardStatus.ACTIVE:
         raise CardNotActive("the new card must be another active card")
-    shadow = session.get(CardShadow, old.uid, with_for_update=True)
     if session.scalar(
         select(func.count())
         .select_from(AuditEntry)
         .where(AuditEntry.action == "replace", AuditEntry.subject == old.card_number)
     ):
         raise CardNotActive("this card's money was moved already")
-    withdrawn = list(
-        session.scalars(
-            select(PendingAction)
-            .where(
-                PendingAction.card_uid == old.uid,
-                PendingAction.status == PendingActionStatus.PENDING,
-            )
-            .with_for_update()
-        )
-    )
-    moved = (shadow.balance if shadow else 0) + sum(
-        a.amount for a in withdrawn if a.kind == PendingActionKind.CREDIT
-    )
-    if moved > loads.headroom(new, uow):
-        raise TransferTooLarge(f"the new card can hold at most {MAX_BALANCE:,} VND")
-    today = card_day(service_day(now))
-    carried = [
-        (action, detail)
-        for action in session.scalars(
-            select(PendingAction).where(
-                PendingAction.card_uid == old.uid,
-                PendingAction.kind == PendingActionKind.PASS,
-                PendingAction.status.in_(_HELD),
-            )
-        )
-        if isinstance(detail := detail_of(action), PassDetail) and detail.entry.valid_until >= today
-    ]
-    for action in withdrawn:
-        action.status = PendingActionStatus.WITHDRAWN
-        action.changed_version = versions.bump_version(uow)
     # The shadow keeps the old card's own balance: the card still holds it, and the deny list
     # keeps anyone from spending it. The audit row says where the money went.
-    if moved > 0:
-        loads.add_credit(
-            new,
-            moved,
-            f"moved from card {old.card_number}",
-            f"rider:{rider.rider_id}",
-            now,
-            uow,
-            most=MAX_BALANCE,  # all the old card held, which may be more than one top-up
-        )
-    for action, detail in carried:
-        # A pass the old card held, or was about to get, is written to the new one.
-        loads.add_pass(
-            new,
-            detail.entry,
-            product_id=detail.product_id,
-            price=action.amount,
-            actor=f"rider:{rider.rider_id}",
-            now=now,
-            uow=uow,
-        )
+    held = loads.empty(old, new, now, uow)
+    if held.money > loads.headroom(new, uow):
+        raise TransferTooLarge(f"the new card can hold at most {MAX_BALANCE:,} VND")
+    loads.move_to(new, held, f"card {old.card_number}", f"rider:{rider.rider_id}", now, uow)
+    moved, carried = held.money, held.passes
     session.add(
         AuditEntry(
             actor=f"rider:{rider.rider_id}",
