@@ -356,12 +356,15 @@ class Validator:
                 number, number, now, code, decision.explanation, ticket=ticket
             )
             return Outcome(Signal(RED, code), number, None, tap_id, "qr")
-        # As for a card: an entry priced at exit must leave room for the dearest fare ahead.
+        # An account may go below zero by at most one fare (docs/virtual-card.md): a fare is
+        # taken while anything is left of the credential's offline limit on this validator,
+        # even if it takes more than is left; the backend then refuses the card until a
+        # top-up. With nothing left, nothing is charged offline.
         needed = max(decision.amount, decision.required)
         credential_hex = credential.credential_id.hex()
         if needed:
             left = max(0, credential.limit - self.journal.qr_charged(credential_hex))
-            if needed > left:
+            if left <= 0:
                 tap_id = self._record_denied(
                     number,
                     number,

@@ -204,21 +204,27 @@ def test_a_deny_listed_virtual_card_is_refused_and_journaled(journal: Journal) -
     assert journal.qr_charged(CREDENTIAL_ID) == 0
 
 
-def test_the_spending_limit_refuses_the_fare_that_would_exceed_it(journal: Journal) -> None:
+def test_the_spending_limit_lets_the_account_go_below_zero_by_one_fare_at_most(
+    journal: Journal,
+) -> None:
     limited = paying(limit=15_000)
     assert signal(validator(journal).qr_tap(code(limited, T0))) == (GREEN, "paid", 10_000)
-    # An hour later on route 09: 8,000 more would make 18,000 of a 15,000 limit.
+    # An hour later on route 09: 8,000 more than the 5,000 left; one fare below zero is allowed.
     later = T0 + 3600
-    refused = validator(journal, later, route="09").qr_tap(code(limited, later))
-    assert signal(refused) == (RED, "qr_limit", 8_000)
-    _, denied = journal.outbox(10)
+    overdrawn = validator(journal, later, route="09").qr_tap(code(limited, later))
+    assert signal(overdrawn) == (GREEN, "paid", 8_000)
+    # Nothing is left: the next fare is refused.
+    latest = later + 3600
+    refused = validator(journal, latest, route="32").qr_tap(code(limited, latest))
+    assert signal(refused) == (RED, "qr_limit", 10_000)
+    *_, denied = journal.outbox(10)
     assert (denied["result"], denied["reason"], denied["amount"]) == ("denied", "qr_limit", 0)
-    assert denied["explanation"].startswith("needs 8000, 5000 left")
-    assert journal.qr_charged(CREDENTIAL_ID) == 10_000
+    assert denied["explanation"].startswith("needs 10000, 0 left")
+    assert journal.qr_charged(CREDENTIAL_ID) == 18_000
     # The limit is the credential's: the next day's credential may charge again.
     renewed = paying(limit=15_000, credential_id=bytes(range(8)))
-    again = validator(journal, later + 10, route="09").qr_tap(code(renewed, later + 10))
-    assert signal(again) == (GREEN, "paid", 8_000)
+    again = validator(journal, latest + 10, route="32").qr_tap(code(renewed, latest + 10))
+    assert signal(again) == (GREEN, "paid", 10_000)
 
 
 def test_a_credential_with_a_monthly_pass_rides_for_nothing_with_no_limit(
@@ -277,16 +283,18 @@ def test_tap_on_and_tap_off_on_the_metro_charges_the_station_pair_at_the_exit(
     assert journal.qr_charged(CREDENTIAL_ID) == 10_000
 
 
-def test_a_metro_entry_needs_room_for_the_dearest_fare_within_the_limit(
-    journal: Journal,
-) -> None:
-    tight = paying(category_code=1, limit=11_000)  # the dearest fare from S1 is 12,000
-    outcome = metro(journal, "S1", Direction.ENTRY, T0).qr_tap(code(tight, T0))
+def test_a_metro_entry_with_nothing_left_to_spend_is_refused(journal: Journal) -> None:
+    broke = paying(category_code=1, limit=0)  # the dearest fare from S1 is 12,000
+    outcome = metro(journal, "S1", Direction.ENTRY, T0).qr_tap(code(broke, T0))
     assert signal(outcome) == (RED, "qr_limit", 12_000)
     [tap] = journal.outbox(10)
     assert tap["reason"] == "qr_limit"
     # Nothing was opened: an exit now finds no journey to price.
     assert journal.qr_fare(CARD) is None
+    # With anything left, the entry opens (the exit may take the account one fare below zero).
+    some = paying(category_code=1, limit=1_000, credential_id=bytes(range(8)))
+    entered = metro(journal, "S1", Direction.ENTRY, T0 + 5).qr_tap(code(some, T0 + 5))
+    assert signal(entered) == (GREEN, "entered", 0)
 
 
 def test_a_code_accepted_before_a_restart_is_still_refused(tmp_path: Path) -> None:
