@@ -31,6 +31,14 @@ BENCHES = [
     ("api_history", [], ["--seconds", "3", "--clients", "10"]),
     ("roster_import", [], ["--rows", "10000"]),
     (
+        "qr_tickets",
+        [],
+        [
+            *("--codes", "200", "--taps", "50", "--frames", "20"),
+            *("--issues", "200", "--riders", "50"),
+        ],
+    ),
+    (
         "scale",
         [],
         [
