@@ -23,6 +23,7 @@ from api import (
     pages,
     payments,
     problems,
+    rider_app,
     riders,
     school_pages,
     sms,
@@ -100,6 +101,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.blp)
     pages.install(app)
     school_pages.install(app)
+    rider_app.install(app)
     eligibility.install(app)
     _serve_docs(app)
     cli.register(app)

@@ -99,6 +99,9 @@ GET    /api/openapi.json                            ok    ok    ok    ok    ok  
 GET    /api/docs                                    ok    ok    ok    ok    ok    ok    ok    ok
 GET    /api/docs-assets/<path:filename>             ok    ok    ok    ok    ok    ok    ok    ok
 GET    /static/<path:filename>                      ok    ok    ok    ok    ok    ok    ok    ok
+GET    /app/                                        ok    ok    ok    ok    ok    ok    ok    ok
+GET    /app/manifest.webmanifest                    ok    ok    ok    ok    ok    ok    ok    ok
+GET    /app/sw.js                                   ok    ok    ok    ok    ok    ok    ok    ok
 GET    /api/v1/routes                               ok    ok    ok    ok    ok    ok    ok    ok
 GET    /api/v1/routes/<string:route_id>             ok    ok    ok    ok    ok    ok    ok    ok
 GET    /api/v1/stops                                ok    ok    ok    ok    ok    ok    ok    ok
@@ -457,6 +460,9 @@ REQUESTS: dict[tuple[str, str], Callable[[World], Call]] = {
     ("GET", "/api/docs"): lambda w: _get("/api/docs"),
     ("GET", "/api/docs-assets/<path:filename>"): lambda w: _get("/api/docs-assets/index.css"),
     ("GET", "/static/<path:filename>"): lambda w: _get("/static/kit.css"),
+    ("GET", "/app/"): lambda w: _get("/app/"),
+    ("GET", "/app/manifest.webmanifest"): lambda w: _get("/app/manifest.webmanifest"),
+    ("GET", "/app/sw.js"): lambda w: _get("/app/sw.js"),
     ("GET", "/api/v1/routes"): lambda w: _get("/api/v1/routes"),
     ("GET", "/api/v1/routes/<string:route_id>"): lambda w: _get("/api/v1/routes/32"),
     ("GET", "/api/v1/stops"): lambda w: _get("/api/v1/stops?near=21.0285,105.8522&radius=1000"),

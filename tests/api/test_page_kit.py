@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, abort, flash, render_template_string
 from werkzeug.exceptions import TooManyRequests
 
 from api import pages
+from api.messages.app import APP
 from api.messages.kit import KIT
 from api.messages.school import SCHOOL
 from api.pages import KIT_CATALOGUE, Catalogue, Words
@@ -35,7 +36,11 @@ def test_a_page_catalogue_lies_over_the_kit_and_keeps_the_kit_s_other_keys() -> 
 
 @pytest.mark.parametrize(
     ("folder", "catalogue"),
-    [("kit", KIT_CATALOGUE), ("school", Catalogue("school", SCHOOL, base=KIT_CATALOGUE))],
+    [
+        ("kit", KIT_CATALOGUE),
+        ("school", Catalogue("school", SCHOOL, base=KIT_CATALOGUE)),
+        ("app", Catalogue("app", APP, base=KIT_CATALOGUE)),
+    ],
 )
 def test_every_string_key_a_template_names_is_in_its_catalogue(
     folder: str, catalogue: Catalogue

@@ -1,0 +1,149 @@
+"""The rider's app at /app/: an installable web app (PWA) on the public /api/v1 API only.
+
+The server sends one page, the shell (api/templates/app/shell.html, from the page kit's layout,
+in the rider's language), the web manifest and the service worker; everything else is plain ES
+modules under api/static/app/ (no build step) calling /api/v1 with the rider's bearer token.
+The service worker is served from /app/sw.js so that its scope is /app/; it keeps the shell and
+the static files, so the app, and the QR ticket with its stored credential, open offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, render_template, url_for
+from werkzeug.exceptions import HTTPException
+
+from api.messages.app import APP
+from api.pages import KIT_CATALOGUE, LANGUAGES, Catalogue, Words, error_page, language, page_headers
+from transit.services.wallet import RIDER_BLOCK_REASONS
+
+blp = Blueprint("rider_app", __name__, url_prefix="/app", template_folder="templates")
+
+CATALOGUE = Catalogue("app", APP, base=KIT_CATALOGUE)
+WORDS = Words(CATALOGUE)
+t = WORDS
+
+STATIC = Path(__file__).resolve().parent / "static"
+APP_FILES = STATIC / "app"
+SHELL_SOURCES = (
+    Path(__file__).resolve().parent / "templates" / "app" / "shell.html",
+    Path(__file__).resolve().parent / "messages" / "app.py",
+    STATIC / "kit.css",
+    STATIC / "kit.js",
+)
+TOP_UPS = (20_000, 50_000, 100_000, 200_000)
+THEME = "#0b5394"
+
+# What the app's pages may load: its own scripts, styles, images and API, nothing inline, no
+# CDN; a canvas's data: image and a downloaded file's blob: URL; the service worker and the
+# manifest from here; never in a frame.
+APP_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def install(app: Flask) -> None:
+    app.register_blueprint(blp)
+
+
+@blp.after_request
+def _headers(response: Response) -> Response:
+    page_headers(response.headers)
+    response.headers["Content-Security-Policy"] = APP_CSP
+    # The shell is the same for every rider (no personal data in it): the browser asks again
+    # each time it is online; the service worker answers when it is not.
+    response.headers.setdefault("Cache-Control", "no-cache")
+    response.vary.add("Accept-Language")
+    return response
+
+
+@blp.context_processor
+def _page_helpers() -> dict[str, Any]:
+    return {"t": WORDS}
+
+
+@blp.errorhandler(HTTPException)
+def _error_page(error: HTTPException) -> Any:
+    return error_page(error, WORDS, back=url_for("rider_app.shell"), back_label=t("title"))
+
+
+def _strings() -> dict[str, str]:
+    """Every string of the app in the page's language, for the script."""
+    chosen = language()
+    place = LANGUAGES.index(chosen)
+    return {key: CATALOGUE.entries[key][place] for key in APP} | {"lang": chosen}
+
+
+@blp.get("/")
+def shell() -> str:
+    return render_template(
+        "app/shell.html",
+        strings=_strings(),
+        amounts=TOP_UPS,
+        block_reasons=[str(reason.value) for reason in RIDER_BLOCK_REASONS],
+    )
+
+
+@blp.get("/manifest.webmanifest")
+def manifest() -> Response:
+    icons = [
+        {
+            "src": url_for("static", filename=f"app/icon-{size}.png"),
+            "sizes": f"{size}x{size}",
+            "type": "image/png",
+            "purpose": "any maskable",
+        }
+        for size in (192, 512)
+    ]
+    body = {
+        "name": t("title"),
+        "short_name": t("short_title"),
+        "description": t("description"),
+        "lang": language(),
+        "start_url": url_for("rider_app.shell"),
+        "scope": url_for("rider_app.shell"),
+        "display": "standalone",
+        "orientation": "portrait",
+        "background_color": "#ffffff",
+        "theme_color": THEME,
+        "icons": icons,
+    }
+    return Response(json.dumps(body, ensure_ascii=False), mimetype="application/manifest+json")
+
+
+def _cached_files() -> list[Path]:
+    """The static files the app needs offline: all of api/static/app but the worker itself."""
+    found = [
+        path
+        for path in sorted(APP_FILES.rglob("*"))
+        if path.is_file() and path.name not in ("sw.js", "LICENSE") and path.suffix != ".md"
+    ]
+    return found
+
+
+@blp.get("/sw.js")
+def service_worker() -> Response:
+    """The service worker, with the list of files to keep and a version that changes when any
+    of them (or the shell) does, so a new release replaces the old cache."""
+    files = _cached_files()
+    digest = hashlib.sha256()
+    for path in [*files, *SHELL_SOURCES, APP_FILES / "sw.js"]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    urls = [
+        url_for("rider_app.shell"),
+        url_for("rider_app.manifest"),
+        url_for("static", filename="kit.css"),
+        url_for("static", filename="kit.js"),
+        *(url_for("static", filename=path.relative_to(STATIC).as_posix()) for path in files),
+    ]
+    build = {"version": digest.hexdigest()[:16], "files": urls}
+    source = (APP_FILES / "sw.js").read_text(encoding="utf-8")
+    response = Response(f"const BUILD = {json.dumps(build)};\n{source}", mimetype="text/javascript")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
