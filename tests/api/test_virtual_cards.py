@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from api.deps import unit_of_work
+from cards.application import MasterKeys
+from fares import load_hanoi_tariff
+from readers.display import RED
+from readers.journal import Journal
 from readers.tickets import TicketGate, issuer_keys
+from readers.validator import Validator
 from tests.api.test_riders import bearer, signed_up
 from tests.api.test_wallet import issue, link
 from tests.conftest import SmsOutbox
@@ -155,7 +161,7 @@ def _holdings(app: Flask, rider_cards: list[str]) -> int:
 
 
 def test_switching_the_active_medium_moves_the_money_both_ways_and_never_doubles_it(
-    app: Flask, client: FlaskClient, rider: dict[str, str]
+    app: Flask, client: FlaskClient, rider: dict[str, str], tmp_path: Path
 ) -> None:
     number, code = issue(app, "04A1B2C3D4E5F6", balance=30_000)
     chip = link(client, rider, number, code).get_json()
@@ -166,7 +172,7 @@ def test_switching_the_active_medium_moves_the_money_both_ways_and_never_doubles
         "blocked",
         "inactive_medium",
     )
-    _, public = phone()
+    phone_key, public = phone()
     refused = certify(client, rider, virtual["card_id"], public)
     assert (refused.status_code, refused.get_json()["code"]) == (409, "medium_inactive")
     both = [chip["card_id"], virtual["card_id"]]
@@ -185,14 +191,19 @@ def test_switching_the_active_medium_moves_the_money_both_ways_and_never_doubles
     )
     # The chip keeps its 30,000 on the chip, refused everywhere; the ledger counts it once.
     assert gate(app).denied_cards >= {chip_now["card_number"] and _uid(app, chip["card_id"])}
-    assert certify(client, rider, virtual["card_id"], public).status_code == 201
+    issued = certify(client, rider, virtual["card_id"], public)
+    assert issued.status_code == 201
+    held = base64.urlsafe_b64decode(issued.get_json()["credential"] + "==")
 
     back = client.post(f"/api/v1/cards/{chip['card_id']}/activate", headers=rider)
     assert back.status_code == 200, back.get_json()
     assert back.get_json()["moved"] == 50_000
     virtual_now = client.get(f"/api/v1/cards/{virtual['card_id']}", headers=rider).get_json()
     assert (virtual_now["balance"], virtual_now["active"]) == (0, False)
-    assert virtual["card_number"] in gate(app).denied_cards  # refused after the next snapshot
+    assert virtual["card_number"] in gate(app).denied_cards  # in the next snapshot
+    # A validator that takes that snapshot refuses the phone's code, from a credential the
+    # phone still holds from before the switch.
+    assert refused_at_a_validator(app, held, phone_key, tmp_path) == (RED, "qr_denied")
     chip_back = client.get(f"/api/v1/cards/{chip['card_id']}", headers=rider).get_json()
     assert chip_back["pending_total"] == 50_000  # written at the chip's next tap
     with app.app_context(), unit_of_work() as uow:
@@ -201,6 +212,34 @@ def test_switching_the_active_medium_moves_the_money_both_ways_and_never_doubles
             for e in uow.session.scalars(select(AccountEntry).order_by(AccountEntry.entry_id))
         ]
     assert kinds == ["credit", "moved_out"]
+
+
+def refused_at_a_validator(
+    app: Flask, credential: bytes, key: ec.EllipticCurvePrivateKey, tmp_path: Path
+) -> tuple[str, str]:
+    """A bus validator, with a real journal, takes the server's full snapshot and is shown a
+    fresh code from `credential`: (colour, code) of what it says."""
+    with app.test_request_context():
+        from api.auth import ticket_issuer
+
+        issuers = (ticket_issuer().record(),)
+    with app.app_context(), unit_of_work() as uow:
+        snapshot = sync.snapshot(0, datetime.now(UTC), uow, issuers=issuers)
+    now = datetime.now(UTC)
+    with Journal(tmp_path / "bus.sqlite3") as journal:
+        journal.apply_snapshot(snapshot.to_json())
+        bus = Validator(
+            journal,
+            MasterKeys(*(bytes(16) for _ in range(6))),
+            load_hanoi_tariff(),
+            device_id="dev_bus",
+            route_id="32",
+            stop_id="HN0043",
+            clock=lambda: now,
+        )
+        shown = qr_vector.sign_ticket(credential, int(now.timestamp()), key)
+        signal = bus.qr_tap(shown).signal
+    return signal.colour, signal.code
 
 
 def _uid(app: Flask, card_id: str) -> str:
