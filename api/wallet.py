@@ -23,6 +23,7 @@ from api.schemas.wallet import (
     CredentialSchema,
     LinkCardSchema,
     ReplacementSchema,
+    RevokedSchema,
 )
 from api.smorest import Blueprint
 from transit.services import accounts, credentials, ledger, wallet
@@ -165,6 +166,18 @@ class ActivateView(MethodView):
 
 @blp.route("/<card_id>/credentials")
 class CredentialsView(MethodView):
+    @blp.doc(operationId="revoke_credentials")
+    @blp.response(200, RevokedSchema)
+    @blp.errors(401, 404)
+    def delete(self, card_id: str) -> Any:
+        """A lost phone: revoke every credential of the virtual card still valid. Validators
+        refuse their codes from their next sync; the phone in hand asks for a new one."""
+        with unit_of_work() as uow:
+            rider = current_rider(uow)
+            count = credentials.revoke(rider, card_id, datetime.now(UTC), uow)
+            uow.commit()
+        return {"revoked": count}
+
     @blp.doc(operationId="issue_credential")
     @blp.arguments(CredentialRequestSchema)
     @blp.response(201, CredentialSchema)

@@ -66,6 +66,8 @@ CREATE INDEX IF NOT EXISTS qr_codes_credential ON qr_codes (credential_id);
 CREATE INDEX IF NOT EXISTS qr_codes_signed ON qr_codes (signed_at);
 CREATE TABLE IF NOT EXISTS qr_fares (card_number TEXT PRIMARY KEY, record BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS ticket_issuers (kid TEXT PRIMARY KEY, public_key TEXT NOT NULL);
+-- QR credentials revoked before they expire (a lost phone): the latest snapshot's list.
+CREATE TABLE IF NOT EXISTS revoked_credentials (credential_id TEXT PRIMARY KEY);
 """
 
 
@@ -294,6 +296,12 @@ class Journal:
                     for p in snapshot.get("pending", [])
                 ],
             )
+            if "revoked_credentials" in snapshot:
+                self._db.execute("DELETE FROM revoked_credentials")
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO revoked_credentials (credential_id) VALUES (?)",
+                    [(str(c),) for c in snapshot["revoked_credentials"]],
+                )
             if "ticket_issuers" in snapshot:
                 self._replace_ticket_issuers(
                     {i["kid"]: i["public_key"] for i in snapshot["ticket_issuers"]}
@@ -304,6 +312,13 @@ class Journal:
                         "INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)",
                         (key, str(snapshot[key])),
                     )
+
+    def credential_revoked(self, credential_id: str) -> bool:
+        """Whether the latest snapshot lists this QR credential (hex id) as revoked."""
+        found = self._db.execute(
+            "SELECT 1 FROM revoked_credentials WHERE credential_id = ?", (credential_id,)
+        ).fetchone()
+        return found is not None
 
     def _replace_ticket_issuers(self, issuers: dict[str, str]) -> None:
         """The snapshot's list replaces the stored one; its revision moves only on a change."""

@@ -344,6 +344,8 @@ class Validator:
         credential = ticket.credential
         number = credential.card_number
         reason = self.journal.denied(number)
+        if reason is None and self.journal.credential_revoked(credential.credential_id.hex()):
+            reason = "credential_revoked"  # a lost phone's: the rider revoked it
         if reason is not None:
             tap_id = self._record_denied(number, number, now, DENIED, reason, ticket=ticket)
             return Outcome(Signal(RED, DENIED, detail=reason), number, None, tap_id, "qr")

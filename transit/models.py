@@ -651,3 +651,5 @@ class TicketCredential(Base):
     spend_limit: Mapped[int] = mapped_column(BigInteger)
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Revoked before it expired (a lost phone): every snapshot names it until it expires.
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

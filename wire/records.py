@@ -257,6 +257,8 @@ class Snapshot:
     # Every key a QR credential may be certified with, in every snapshot (full or not): the
     # device replaces its list with this one.
     ticket_issuers: tuple[TicketIssuer, ...] = ()
+    # QR credentials revoked before they expire (a lost phone), hex ids, whole every time.
+    revoked_credentials: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -268,6 +270,7 @@ class Snapshot:
             "pending": [action.to_json() for action in self.pending],
             "withdrawn": [entry.to_json() for entry in self.withdrawn],
             "ticket_issuers": [issuer.to_json() for issuer in self.ticket_issuers],
+            "revoked_credentials": list(self.revoked_credentials),
         }
 
     @classmethod
@@ -283,4 +286,5 @@ class Snapshot:
             ticket_issuers=tuple(
                 TicketIssuer.from_json(entry) for entry in data.get("ticket_issuers") or ()
             ),
+            revoked_credentials=tuple(data.get("revoked_credentials") or ()),
         )

@@ -90,6 +90,11 @@ class SnapshotSchema(Schema):
         required=True,
         metadata={"description": "every key QR credentials may be certified with"},
     )
+    revoked_credentials = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "QR credentials revoked before they expire (hex ids)"},
+    )
 
 
 # How each of a tap's fields is checked when a device sends it. The fields themselves are

@@ -143,3 +143,9 @@ class AccountSchema(Schema):
         required=True,
         metadata={"description": "the newest 100 changes to the balance, newest first"},
     )
+
+
+class RevokedSchema(Schema):
+    revoked = fields.Integer(
+        required=True, metadata={"description": "how many credentials were still valid"}
+    )

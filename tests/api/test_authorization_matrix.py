@@ -145,6 +145,7 @@ GET    /api/v1/payments/<payment_id>                401   ok    404   401   401 
 POST   /api/v1/virtual-cards                        401   409   ok    401   401   401   401   401
 POST   /api/v1/cards/<card_id>/activate             401   ok    404   401   401   401   401   401
 POST   /api/v1/cards/<card_id>/credentials          401   409   404   401   401   401   401   401
+DELETE /api/v1/cards/<card_id>/credentials          401   ok    404   401   401   401   401   401
 GET    /api/v1/cards/<card_id>/account              401   ok    404   401   401   401   401   401
 
 # Validators sign every request. A disabled one is refused like an unknown one (its key is
@@ -535,6 +536,9 @@ REQUESTS: dict[tuple[str, str], Callable[[World], Call]] = {
     ),
     ("POST", "/api/v1/cards/<card_id>/activate"): lambda w: _json(
         "POST", f"/api/v1/cards/{w.virtual_card_id}/activate", {}
+    ),
+    ("DELETE", "/api/v1/cards/<card_id>/credentials"): lambda w: _json(
+        "DELETE", f"/api/v1/cards/{w.virtual_card_id}/credentials", {}
     ),
     ("POST", "/api/v1/cards/<card_id>/credentials"): lambda w: _json(
         "POST",

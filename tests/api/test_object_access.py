@@ -33,6 +33,7 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/payments/{payment_id}"): {},
     ("post", "/api/v1/cards/{card_id}/activate"): {},
     ("get", "/api/v1/cards/{card_id}/account"): {},
+    ("delete", "/api/v1/cards/{card_id}/credentials"): {},
     ("post", "/api/v1/cards/{card_id}/credentials"): {"json": {"public_key": PHONE_KEY}},
 }
 IDS = ("{card_id}", "{payment_id}")

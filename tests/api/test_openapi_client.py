@@ -68,6 +68,7 @@ OPERATION_IDS = {
     ("post", "/api/v1/virtual-cards"): "create_virtual_card",
     ("post", "/api/v1/cards/{card_id}/activate"): "activate_card",
     ("get", "/api/v1/cards/{card_id}/account"): "get_account",
+    ("delete", "/api/v1/cards/{card_id}/credentials"): "revoke_credentials",
     ("post", "/api/v1/cards/{card_id}/credentials"): "issue_credential",
     ("post", "/api/v1/webhooks/stripe"): "handle_stripe_webhook",
     ("get", "/api/v1/schools"): "list_schools",

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from api.deps import unit_of_work
 from cards.application import MasterKeys
 from fares import load_hanoi_tariff
-from readers.display import RED
+from readers.display import GREEN, RED
 from readers.journal import Journal
 from readers.tickets import TicketGate, issuer_keys
 from readers.validator import Validator
@@ -226,6 +226,7 @@ def refused_at_a_validator(
     with app.app_context(), unit_of_work() as uow:
         snapshot = sync.snapshot(0, datetime.now(UTC), uow, issuers=issuers)
     now = datetime.now(UTC)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     with Journal(tmp_path / "bus.sqlite3") as journal:
         journal.apply_snapshot(snapshot.to_json())
         bus = Validator(
@@ -297,3 +298,23 @@ def test_a_pass_bought_for_the_virtual_card_is_in_the_next_credential(
     assert len(ticket.credential.passes) == 1
     assert ticket.credential.limit == 0  # the pass rides; there is no money to spend
     assert qr.MAX_AGE < 60
+
+
+def test_a_lost_phone_s_credentials_are_revoked_and_refused_at_the_next_sync(
+    app: Flask, client: FlaskClient, rider: dict[str, str], tmp_path: Path
+) -> None:
+    card = create(client, rider).get_json()
+    assert top_up(client, rider, card["card_id"], 50_000).status_code == 201
+    lost_key, lost_public = phone()
+    lost = certify(client, rider, card["card_id"], lost_public).get_json()
+    held = base64.urlsafe_b64decode(lost["credential"] + "==")
+    revoked = client.delete(f"/api/v1/cards/{card['card_id']}/credentials", headers=rider)
+    assert (revoked.status_code, revoked.get_json()) == (200, {"revoked": 1})
+    again = client.delete(f"/api/v1/cards/{card['card_id']}/credentials", headers=rider)
+    assert again.get_json() == {"revoked": 0}
+    assert refused_at_a_validator(app, held, lost_key, tmp_path) == (RED, "qr_denied")
+    # The phone in hand gets a new credential, which rides.
+    new_key, new_public = phone()
+    fresh = certify(client, rider, card["card_id"], new_public).get_json()
+    renewed = base64.urlsafe_b64decode(fresh["credential"] + "==")
+    assert refused_at_a_validator(app, renewed, new_key, tmp_path / "b") == (GREEN, "paid")

@@ -22,13 +22,14 @@ from fares.model import card_day, card_day_or_none
 from transit.errors import DomainError
 from transit.localtime import service_day
 from transit.models import (
+    AuditEntry,
     Card,
     CardShadow,
     CardStatus,
     Rider,
     TicketCredential,
 )
-from transit.services import ledger, loads, tariffs
+from transit.services import ledger, loads, tariffs, versions
 from transit.services.cards import CardNotFound
 from transit.uow import UnitOfWork
 from wire import TicketIssuer, qr
@@ -149,6 +150,56 @@ def issue(
         )
     )
     return Issued(signed, credential.credential_id.hex(), expires_at, balance, now)
+
+
+def revoke(rider: Rider, card_id: str, now: datetime, uow: UnitOfWork) -> int:
+    """Every credential of the rider's virtual card still valid is revoked (a lost phone):
+    validators refuse their codes from their next sync. The phone in hand asks for a new one.
+    Returns how many were revoked."""
+    session = uow.session
+    card = session.scalar(
+        select(Card).where(Card.card_id == card_id, Card.rider_id == rider.rider_id)
+    )
+    if card is None or not ledger.is_virtual(card):
+        raise CardNotFound(card_id=card_id)
+    live = list(
+        session.scalars(
+            select(TicketCredential).where(
+                TicketCredential.card_id == card.card_id,
+                TicketCredential.expires_at > now,
+                TicketCredential.revoked_at.is_(None),
+            )
+        )
+    )
+    for credential in live:
+        credential.revoked_at = now
+    if live:
+        versions.bump_version(uow)  # validators take the new list with the next delta
+        session.add(
+            AuditEntry(
+                actor=f"rider:{rider.rider_id}",
+                action="revoke_credentials",
+                subject=card.card_number,
+                detail=", ".join(c.credential_id for c in live),
+                at=now,
+            )
+        )
+    return len(live)
+
+
+def revoked(now: datetime, uow: UnitOfWork) -> tuple[str, ...]:
+    """The revoked credentials that would still be valid: what every snapshot lists."""
+    return tuple(
+        uow.session.scalars(
+            select(TicketCredential.credential_id)
+            .where(
+                TicketCredential.revoked_at.is_not(None),
+                # The slack a validator allows past expiry (docs/qr-ticket.md) is covered too.
+                TicketCredential.expires_at > now - timedelta(seconds=qr.CLOCK_SLACK),
+            )
+            .order_by(TicketCredential.credential_id)
+        )
+    )
 
 
 def _passes(card: Card, today: int, uow: UnitOfWork) -> list[qr.PassGrant]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from transit.models import DenyEntry, PendingAction, PendingActionStatus
-from transit.services import loads, tariffs, versions
+from transit.services import credentials, loads, tariffs, versions
 from transit.services.loads import PassDetail, ProfileDetail
 from transit.uow import UnitOfWork
 from wire import Denial, PassRecord, ProfileRecord, Snapshot, TicketIssuer, Withdrawal
@@ -62,6 +62,7 @@ def snapshot(
         pending=tuple(pending),
         withdrawn=tuple(withdrawn),
         ticket_issuers=issuers,
+        revoked_credentials=credentials.revoked(now, uow),
     )
 
 

@@ -112,8 +112,10 @@ def test_a_snapshot_reads_and_writes_the_protocols_json() -> None:
             {"kid": "2b8f0c995684a1f9", "public_key": "e4adc600cbd5cf2d3995abfa1da40488"
              "821ae9523e672288d804ea84d87fe71a"}
         ],
+        "revoked_credentials": ["0102030405060708"],
     }  # fmt: skip
     snapshot = Snapshot.from_json(document)
+    assert snapshot.revoked_credentials == ("0102030405060708",)
     assert [issuer.kid for issuer in snapshot.ticket_issuers] == ["2b8f0c995684a1f9"]
     assert snapshot.deny == (Denial(card_uid="04A1B2C3D4E5F6", reason="lost"),)
     assert snapshot.withdrawn == (Withdrawal(card_uid="04A1B2C3D4E5F6", seq=6),)
