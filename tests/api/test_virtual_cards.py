@@ -318,3 +318,32 @@ def test_a_lost_phone_s_credentials_are_revoked_and_refused_at_the_next_sync(
     fresh = certify(client, rider, card["card_id"], new_public).get_json()
     renewed = base64.urlsafe_b64decode(fresh["credential"] + "==")
     assert refused_at_a_validator(app, renewed, new_key, tmp_path / "b") == (GREEN, "paid")
+
+
+def test_a_virtual_card_paid_back_while_the_account_rides_a_chip_card_stays_waiting(
+    app: Flask, client: FlaskClient, rider: dict[str, str]
+) -> None:
+    """Below zero, then the rider switches to a chip card: the debt stays with the virtual
+    card, and paying it back does not make it a second medium the account rides with."""
+    virtual = create(client, rider).get_json()
+    with app.app_context(), unit_of_work() as uow:
+        row = uow.session.get(Card, virtual["card_id"])
+        assert row is not None
+        ledger.post(row, "fare", "tap_x", -8_000, "bus 32", datetime.now(UTC), uow)
+        uow.commit()
+    number, code = issue(app, "04A1B2C3D4E5F6", balance=30_000)
+    chip = link(client, rider, number, code).get_json()
+    switched = client.post(f"/api/v1/cards/{chip['card_id']}/activate", headers=rider)
+    assert switched.status_code == 200, switched.get_json()
+    assert switched.get_json()["moved"] == 0  # a debt does not move
+    assert top_up(client, rider, virtual["card_id"], 20_000).status_code == 201
+    seen = client.get(f"/api/v1/cards/{virtual['card_id']}", headers=rider).get_json()
+    assert (seen["balance"], seen["status"], seen["blocked_reason"], seen["active"]) == (
+        12_000,
+        "blocked",
+        "inactive_medium",
+        False,
+    )
+    assert virtual["card_number"] in gate(app).denied_cards
+    listed = client.get("/api/v1/cards", headers=rider).get_json()["data"]
+    assert [c["card_id"] for c in listed if c["active"]] == [chip["card_id"]]

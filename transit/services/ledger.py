@@ -20,6 +20,7 @@ from transit.models import (
     CardShadow,
     CardStatus,
     DenyEntry,
+    Rider,
 )
 from transit.services import denylist, versions
 from transit.uow import UnitOfWork
@@ -85,7 +86,12 @@ def post(
     if shadow.balance < 0 and card.status == CardStatus.ACTIVE:
         deny_card(card, BlockReason.NEGATIVE_BALANCE, now, uow)
     elif shadow.balance >= 0 and card.blocked_reason == BlockReason.NEGATIVE_BALANCE:
-        allow(card, now, uow)
+        rider = session.get(Rider, card.rider_id) if card.rider_id else None
+        if rider is not None and rider.active_card_id not in (None, card.card_id):
+            # Paid back while the account rides with another card: it waits, refused.
+            deny_card(card, BlockReason.INACTIVE_MEDIUM, now, uow)
+        else:
+            allow(card, now, uow)
     session.flush()
     return entry
 
