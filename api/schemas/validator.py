@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from api.schemas.common import InputSchema, StrictSchema
 from wire import Tap
@@ -183,6 +183,25 @@ class _TapLoader(InputSchema):
 
     class Meta:
         unknown = "exclude"  # fields a later device version adds are ignored, not refused
+
+    @validates_schema
+    def _medium(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """A QR tap names the virtual card by its number and the code it was; a card tap has
+        neither a credential nor a code's time."""
+        if data.get("medium") == "qr":
+            number = data.get("card_number") or ""
+            if not (len(number) == 16 and number.isdigit() and data.get("card_uid") == number):
+                raise ValidationError(
+                    "a QR tap names the virtual card's 16-digit number as card_uid and card_number",
+                    "card_uid",
+                )
+            if not data.get("credential_id") or data.get("code_signed_at") is None:
+                raise ValidationError(
+                    "a QR tap has the credential_id and code_signed_at of its code",
+                    "credential_id",
+                )
+        elif data.get("credential_id") or data.get("code_signed_at") is not None:
+            raise ValidationError("a card tap has no credential_id or code_signed_at", "medium")
 
     @post_load
     def _tap(self, data: dict[str, Any], **kwargs: Any) -> Tap:

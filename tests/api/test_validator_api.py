@@ -580,3 +580,25 @@ def test_the_devices_register_command_prints_the_key_once(app: Flask) -> None:
         row = uow.session.get(DeviceRow, printed["device_id"])
         assert row is not None
         assert printed["private_key"] not in row.public_key
+
+
+def test_a_qr_tap_must_name_its_virtual_card_and_code_and_a_card_tap_has_neither(
+    app: Flask, device: Device, card: str
+) -> None:
+    qr = {"medium": "qr", "card_uid": "8401000000000017", "card_number": "8401000000000017",
+          "balance_after": None, "card_tx": None}  # fmt: skip
+    code = {"credential_id": "0102030405060708", "code_signed_at": at(0)}
+    bad = [
+        device.tap(**qr),  # no code
+        device.tap(**{**qr, **code, "card_uid": UID}),  # a chip's UID for a virtual card
+        device.tap(card_tx=1, **code),  # a card tap with a code's fields
+    ]
+    good = device.tap(**qr, **code)
+    results = device.upload(*bad, good).get_json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "rejected", "rejected", "accepted"]
+    assert [r.get("reason") for r in results[:3]] == [
+        "invalid: credential_id",
+        "invalid: card_uid",
+        "invalid: medium",
+    ]
+    assert stored_taps(app) == [good["tap_id"]]
