@@ -221,6 +221,14 @@ MESSAGES: dict[str, Message] = {
         "Thẻ này đã bị khóa (mất, hỏng hoặc bị thay) nên không thể dùng để đi xe.",
         "This card is blocked (lost, damaged or replaced), so it cannot ride.",
     ),
+    "switch_needs_top_up": Message(
+        "Cần nạp thêm trước khi đổi thẻ",
+        "Top up before switching",
+        "Thẻ này vẫn giữ số tiền đã chuyển sang thẻ kia, và thẻ kia đã dùng {amount} đ trong "
+        "số đó. Hãy nạp {amount} đ vào thẻ đang dùng rồi đổi lại.",
+        "This card still holds the money that moved to your other card, which has spent "
+        "{amount} VND of it. Top up {amount} VND on the card you ride with, then switch.",
+    ),
     "medium_inactive": Message(
         "Thẻ chưa được chọn để đi xe",
         "Not the card you ride with",

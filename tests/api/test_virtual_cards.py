@@ -197,7 +197,8 @@ def test_switching_the_active_medium_moves_the_money_both_ways_and_never_doubles
 
     back = client.post(f"/api/v1/cards/{chip['card_id']}/activate", headers=rider)
     assert back.status_code == 200, back.get_json()
-    assert back.get_json()["moved"] == 50_000
+    # The chip still holds its own 30,000: only the 20,000 that never reached it goes back.
+    assert back.get_json()["moved"] == 20_000
     virtual_now = client.get(f"/api/v1/cards/{virtual['card_id']}", headers=rider).get_json()
     assert (virtual_now["balance"], virtual_now["active"]) == (0, False)
     assert virtual["card_number"] in gate(app).denied_cards  # in the next snapshot
@@ -205,7 +206,8 @@ def test_switching_the_active_medium_moves_the_money_both_ways_and_never_doubles
     # phone still holds from before the switch.
     assert refused_at_a_validator(app, held, phone_key, tmp_path) == (RED, "qr_denied")
     chip_back = client.get(f"/api/v1/cards/{chip['card_id']}", headers=rider).get_json()
-    assert chip_back["pending_total"] == 50_000  # written at the chip's next tap
+    assert (chip_back["balance"], chip_back["pending_total"]) == (30_000, 20_000)
+    assert _holdings(app, both) == 50_000  # back and forth: the same 50,000, never more
     with app.app_context(), unit_of_work() as uow:
         kinds = [
             e.kind
@@ -347,3 +349,45 @@ def test_a_virtual_card_paid_back_while_the_account_rides_a_chip_card_stays_wait
     assert virtual["card_number"] in gate(app).denied_cards
     listed = client.get("/api/v1/cards", headers=rider).get_json()["data"]
     assert [c["card_id"] for c in listed if c["active"]] == [chip["card_id"]]
+
+
+def test_back_and_forth_never_doubles_and_a_chip_owed_what_was_spent_waits_for_a_top_up(
+    app: Flask, client: FlaskClient, rider: dict[str, str]
+) -> None:
+    number, code = issue(app, "04A1B2C3D4E5F6", balance=30_000)
+    chip = link(client, rider, number, code).get_json()
+    virtual = create(client, rider).get_json()
+    both = [chip["card_id"], virtual["card_id"]]
+    for _ in range(2):  # chip, virtual, chip, virtual: still 30,000
+        for card in (virtual, chip):
+            switched = client.post(f"/api/v1/cards/{card['card_id']}/activate", headers=rider)
+            assert switched.status_code == 200, switched.get_json()
+        assert _holdings(app, both) - _on_frozen_chip(app, chip["card_id"]) == 30_000
+    switched = client.post(f"/api/v1/cards/{virtual['card_id']}/activate", headers=rider)
+    assert switched.get_json()["card"]["balance"] == 30_000
+    with app.app_context(), unit_of_work() as uow:
+        row = uow.session.get(Card, virtual["card_id"])
+        assert row is not None
+        ledger.post(row, "fare", "tap_phone", -10_000, "bus 32", datetime.now(UTC), uow)
+        uow.commit()
+    # The chip still holds 30,000, of which the phone spent 10,000: it cannot ride again yet.
+    refused = client.post(f"/api/v1/cards/{chip['card_id']}/activate", headers=rider)
+    assert (refused.status_code, refused.get_json()["code"]) == (409, "switch_needs_top_up")
+    assert "10000" in refused.get_json()["detail"]
+    listed = client.get("/api/v1/cards", headers=rider).get_json()["data"]
+    assert [c["card_id"] for c in listed if c["active"]] == [virtual["card_id"]]  # unchanged
+    assert top_up(client, rider, virtual["card_id"], 20_000).status_code == 201
+    back = client.post(f"/api/v1/cards/{chip['card_id']}/activate", headers=rider)
+    assert back.status_code == 200, back.get_json()
+    assert back.get_json()["moved"] == 10_000  # 40,000 on the phone, 30,000 already on the chip
+
+
+def _on_frozen_chip(app: Flask, card_id: str) -> int:
+    """A chip switched away from still holds its moved balance, refused everywhere."""
+    with app.app_context(), unit_of_work() as uow:
+        card = uow.session.get(Card, card_id)
+        assert card is not None
+        if card.blocked_reason != "inactive_medium":
+            return 0
+        shadow = uow.session.get(CardShadow, card.uid)
+        return shadow.balance if shadow is not None else 0

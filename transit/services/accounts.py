@@ -39,11 +39,19 @@ from transit.services import cards, eligibility, loads
 from transit.services.cards import CardNotFound
 from transit.services.ledger import allow as _allow
 from transit.services.ledger import deny_card as _deny
+from transit.services.ledger import is_virtual
 from transit.uow import UnitOfWork
 
 
 class VirtualCardExists(DomainError):
     code = "virtual_card_exists"
+    status = 409
+
+
+class SwitchNeedsTopUp(DomainError):
+    """Riding with a chip card again would give back more than the account still has."""
+
+    code = "switch_needs_top_up"
     status = 409
 
 
@@ -147,14 +155,28 @@ def activate(rider: Rider, card_id: str, now: datetime, uow: UnitOfWork) -> Acti
         raise MediumNotUsable("this card cannot ride: it is blocked or replaced")
     others = _usable(rider, uow, besides=card)
     actor = f"rider:{rider.rider_id}"
-    moved = passes = 0
+    # A chip card that was switched away from still holds, on the chip, the balance that moved
+    # off it then: riding with it again gives that back, so what moves to it is less by that.
+    owed = _left_on_chip(card, uow)
+    money = 0
+    carried: list[tuple[loads.PassDetail, int]] = []
     for old in others:
         # Refused first: from the next sync no validator takes the old medium, so nothing is
         # spent twice while its holdings move.
         _deny(old, BlockReason.INACTIVE_MEDIUM, now, uow)
-        amount, count = _move(old, card, actor, now, uow)
-        moved += amount
-        passes += count
+        held = loads.empty(old, card, now, uow)
+        money += held.money
+        carried += held.passes
+    if money < owed:
+        # The other medium spent part of what this chip still holds: the chip cannot be
+        # debited from here, so the rider tops up the difference first (nothing has changed).
+        raise SwitchNeedsTopUp(
+            f"{owed - money} VND of this card's money was spent with the other", amount=owed - money
+        )
+    sources = ", ".join(o.card_number for o in others) or "no other card"
+    loads.move_to(card, loads.Holdings(money - owed, tuple(carried)), f"card {sources}", actor,
+                  now, uow)  # fmt: skip
+    moved, passes = money - owed, len(carried)
     if card.status == CardStatus.BLOCKED and card.blocked_reason == BlockReason.INACTIVE_MEDIUM:
         _allow(card, now, uow)
     rider.active_card_id = card.card_id
@@ -163,8 +185,8 @@ def activate(rider: Rider, card_id: str, now: datetime, uow: UnitOfWork) -> Acti
             actor=actor,
             action="activate",
             subject=card.card_number,
-            detail=f"{moved} VND and {passes} pass(es) from "
-            + (", ".join(o.card_number for o in others) or "no other card"),
+            detail=f"{moved} VND and {passes} pass(es) from {sources}"
+            + (f"; {owed} VND were still on the chip" if owed else ""),
             at=now,
         )
     )
@@ -172,8 +194,9 @@ def activate(rider: Rider, card_id: str, now: datetime, uow: UnitOfWork) -> Acti
     return Activation(card, moved, passes, tuple(o.card_number for o in others))
 
 
-def _move(old: Card, new: Card, actor: str, now: datetime, uow: UnitOfWork) -> tuple[int, int]:
-    """What `old` holds, to `new`: (VND, passes). `old` is already on the deny list."""
-    held = loads.empty(old, new, now, uow)
-    loads.move_to(new, held, f"card {old.card_number}", actor, now, uow)
-    return held.money, len(held.passes)
+def _left_on_chip(card: Card, uow: UnitOfWork) -> int:
+    """What a chip card switched away from still holds on its chip (its balance moved then)."""
+    if is_virtual(card) or card.blocked_reason != BlockReason.INACTIVE_MEDIUM:
+        return 0
+    shadow = uow.session.get(CardShadow, card.uid)
+    return max(shadow.balance, 0) if shadow is not None else 0

@@ -16,6 +16,7 @@ from fares.model import Pass, card_day, card_day_or_none, date_of_card_day
 from transit.errors import DomainError
 from transit.localtime import service_day
 from transit.models import (
+    AccountEntry,
     AuditEntry,
     Card,
     CardShadow,
@@ -312,8 +313,15 @@ def empty(card: Card, destination: Card, now: datetime, uow: UnitOfWork) -> Hold
         action.status = PendingActionStatus.WITHDRAWN
         action.changed_version = versions.bump_version(uow)
     if ledger.is_virtual(card) and money > 0:
+        # Each move is its own entry: the same card may be switched to again later.
+        moves = session.scalar(
+            select(func.count())
+            .select_from(AccountEntry)
+            .where(AccountEntry.card_id == card.card_id, AccountEntry.kind == "moved_out")
+        )
+        ref = f"{destination.card_number}#{(moves or 0) + 1}"
         where = f"card {destination.card_number}"
-        ledger.post(card, "moved_out", destination.card_number, -money, f"to {where}", now, uow)
+        ledger.post(card, "moved_out", ref, -money, f"to {where}", now, uow)
     return Holdings(money, tuple(carried))
 
 
@@ -343,6 +351,19 @@ def move_to(
     if held.money > 0:
         # All the old card held, which may be more than one top-up.
         add_credit(card, held.money, f"moved from {source}", actor, now, uow, most=MAX_BALANCE)
+    has = {
+        detail.entry
+        for action in uow.session.scalars(
+            select(PendingAction).where(
+                PendingAction.card_uid == card.uid,
+                PendingAction.kind == PendingActionKind.PASS,
+                PendingAction.status.in_(HELD),
+            )
+        )
+        if isinstance(detail := detail_of(action), PassDetail)
+    }
     for detail, price in held.passes:
+        if detail.entry in has:
+            continue  # a chip switched back to still holds it
         add_pass(card, detail.entry, product_id=detail.product_id, price=price, actor=actor,
                  now=now, uow=uow)  # fmt: skip
