@@ -5,6 +5,11 @@ in the rider's language), the web manifest and the service worker; everything el
 modules under api/static/app/ (no build step) calling /api/v1 with the rider's bearer token.
 The service worker is served from /app/sw.js so that its scope is /app/; it keeps the shell and
 the static files, so the app, and the QR ticket with its stored credential, open offline.
+
+The language is the page kit's (?lang=, else the browser's). The script keeps the rider's choice
+on the phone and asks for /app/?lang=… when the app opens at /app/ in another language: each
+language's shell has its own address, which the service worker can keep apart (a cookie would
+make one address answer in two languages, and the cache serve the wrong one).
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, render_template, url_for
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask, Response, make_response, render_template, request, url_for
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from api.messages.app import APP
 from api.pages import KIT_CATALOGUE, LANGUAGES, Catalogue, Words, error_page, language, page_headers
@@ -31,6 +36,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 APP_FILES = STATIC / "app"
 SHELL_SOURCES = (
     Path(__file__).resolve().parent / "templates" / "app" / "shell.html",
+    Path(__file__).resolve().parent / "templates" / "app" / "base.html",
     Path(__file__).resolve().parent / "messages" / "app.py",
     STATIC / "kit.css",
     STATIC / "kit.js",
@@ -70,7 +76,38 @@ def _page_helpers() -> dict[str, Any]:
 
 @blp.errorhandler(HTTPException)
 def _error_page(error: HTTPException) -> Any:
-    return error_page(error, WORDS, back=url_for("rider_app.shell"), back_label=t("title"))
+    return error_page(
+        error,
+        WORDS,
+        back=url_for("rider_app.shell"),
+        back_label=t("back_to_app"),
+        base_template="app/base.html",
+    )
+
+
+@blp.before_app_request
+def _unknown_address() -> Response | None:
+    """An address under /app/ that no route knows (/app/nope, a POST to the shell) is a page in
+    the rider's language with a way back to the app, not the API's JSON problem. Routing failed
+    before any blueprint was chosen, so neither the blueprint's error handler nor its headers
+    apply by themselves; and an app-wide handler for 404 would take the school pages' own."""
+    failed = request.routing_exception
+    if not isinstance(failed, NotFound | MethodNotAllowed):
+        return None
+    if not request.path.startswith(f"{blp.url_prefix}/"):
+        return None
+    page, status, headers = error_page(
+        failed,
+        WORDS,
+        back=url_for("rider_app.shell"),
+        back_label=t("back_to_app"),
+        base_template="app/base.html",
+        t=WORDS,
+    )
+    response = make_response(page, status, headers)
+    if isinstance(failed, MethodNotAllowed):
+        response.headers["Allow"] = ", ".join(failed.valid_methods or ())
+    return _headers(response)
 
 
 def _strings() -> dict[str, str]:

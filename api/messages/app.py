@@ -25,6 +25,7 @@ APP: dict[str, tuple[str, str]] = {
         "No connection: showing what this phone has kept.",
     ),
     "loading": ("Đang tải…", "Loading…"),
+    "back_to_app": ("Về ứng dụng thẻ đi xe", "Back to the transit card app"),
     # signing in and up
     "sign_in": ("Đăng nhập", "Sign in"),
     "sign_up": ("Đăng ký", "Sign up"),
@@ -68,6 +69,7 @@ APP: dict[str, tuple[str, str]] = {
     "kind_virtual": ("Thẻ ảo (mã QR)", "Virtual card (QR code)"),
     "active_badge": ("Đang dùng để đi xe", "Rides now"),
     "inactive_badge": ("Không dùng để đi xe", "Not riding now"),
+    "below_zero_badge": ("Số dư âm: hãy nạp tiền", "Below zero: top up"),
     "status_blocked": ("Đã khoá", "Blocked"),
     "status_replaced": ("Đã thay", "Replaced"),
     "balance": ("Số dư", "Balance"),
@@ -148,6 +150,8 @@ APP: dict[str, tuple[str, str]] = {
     "no_products": ("Không có vé tháng cho thẻ này.", "No passes for this card."),
     "buy_pass": ("Mua {name} — {price}", "Buy {name} — {price}"),
     "pass_validity": ("Hiệu lực: {validity}", "Valid: {validity}"),
+    "validity_days": ("{count} ngày", "{count} day(s)"),
+    "validity_months": ("{count} tháng", "{count} calendar month(s)"),
     "pass_one_route": (
         "Vé một tuyến: chọn tuyến ở quầy vé.",
         "A one-route pass: choose the route at a ticket office.",

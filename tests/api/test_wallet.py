@@ -174,3 +174,28 @@ def test_a_lost_card_is_blocked_and_its_money_moves_to_the_new_card(
     assert twice.status_code == 409
     listed = client.get("/api/v1/cards", headers=rider).get_json()["data"]
     assert [c["status"] for c in listed] == ["replaced", "active"]
+
+
+def test_a_card_waiting_while_the_phone_rides_can_be_reported_lost_and_then_stays_blocked(
+    app: Flask, client: FlaskClient, rider: dict[str, str]
+) -> None:
+    """A chip card on the deny list only because the rider rides with the virtual card
+    (inactive_medium) is still theirs: reported lost, it must not ride again by a switch."""
+    number, code = issue(app, "04C1D2E3F4A5B6")
+    chip = link(client, rider, number, code).get_json()
+    virtual = client.post("/api/v1/virtual-cards", headers=rider).get_json()
+    assert (
+        client.post(f"/api/v1/cards/{virtual['card_id']}/activate", headers=rider).status_code
+        == 200
+    )
+    waiting = client.get(f"/api/v1/cards/{chip['card_id']}", headers=rider).get_json()
+    assert (waiting["status"], waiting["blocked_reason"]) == ("blocked", "inactive_medium")
+
+    blocked = client.post(
+        f"/api/v1/cards/{chip['card_id']}/block", json={"reason": "lost"}, headers=rider
+    )
+    assert blocked.status_code == 200
+    assert blocked.get_json()["blocked_reason"] == "lost"
+    again = client.post(f"/api/v1/cards/{chip['card_id']}/activate", headers=rider)
+    assert again.status_code == 409
+    assert again.get_json()["code"] == "medium_not_usable"

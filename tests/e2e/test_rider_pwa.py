@@ -7,6 +7,12 @@ validator checks it, with the issuer key the server certifies with. Then the net
 the page reloaded: the service worker serves the app and the ticket shows a fresh code from the
 stored credential. Every screen is checked with axe-core, for 44 px touch targets and for
 sideways scroll at 360 px; `SCREENSHOTS=1` writes the main screens to docs/screenshots/app-*.png.
+
+A second test visits every other screen and state, in English (chosen once, kept when the app
+opens again at /app/): a rider with a chip card (issued into the server's database, as the
+issuing station would, and added with its number and check code) and a virtual card switches
+between them, buys a pass, gets a statement, blocks and replaces the chip card, applies for
+student fares, downloads their data and deletes the account.
 """
 
 from __future__ import annotations
@@ -95,7 +101,7 @@ def screen(page: Any, name: str) -> None:
 def controlled(page: Any) -> None:
     """Waits until the service worker controls the page (polled from outside the page: a
     string predicate would be an eval, which the app's CSP refuses)."""
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 45  # a loaded machine may take a while to install it
     while not page.evaluate("Boolean(navigator.serviceWorker.controller)"):
         assert time.monotonic() < deadline, "the service worker never took control"
         time.sleep(0.1)
@@ -225,4 +231,265 @@ def test_the_app_runs_under_its_own_strict_csp(backend: Backend) -> None:
         page.click("#to-signup")
         screen(page, "signup")
         assert [line for line in console if "Content Security Policy" in line] == []
+        browser.close()
+
+
+def chip_cards(backend: Backend, count: int) -> list[tuple[str, str]]:
+    """Chip cards issued straight into the server's database, as the issuing station would after
+    personalizing them (no card reader here): (card number, check code) each."""
+    from datetime import UTC, datetime
+
+    from api import create_app
+    from api.deps import unit_of_work
+    from transit.services.cards import finish_issuing, reserve_card
+
+    app = create_app(
+        {
+            "DATABASE_URL": backend.env["TRANSIT_DATABASE_URL"],
+            "SECRET_KEY": SECRET,
+            "CARD_KEYS_FILE": backend.env["TRANSIT_CARD_KEYS_FILE"],
+            "INSTANCE_PATH": str(backend.home / "issuing-instance"),
+            "LOG_JSON": False,
+        }
+    )
+    issued = []
+    with app.app_context():
+        for _ in range(count):
+            with unit_of_work() as uow:
+                reservation = reserve_card(
+                    uow,
+                    uid=os.urandom(7),
+                    category_id="adult",
+                    valid_until=None,
+                    balance=30_000,
+                    prefix="8401",
+                    now=datetime.now(UTC),
+                )
+                finish_issuing(uow, reservation.card_id, personalized=True)
+                uow.commit()
+            issued.append((reservation.card_number, reservation.check_code))
+    app.extensions["transit"].engine.dispose()
+    return issued
+
+
+def spaced(number: str) -> str:
+    return " ".join(number[i : i + 4] for i in range(0, len(number), 4))
+
+
+def test_every_other_screen_of_a_rider_with_a_chip_card_and_a_virtual_card(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """In English, chosen once and kept when the app opens again at /app/: add a chip card, make
+    the virtual card (waiting), ride with it and back (what moves, said before and after), buy
+    the network-wide monthly pass, the statement, block the chip card and replace it, apply for
+    student fares and see the application waiting, download my data, and delete the account
+    last. Each screen and state: axe-core, 44 px touch targets, no sideways scroll at 360 px."""
+    from playwright.sync_api import expect, sync_playwright
+
+    out = tmp_path  # the pictures in docs/ are the first test's
+    backend.flask("schools", "create", "THPT-CVA", "Trường THPT Chu Văn An")
+    (chip, chip_code), (new_chip, new_code) = chip_cards(backend, 2)
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        context = browser.new_context(
+            viewport={"width": 360, "height": 640},
+            user_agent=PHONE_UA,
+            locale="vi-VN",
+            has_touch=True,
+            bypass_csp=True,  # for axe-core's injected script only
+            accept_downloads=True,
+        )
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        # The phone speaks Vietnamese; the rider chooses English in the header.
+        page.goto(backend.url + "/app/")
+        screen(page, "signin")
+        expect(page.locator("h1:visible")).to_have_text("Đăng nhập")
+        page.click("header a[lang='en']")
+        screen(page, "signin")
+        expect(page.locator("h1:visible")).to_have_text("Sign in")
+        check_screen(page, "en-signin", out)
+        page.click("#to-signup")
+        screen(page, "signup")
+        page.fill("#signup-phone", PHONE)
+        page.fill("#signup-password", PASSWORD)
+        page.check("#signup-consent")
+        page.click("#signup-submit")
+        page.wait_for_selector("#verify-form:not([hidden])")
+        page.fill("#verify-code", code_from_log(backend.home, "+84912345678"))
+        check_screen(page, "en-verify", out)
+        page.click("#verify-submit")
+        screen(page, "cards")
+        expect(page.locator("#card-list")).to_contain_text("You have no cards yet.")
+        check_screen(page, "en-no-cards", out)
+
+        # Add a chip card by its number and check code.
+        page.click("details.link-card summary")
+        page.fill("#link-number", spaced(chip))
+        page.fill("#link-check", chip_code)
+        check_screen(page, "en-link", out)
+        page.click("#link-submit")
+        chip_item = page.locator(f"li.card[data-card='{chip}']")
+        expect(chip_item).to_contain_text("Rides now")
+        expect(chip_item).to_contain_text("30.000 đ")
+        expect(page.locator("#status")).to_contain_text(f"Card {spaced(chip)} added.")
+
+        # The virtual card waits: the rider still rides with the chip card.
+        page.click("#make-virtual")
+        virtual = page.locator("li.card.virtual")
+        expect(virtual).to_contain_text("Not riding now")
+        expect(page.locator("#status")).to_contain_text("You still ride with your chip card")
+        check_screen(page, "en-two-cards", out)
+
+        # The QR ticket says how to use it while the chip card rides.
+        page.click("nav.main a[href='#/ticket']")
+        screen(page, "ticket")
+        expect(page.locator("#ticket-problem")).to_contain_text("You ride with your chip card")
+        check_screen(page, "en-ticket-chip", out)
+
+        # The app opens again from the home screen at /app/, through the service worker: the
+        # rider's language, not the phone's.
+        controlled(page)
+        page.goto(backend.url + "/app/")
+        screen(page, "cards")
+        expect(page.locator("h1:visible")).to_have_text("My cards")
+        assert "lang=en" in page.url
+        page.goto(backend.url + "/app/#/cards")
+        screen(page, "cards")
+        expect(page.locator("nav.main a[href='#/more']")).to_have_text("More")
+
+        # Ride with the virtual card: what will move, said first; then what moved.
+        virtual.locator("a", has_text="Ride with this card").click()
+        screen(page, "activate")
+        expect(page.locator("#activate-what")).to_contain_text("30.000 đ")
+        expect(page.locator("#activate-what")).to_contain_text(spaced(chip))
+        check_screen(page, "en-activate", out)
+        page.click("#activate-confirm")
+        screen(page, "cards")
+        expect(page.locator("#status")).to_contain_text("30.000 đ and 0 passes moved")
+        expect(virtual).to_contain_text("Rides now")
+        expect(virtual).to_contain_text("30.000 đ")
+        expect(chip_item).to_contain_text("Not riding now")
+        check_screen(page, "en-activated", out)
+
+        # And back to the chip card: it still holds its 30,000 on the chip, so nothing more
+        # is written to it (the money is not counted twice).
+        chip_item.locator("a", has_text="Ride with this card").click()
+        screen(page, "activate")
+        expect(page.locator("#activate-what")).to_contain_text("30.000 đ")
+        page.click("#activate-confirm")
+        screen(page, "cards")
+        expect(chip_item).to_contain_text("Rides now")
+        expect(chip_item).to_contain_text("Balance: 30.000 đ")
+        expect(chip_item).not_to_contain_text("waiting to be written")
+
+        # Buy the network-wide monthly pass for the chip card.
+        chip_item.locator("a", has_text="Top up").click()
+        screen(page, "topup")
+        products = page.locator("#product-list")
+        expect(products).to_contain_text("monthly pass all routes")
+        expect(products).to_contain_text("A one-route pass")
+        check_screen(page, "en-passes", out)
+        products.locator("li", has_text="monthly pass all routes").locator("button").click()
+        screen(page, "cards")
+        expect(page.locator("#status")).to_contain_text("monthly pass all routes")
+        expect(chip_item).to_contain_text("(waiting for the card)")
+        check_screen(page, "en-pass-bought", out)
+
+        # The chip card's journeys and its monthly statement, saved as a file.
+        chip_item.locator("a", has_text="Journeys").click()
+        screen(page, "journeys")
+        expect(page.locator("#journeys-none")).to_be_visible()
+        page.click("#statement-get")
+        link = page.locator("#statement-link")
+        expect(link).to_be_visible()
+        check_screen(page, "en-statement", out)
+        with page.expect_download() as download:
+            link.click()
+        saved = Path(download.value.path()).read_text(encoding="utf-8")
+        assert saved.strip(), "a statement, even of a month with no journeys"
+
+        # Ride with the virtual card again: the pass moves to it too. The chip card waits.
+        page.click("nav.main a[href='#/cards']")
+        screen(page, "cards")
+        virtual.locator("a", has_text="Ride with this card").click()
+        screen(page, "activate")
+        expect(page.locator("#activate-what")).to_contain_text(" 1 passes on ")
+        page.click("#activate-confirm")
+        screen(page, "cards")
+        expect(page.locator("#status")).to_contain_text("and 1 passes moved")
+        expect(virtual).to_contain_text("Rides now")
+        expect(virtual).to_contain_text("monthly pass all routes")
+        expect(chip_item).to_contain_text("Not riding now")
+
+        # The waiting chip card is lost: blocked for that reason, it cannot ride again; then
+        # it is replaced with a new one.
+        chip_item.locator("a", has_text="Block or replace").click()
+        screen(page, "manage")
+        expect(page.locator("#manage-card")).to_have_text(f"Chip card {spaced(chip)}")
+        check_screen(page, "en-manage", out)
+        page.check("#reason-lost")
+        page.click("#block-submit")
+        screen(page, "cards")
+        expect(page.locator("#status")).to_contain_text(f"Card {spaced(chip)} blocked.")
+        expect(chip_item).to_contain_text("Blocked")
+        expect(chip_item.locator("a", has_text="Ride with this card")).to_have_count(0)
+        check_screen(page, "en-blocked", out)
+        chip_item.locator("a", has_text="Block or replace").click()
+        screen(page, "manage")
+        expect(page.locator("#block-form")).to_be_hidden()
+        page.fill("#replace-number", spaced(new_chip))
+        page.fill("#replace-check", new_code)
+        check_screen(page, "en-replace", out)
+        page.click("#replace-submit")
+        screen(page, "cards")
+        expect(page.locator("#status")).to_contain_text(f"Replaced by card {spaced(new_chip)}")
+        expect(chip_item).to_contain_text("Replaced")
+        expect(page.locator(f"li.card[data-card='{new_chip}']")).to_be_visible()
+        check_screen(page, "en-replaced", out)
+
+        # Student fares: the schools to choose from, the form, then the application waiting.
+        page.click("nav.main a[href='#/more']")
+        screen(page, "more")
+        expect(page.locator("#apply-school option")).to_have_text(["Trường THPT Chu Văn An"])
+        page.fill("#apply-student", "HS-2041")
+        page.fill("#apply-name", "Nguyễn Thị Lan")
+        page.fill("#apply-birth", "2009-04-12")
+        check_screen(page, "en-apply", out)
+        page.click("#apply-submit")
+        screen(page, "more")
+        expect(page.locator("#status")).to_contain_text("Application sent to")
+        expect(page.locator("#application-list")).to_contain_text(
+            "Trường THPT Chu Văn An: waiting for the school"
+        )
+        check_screen(page, "en-applied", out)
+
+        # My data: the export, saved as a file.
+        page.click("#export")
+        expect(page.locator("#export-link")).to_be_visible()
+        check_screen(page, "en-export", out)
+        with page.expect_download() as download:
+            page.click("#export-link")
+        assert PHONE[1:] in Path(download.value.path()).read_text(encoding="utf-8")
+
+        # Last: delete the account (password asked again); the app returns to sign-in.
+        page.click("#screen-more details summary")
+        page.fill("#delete-password", PASSWORD)
+        check_screen(page, "en-delete", out)
+        page.click("#delete-submit")
+        screen(page, "signin")
+        expect(page.locator("#status")).to_have_text("Your account is deleted.")
+        expect(page.locator("nav.main a[href='#/cards']")).to_be_hidden()
+        check_screen(page, "en-deleted", out)
+
+        # An address the app does not know: a page in English with the way back to the app.
+        page.goto(backend.url + "/app/nope?lang=en")
+        expect(page.locator("h1")).to_have_text("Not found")
+        check_screen(page, "en-not-found", out)
+        page.click("main a[href='/app/']")
+        screen(page, "signin")
+        assert errors == []
+        context.close()
         browser.close()

@@ -197,7 +197,10 @@ def block(rider: Rider, card_id: str, reason: str, now: datetime, uow: UnitOfWor
     card = owned_card(rider, card_id, uow)
     if reason not in RIDER_BLOCK_REASONS:
         raise denylist.InvalidBlock(f"the reason is one of {', '.join(RIDER_BLOCK_REASONS)}")
-    if card.status == CardStatus.BLOCKED:
+    # A card blocked only because the rider rides with another one (or a virtual card below
+    # zero) is still theirs to ride with again: reported lost, it must not come back that way.
+    waiting = (BlockReason.INACTIVE_MEDIUM, BlockReason.NEGATIVE_BALANCE)
+    if card.status == CardStatus.BLOCKED and card.blocked_reason not in waiting:
         return card
     denylist.block_card(card.card_number, reason, f"rider:{rider.rider_id}", now, uow)
     card.blocked_reason = BlockReason(reason)

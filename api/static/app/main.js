@@ -8,6 +8,8 @@ import { drawQr } from "./qr.js";
 
 const STRINGS = JSON.parse(document.getElementById("strings").textContent);
 const LANG = STRINGS.lang || "vi";
+const LANGUAGES = ["vi", "en"];
+const LANG_KEY = "rider-app-lang";
 const RESIGN_SECONDS = 15; // well within ticket.js's REFRESH_SECONDS (30): a validator takes 45 s
 const RENEW_AFTER_MS = 3 * 3600 * 1000; // a credential lasts 24 h: renew when online and older
 
@@ -80,6 +82,48 @@ const newKey = () =>
   crypto.randomUUID
     ? crypto.randomUUID()
     : base64url(crypto.getRandomValues(new Uint8Array(16)));
+
+// -- the language -----------------------------------------------------------------------------
+// The rider's choice (the header's ?lang= links) is kept on the phone, in localStorage: the app
+// opens from the home screen at /app/ with no ?lang=, so when the shell came in another
+// language the script asks for its own (?lang=…, same hash) before drawing anything. Each
+// language's shell has its own address, so the service worker keeps each one apart and the
+// app opens offline in the chosen language. localStorage, not IndexedDB: it is read at once,
+// before the first screen; and signing out (which clears IndexedDB) keeps it.
+
+function chosenLanguage() {
+  try {
+    return localStorage.getItem(LANG_KEY);
+  } catch (error) {
+    return null; // storage refused (a private window): the browser's language it is
+  }
+}
+
+// True when the page is leaving for the chosen language's shell.
+function keepLanguage() {
+  const asked = new URLSearchParams(location.search).get("lang");
+  if (LANGUAGES.includes(asked)) {
+    try {
+      localStorage.setItem(LANG_KEY, asked);
+    } catch (error) {
+      // not kept: the next opening follows the browser's language
+    }
+    return false;
+  }
+  const kept = chosenLanguage();
+  if (!asked && LANGUAGES.includes(kept) && kept !== LANG) {
+    location.replace(`${location.pathname}?lang=${kept}${location.hash}`);
+    return true;
+  }
+  return false;
+}
+
+// The header's language links keep the screen the rider is on.
+function languageLinks() {
+  for (const link of document.querySelectorAll("header a[lang]")) {
+    link.setAttribute("href", `?lang=${link.getAttribute("lang")}${location.hash}`);
+  }
+}
 
 // -- messages ---------------------------------------------------------------------------------
 
@@ -179,6 +223,7 @@ async function route(focus = true) {
     if (link.getAttribute("href") === `#/${screen}`) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  languageLinks();
   const section = $(`screen-${screen}`);
   const heading = section.querySelector("h1");
   document.title = `${heading.textContent} · ${t("title")}`;
@@ -268,14 +313,20 @@ async function loadCards() {
   return cards;
 }
 
-const usable = (card) => card.status === "active";
+// A card the rider does not ride with now (inactive_medium), or a virtual card below zero
+// (negative_balance), is on the validators' deny list but still the rider's to ride with.
+const WAITING = new Set(["inactive_medium", "negative_balance"]);
+const waiting = (card) => card.status === "blocked" && WAITING.has(card.blocked_reason);
+const usable = (card) => card.status === "active" || waiting(card);
 const cardTitle = (card) =>
   `${t(card.kind === "virtual" ? "kind_virtual" : "kind_physical")} ${cardNumber(card.card_number)}`;
 
 function cardItem(card) {
   const badges = [];
-  if (card.status !== "active") badges.push(el("span", { class: "badge off" }, t(`status_${card.status}`)));
-  else if (card.active) badges.push(el("span", { class: "badge on" }, t("active_badge")));
+  if (!usable(card)) badges.push(el("span", { class: "badge off" }, t(`status_${card.status}`)));
+  else if (card.blocked_reason === "negative_balance") {
+    badges.push(el("span", { class: "badge off" }, t("below_zero_badge")));
+  } else if (card.active) badges.push(el("span", { class: "badge on" }, t("active_badge")));
   else badges.push(el("span", { class: "badge" }, t("inactive_badge")));
   const facts = [
     el("p", { class: "balance" }, `${t("balance")}: `, el("strong", {}, vnd(card.balance))),
@@ -289,7 +340,7 @@ function cardItem(card) {
         "p",
         {},
         t("pass_until", {
-          product: held.product_id,
+          product: productNames[held.product_id] || held.product_id,
           start: day(held.valid_from),
           until: day(held.valid_until),
         }),
@@ -321,8 +372,32 @@ function cardItem(card) {
   );
 }
 
+// A pass on a card names only its product: the names come from the products list (kept on the
+// phone), asked for when a card holds a pass not seen before.
+let productNames = {};
+
+async function learnProductNames() {
+  productNames = { ...((await store.get("product-names")) || {}), ...productNames };
+  for (const card of cards) {
+    if (!(card.passes || []).some((held) => !(held.product_id in productNames))) continue;
+    try {
+      const products = (await api.call("GET", `/cards/${card.card_id}/products`)).data;
+      rememberProducts(products);
+    } catch (problem) {
+      if (!(problem instanceof api.Problem)) throw problem;
+      return; // offline or refused: the product's id it is
+    }
+  }
+  await store.put("product-names", productNames);
+}
+
+function rememberProducts(products) {
+  for (const product of products) productNames[product.product_id] = product.name;
+}
+
 async function showCards() {
   await loadCards();
+  await learnProductNames();
   const list = $("card-list");
   list.replaceChildren(...cards.map(cardItem));
   if (!cards.length) list.append(el("li", {}, t("no_cards")));
@@ -415,12 +490,13 @@ async function showTopup(id) {
   const list = $("product-list");
   list.replaceChildren();
   const products = (await api.call("GET", `/cards/${id}/products`)).data;
+  rememberProducts(products);
   if (!products.length) list.append(el("li", {}, t("no_products")));
   for (const product of products) {
     const item = el(
       "li",
       {},
-      el("p", {}, el("strong", {}, product.name), " · ", t("pass_validity", { validity: product.validity })),
+      el("p", {}, el("strong", {}, product.name), " · ", t("pass_validity", { validity: validity(product.validity) })),
     );
     if (product.one_route) {
       item.append(el("p", { class: "help" }, t("pass_one_route")));
@@ -450,6 +526,14 @@ async function showTopup(id) {
     }
     list.append(item);
   }
+}
+
+// The API says how long a pass lasts in English ("1 calendar month", "3 days").
+function validity(text) {
+  const found = /^(\d+) (day|calendar month)s?$/.exec(text);
+  if (!found) return text;
+  const key = found[2] === "day" ? "validity_days" : "validity_months";
+  return t(key, { count: found[1] });
 }
 
 // The development provider answers "succeeded" at once; a real one may take a moment.
@@ -756,7 +840,7 @@ async function showManage(id) {
   await loadCards();
   managing = cardById(id);
   $("manage-card").textContent = cardTitle(managing);
-  $("block-form").hidden = managing.status !== "active";
+  $("block-form").hidden = !usable(managing);
 }
 
 function wireManage() {
@@ -864,6 +948,7 @@ function wireMore() {
 // -- start ------------------------------------------------------------------------------------
 
 async function start() {
+  if (keepLanguage()) return;
   wireSignIn();
   wireCards();
   wireActivate();

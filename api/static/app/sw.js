@@ -4,8 +4,9 @@
 // replaces them all at once and the app (with the QR ticket) opens with no network.
 //
 // - Static files and the manifest: from the cache (each version's copy), else the network.
-// - The shell (/app/…): from the cache at once when there is one, and fetched again behind it
-//   for the next opening (stale-while-revalidate); the network when there is none.
+// - The shell (/app/, /app/?lang=en): from the cache at once when that address is kept, and
+//   fetched again behind it for the next opening (stale-while-revalidate); else the network,
+//   and offline the first shell kept.
 // - The API (/api/…): never touched here; the app keeps what it needs offline (the ticket's
 //   credential) itself, and nothing personal lands in this cache.
 /* global BUILD */
@@ -36,11 +37,12 @@ self.addEventListener("activate", (event) => {
   );
 });
 
+// Each language's shell has its own address (/app/?lang=en): the one asked for when it is
+// kept, else the network, and only with no network the first shell kept (a language never
+// fetched on this phone shows offline in the first shell's language).
 async function shell(request) {
   const cache = await caches.open(CACHE);
-  const kept =
-    (await cache.match(request, { ignoreVary: true })) ||
-    (await cache.match(SHELL, { ignoreVary: true }));
+  const kept = await cache.match(request, { ignoreVary: true });
   const fresh = fetch(request)
     .then((response) => {
       if (response.ok) cache.put(request, response.clone());
@@ -48,7 +50,9 @@ async function shell(request) {
     })
     .catch(() => null);
   if (kept) return kept;
-  return (await fresh) || Response.error();
+  return (
+    (await fresh) || (await cache.match(SHELL, { ignoreVary: true })) || Response.error()
+  );
 }
 
 async function file(request) {
