@@ -22,8 +22,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_bus_day import ROOT, Backend
-from tests.e2e.test_rider_app import code_from_log
-from tests.e2e.test_rider_pwa import PHONE_UA, screen
+from tests.e2e.test_rider_pwa import PHONE_UA, screen, sign_up
 from tests.support.browser import launch
 from tests.support.required import chromium
 
@@ -93,16 +92,7 @@ def test_a_screenshot_of_the_ticket_rides_once_offline_and_is_refused_a_minute_l
         page = context.new_page()
         page.goto(backend.url + "/app/")
         screen(page, "signin")
-        page.click("#to-signup")
-        screen(page, "signup")
-        page.fill("#signup-phone", PHONE)
-        page.fill("#signup-password", PASSWORD)
-        page.check("#signup-consent")
-        page.click("#signup-submit")
-        page.wait_for_selector("#verify-form:not([hidden])")
-        page.fill("#verify-code", code_from_log(backend.home, "+84912345678"))
-        page.click("#verify-submit")
-        screen(page, "cards")
+        sign_up(page, backend)
         page.click("#make-virtual")
         card = page.locator("li.card.virtual")
         expect(card).to_contain_text("Đang dùng để đi xe")

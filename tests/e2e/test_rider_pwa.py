@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,28 @@ def screen(page: Any, name: str) -> None:
     page.wait_for_selector("body[data-ready='true']", state="attached")
 
 
+def sign_up(
+    page: Any,
+    backend: Backend,
+    at_form: Callable[[], None] = lambda: None,
+    at_code: Callable[[], None] = lambda: None,
+) -> None:
+    """From the sign-in screen: phone, password, consent, then the SMS code from the server's
+    log; ends on the cards screen. `at_form` and `at_code` look at the two steps, filled in."""
+    page.click("#to-signup")
+    screen(page, "signup")
+    page.fill("#signup-phone", PHONE)
+    page.fill("#signup-password", PASSWORD)
+    page.check("#signup-consent")
+    at_form()
+    page.click("#signup-submit")
+    page.wait_for_selector("#verify-form:not([hidden])")
+    page.fill("#verify-code", code_from_log(backend.home, "+84912345678"))
+    at_code()
+    page.click("#verify-submit")
+    screen(page, "cards")
+
+
 def controlled(page: Any) -> None:
     """Waits until the service worker controls the page (polled from outside the page: a
     string predicate would be an eval, which the app's CSP refuses)."""
@@ -133,17 +155,7 @@ def test_a_rider_signs_up_tops_up_and_rides_with_the_qr_ticket_even_offline(
         check_screen(page, "signin", out)
 
         # Sign up: phone, password, consent; then the SMS code.
-        page.click("#to-signup")
-        screen(page, "signup")
-        page.fill("#signup-phone", PHONE)
-        page.fill("#signup-password", PASSWORD)
-        page.check("#signup-consent")
-        check_screen(page, "signup", out)
-        page.click("#signup-submit")
-        page.wait_for_selector("#verify-form:not([hidden])")
-        page.fill("#verify-code", code_from_log(backend.home, "+84912345678"))
-        page.click("#verify-submit")
-        screen(page, "cards")
+        sign_up(page, backend, at_form=lambda: check_screen(page, "signup", out))
 
         # No card yet: make the virtual card; it rides at once (no chip card to switch from).
         page.click("#make-virtual")
@@ -311,17 +323,7 @@ def test_every_other_screen_of_a_rider_with_a_chip_card_and_a_virtual_card(
         screen(page, "signin")
         expect(page.locator("h1:visible")).to_have_text("Sign in")
         check_screen(page, "en-signin", out)
-        page.click("#to-signup")
-        screen(page, "signup")
-        page.fill("#signup-phone", PHONE)
-        page.fill("#signup-password", PASSWORD)
-        page.check("#signup-consent")
-        page.click("#signup-submit")
-        page.wait_for_selector("#verify-form:not([hidden])")
-        page.fill("#verify-code", code_from_log(backend.home, "+84912345678"))
-        check_screen(page, "en-verify", out)
-        page.click("#verify-submit")
-        screen(page, "cards")
+        sign_up(page, backend, at_code=lambda: check_screen(page, "en-verify", out))
         expect(page.locator("#card-list")).to_contain_text("You have no cards yet.")
         check_screen(page, "en-no-cards", out)
 
