@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import Flask, render_template, request, session
+from flask import Blueprint, Flask, g, render_template, request, session
 from werkzeug.exceptions import HTTPException
 
 from api.messages.kit import KIT
@@ -94,13 +94,25 @@ KIT_CATALOGUE = Catalogue("kit", KIT)
 
 
 def language() -> str:
-    """The page's language: ?lang= (then kept in the session), else the session's, else the
+    """The page's language: ?lang=, else the session's (on pages that keep it there), else the
     browser's first choice among ours, else Vietnamese."""
-    chosen = request.args.get("lang") or session.get("lang")
+    keeps = bool(g.get("language_in_session"))
+    chosen = request.args.get("lang") or (session.get("lang") if keeps else None)
     if chosen in LANGUAGES:
-        session["lang"] = chosen
+        if keeps:
+            session["lang"] = chosen
         return str(chosen)
     return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
+
+
+def keep_language_in_session(blueprint: Blueprint) -> None:
+    """The blueprint's pages keep the chosen language in Flask's session (the school pages,
+    which have a signed-in session anyway). Others choose by ?lang= and the browser, and set no
+    cookie for it: the rider's app keeps the choice on the phone."""
+
+    @blueprint.before_request
+    def _keeps() -> None:
+        g.language_in_session = True
 
 
 @dataclass(frozen=True)

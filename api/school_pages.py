@@ -43,7 +43,15 @@ from api.auth import derived_key, vault
 from api.deps import unit_of_work
 from api.limits import limiter
 from api.messages.school import SCHOOL
-from api.pages import KIT_CATALOGUE, Catalogue, Words, error_page, hanoi_date, page_headers
+from api.pages import (
+    KIT_CATALOGUE,
+    Catalogue,
+    Words,
+    error_page,
+    hanoi_date,
+    keep_language_in_session,
+    page_headers,
+)
 from api.problems import http_exception_problem, problem
 from transit.errors import DomainError
 from transit.localtime import service_day
@@ -83,6 +91,9 @@ def _roster_limit() -> None:
     # A university's roster is several megabytes: more than the API's usual body limit.
     if request.method == "POST" and request.path in ROSTER_PATHS:
         request.max_content_length = MAX_ROSTER_BYTES + 64 * 1024
+
+
+keep_language_in_session(blp)
 
 
 def install(app: Flask) -> None:

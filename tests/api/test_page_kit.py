@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from flask import Blueprint, Flask, abort, flash, render_template_string
+from flask.testing import FlaskClient
 from werkzeug.exceptions import TooManyRequests
 
 from api import pages
@@ -138,3 +139,21 @@ def test_errors_are_pages_in_the_reader_s_language_with_a_way_back(kit_app: Flas
     assert busy.status_code == 429
     assert busy.headers["Retry-After"] == "130"
     assert "Hãy đợi 3 phút rồi thử lại." in busy.get_data(as_text=True)
+
+
+def test_a_page_that_does_not_keep_the_language_in_the_session_sets_no_cookie(
+    kit_app: Flask,
+) -> None:
+    """Only blueprints that ask (the school pages) keep the language in Flask's session; the
+    others follow ?lang= and the browser, and send no cookie for it."""
+    client = kit_app.test_client()
+    answer = client.get("/missing?lang=en")
+    assert "<h1>Not found</h1>" in answer.get_data(as_text=True)
+    assert "Set-Cookie" not in answer.headers
+    again = client.get("/missing", headers={"Accept-Language": "vi"})
+    assert "<h1>Không tìm thấy</h1>" in again.get_data(as_text=True)
+
+
+def test_the_school_pages_keep_the_language_chosen(client: FlaskClient) -> None:
+    assert "Set-Cookie" in client.get("/school/login?lang=en").headers
+    assert '<html lang="en">' in client.get("/school/login").get_data(as_text=True)
