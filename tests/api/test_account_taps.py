@@ -18,7 +18,7 @@ from tests.api.test_riders import bearer, signed_up
 from tests.api.test_validator_api import Device
 from tests.api.test_virtual_cards import create, top_up
 from tests.conftest import SmsOutbox
-from transit.models import AccountEntry, CardShadow
+from transit.models import AccountEntry, CardShadow, Journey
 from transit.services import devices
 
 START = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
@@ -109,6 +109,12 @@ def test_a_metro_journey_across_two_gates_is_charged_its_station_pair_fare_in_an
             select(AccountEntry).where(AccountEntry.kind == "adjustment")
         ).all()
         assert "journey from M2A01P to M2A03P" in adjustment.explanation
+    # One journey in the rider's history, as the backend priced it, not two halves.
+    journeys = client.get(f"/api/v1/cards/{card['card_id']}/journeys", headers=rider).get_json()
+    assert [
+        (j["origin_stop_id"], j["destination_stop_id"], j["fare"], j["status"])
+        for j in journeys["data"]
+    ] == [("M2A01P", "M2A03P", 9_000, "complete")]
 
 
 def test_a_bus_rider_who_boards_at_one_door_and_alights_at_another_pays_once(
@@ -125,6 +131,11 @@ def test_a_bus_rider_who_boards_at_one_door_and_alights_at_another_pays_once(
     front.upload(board)
     back.upload(alight)
     assert ledger_of(app, card["card_id"])[1:] == [("fare", -10_000), ("fare", 0)]
+    with app.app_context(), unit_of_work() as uow:
+        rows = uow.session.scalars(select(Journey).where(Journey.card_uid == number)).all()
+        assert [(j.origin_stop_id, j.destination_stop_id, j.fare, j.status) for j in rows] == [
+            ("HN0043", "HN0053", 10_000, "complete")
+        ]
 
 
 def test_a_tap_the_validator_refused_costs_nothing_and_cards_are_untouched(

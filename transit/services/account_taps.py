@@ -19,22 +19,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from fares import Direction, FareState, Tap, price_tap
+from fares import Decision, Direction, FareState, Tap, price_tap
+from fares.model import CARD_EPOCH
 from transit.localtime import month_bounds, service_day
 from transit.models import (
     AccountEntry,
     BlockReason,
     Card,
     CardStatus,
+    Journey,
     Rider,
     TapRecord,
     TapVerdict,
 )
-from transit.services import ledger, loads, tariffs
+from transit.services import journeys, ledger, loads, tariffs
 from transit.uow import UnitOfWork
 from wire import Tap as WireTap
 
@@ -129,6 +131,7 @@ def reprice(card: Card, since: datetime, now: datetime, uow: UnitOfWork) -> None
         card.valid_until,
         passes=tuple(loads.account_passes(card, uow)),
     )
+    priced: list[WireTap] = []
     for record in taps:
         tap = Tap(
             record.time,
@@ -143,6 +146,7 @@ def reprice(card: Card, since: datetime, now: datetime, uow: UnitOfWork) -> None
         if decision.accepted:
             state = decision.state
             charge, why = decision.amount, decision.explanation
+            priced.append(_as_priced(record, decision))
         else:
             charge, why = 0, f"not charged: {decision.explanation}"
         entries = posted.get(record.tap_id, [])
@@ -160,3 +164,35 @@ def reprice(card: Card, since: datetime, now: datetime, uow: UnitOfWork) -> None
                 now,
                 uow,
             )
+    # The card's journeys in the window, paired as the backend priced them, not as each
+    # validator saw its own half: a metro journey across two gates is one journey.
+    session.execute(
+        delete(Journey).where(Journey.card_uid == card.uid, Journey.started_at >= since)
+    )
+    journeys.record(uow, priced, now)
+
+
+def _as_priced(record: TapRecord, decision: Decision) -> WireTap:
+    """The tap as the backend priced it: what it was taken as, what it cost, which journey an
+    exit ends."""
+    return WireTap(
+        time=record.time,
+        card_uid=record.card_uid,
+        card_number=record.card_number,
+        route_id=record.route_id,
+        stop_id=record.stop_id,
+        result=TapVerdict.ACCEPTED,
+        amount=decision.amount,
+        paid_by=str(decision.paid_by),
+        explanation=decision.explanation,
+        direction=str(decision.direction),
+        vehicle_id=record.vehicle_id,
+        entry_time=(
+            CARD_EPOCH + timedelta(seconds=decision.journey_start)
+            if decision.journey_start
+            else None
+        ),
+        unfinished=decision.unfinished,
+        medium="qr",
+        tap_id=record.tap_id,
+    )
