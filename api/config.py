@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_WEBHOOK_SECRET": "",
     # Empty means Stripe itself; tests point it at localstripe on 127.0.0.1.
     "STRIPE_API_BASE": "",
+    # Where the rider's app loads Stripe.js from (its origin goes into the app's CSP); tests
+    # point it at localstripe's stand-in, <localstripe>/js.stripe.com/v3/.
+    "STRIPE_JS_URL": "https://js.stripe.com/v3/",
     # Cal-ITP Eligibility API registries asked when a roster cannot answer: a JSON object from
     # a school code (or "*" for the whole city) to its settings (transit/registries.py).
     "ELIGIBILITY_REGISTRIES": {},

@@ -16,10 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, make_response, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from api.messages.app import APP
@@ -53,6 +64,57 @@ APP_CSP = (
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
+# With Stripe, the card field is Stripe.js's Card Element, loaded from STRIPE_JS_URL only when a
+# payment needs it. Stripe's integration security guide (docs.stripe.com/security/guide,
+# "Content Security Policy") lists what Stripe.js needs:
+#   script-src  https://js.stripe.com https://*.js.stripe.com
+#   frame-src   https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com (3D Secure)
+#   connect-src https://api.stripe.com
+# and https://maps.googleapis.com (script-src, connect-src) for the Address Element's
+# autocomplete only, which the app does not use. A stand-in (localstripe) serves its script and
+# answers the page's API calls from its own origin, and the server's from STRIPE_API_BASE.
+STRIPE_JS = "https://js.stripe.com"
+STRIPE_SCRIPTS = (STRIPE_JS, "https://*.js.stripe.com")
+STRIPE_FRAMES = (*STRIPE_SCRIPTS, "https://hooks.stripe.com")
+STRIPE_API = "https://api.stripe.com"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def app_csp(config: Mapping[str, Any]) -> str:
+    """APP_CSP, and with the Stripe provider the sources Stripe.js needs, from its origin only."""
+    if config.get("PAYMENT_PROVIDER") != "stripe":
+        return APP_CSP
+    script = _origin(config["STRIPE_JS_URL"])
+    api = _origin(config["STRIPE_API_BASE"]) if config.get("STRIPE_API_BASE") else STRIPE_API
+    scripts: tuple[str, ...] = (script,)
+    frames: tuple[str, ...] = (script,)
+    connects: tuple[str, ...] = tuple(dict.fromkeys((script, api)))
+    if script == STRIPE_JS:
+        scripts, frames, connects = STRIPE_SCRIPTS, STRIPE_FRAMES, (api,)
+    added = {
+        "script-src": scripts,
+        "frame-src": frames,
+        "connect-src": connects,
+    }
+    directives = [part.strip() for part in APP_CSP.split(";")]
+    policy = []
+    for directive in directives:
+        name = directive.split(" ", 1)[0]
+        extra = added.pop(name, ())
+        policy.append(" ".join((directive, *extra)))
+    policy.extend(" ".join((name, "'self'", *extra)) for name, extra in added.items())
+    return "; ".join(policy)
+
+
+def stripe_js_url() -> str | None:
+    """Where the script loads Stripe.js from, with the Stripe provider; else None."""
+    config = current_app.config
+    return str(config["STRIPE_JS_URL"]) if config.get("PAYMENT_PROVIDER") == "stripe" else None
+
 
 def install(app: Flask) -> None:
     app.register_blueprint(blp)
@@ -61,7 +123,7 @@ def install(app: Flask) -> None:
 @blp.after_request
 def _headers(response: Response) -> Response:
     page_headers(response.headers)
-    response.headers["Content-Security-Policy"] = APP_CSP
+    response.headers["Content-Security-Policy"] = app_csp(current_app.config)
     # The shell is the same for every rider (no personal data in it): the browser asks again
     # each time it is online; the service worker answers when it is not.
     response.headers.setdefault("Cache-Control", "no-cache")
@@ -124,6 +186,7 @@ def shell() -> str:
         strings=_strings(),
         amounts=TOP_UPS,
         block_reasons=[str(reason.value) for reason in RIDER_BLOCK_REASONS],
+        payments={"stripe_js": stripe_js_url()},
     )
 
 

@@ -146,6 +146,19 @@ APP: dict[str, tuple[str, str]] = {
         "Waiting for the payment to be confirmed…",
     ),
     "payment_failed": ("Thanh toán không thành công.", "The payment did not go through."),
+    "card_details": ("Thẻ ngân hàng", "Bank card"),
+    "card_hint": (
+        "Số thẻ, tháng và năm hết hạn, mã CVC ở mặt sau thẻ. Thẻ được gửi thẳng tới Stripe, "
+        "không qua máy chủ của chúng tôi.",
+        "Card number, expiry month and year, and the CVC on the back. The card goes straight to "
+        "Stripe, never through our server.",
+    ),
+    "card_amount": ("Số tiền thanh toán: {amount}", "Amount to pay: {amount}"),
+    "pay_amount": ("Thanh toán {amount}", "Pay {amount}"),
+    "card_form_unavailable": (
+        "Không tải được ô nhập thẻ. Kiểm tra mạng và thử lại.",
+        "The card form did not load. Check the connection and try again.",
+    ),
     "passes": ("Mua vé tháng", "Buy a pass"),
     "no_products": ("Không có vé tháng cho thẻ này.", "No passes for this card."),
     "buy_pass": ("Mua {name} — {price}", "Buy {name} — {price}"),

@@ -5,11 +5,14 @@ in the rider's language with a way back, not the API's JSON problem."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from api.rider_app import APP_CSP
+from tests.conftest import SmsOutbox, build_app
 
 
 def test_the_shell_is_a_page_under_the_app_s_own_strict_csp(client: FlaskClient) -> None:
@@ -116,3 +119,69 @@ def test_other_unknown_addresses_keep_the_api_s_json_problem(client: FlaskClient
         answer = client.get(path)
         assert answer.status_code == 404
         assert answer.mimetype == "application/problem+json"
+
+
+def directives_of(policy: str) -> dict[str, list[str]]:
+    return {
+        name: sources
+        for name, *sources in (part.split() for part in policy.split(";") if part.strip())
+    }
+
+
+def stripe_shell(database_url: str, tmp_path: Path, sms: SmsOutbox, **settings: Any) -> Any:
+    app = build_app(
+        database_url,
+        tmp_path / "stripe",
+        sms,
+        PAYMENT_PROVIDER="stripe",
+        STRIPE_SECRET_KEY="sk_test_local",
+        STRIPE_PUBLISHABLE_KEY="pk_test_local",
+        STRIPE_WEBHOOK_SECRET="whsec_test_local",
+        **settings,
+    )
+    try:
+        return app.test_client().get("/app/?lang=en")
+    finally:
+        app.extensions["transit"].engine.dispose()
+
+
+def test_the_csp_allows_stripe_js_only_with_the_stripe_provider(
+    client: FlaskClient, database_url: str, tmp_path: Path, sms: SmsOutbox
+) -> None:
+    # The development provider: the strict policy, and no Stripe.js for the script.
+    development = client.get("/app/?lang=en")
+    assert development.headers["Content-Security-Policy"] == APP_CSP
+    assert "stripe" not in APP_CSP
+    page = development.get_data(as_text=True)
+    assert '<script type="application/json" id="payments">{"stripe_js": null}</script>' in page
+
+    # Stripe itself: what Stripe documents for Stripe.js, nothing wider.
+    real = stripe_shell(database_url, tmp_path / "real", sms)
+    policy = directives_of(real.headers["Content-Security-Policy"])
+    assert policy["script-src"] == ["'self'", "https://js.stripe.com", "https://*.js.stripe.com"]
+    assert policy["frame-src"] == [
+        "'self'",
+        "https://js.stripe.com",
+        "https://*.js.stripe.com",
+        "https://hooks.stripe.com",
+    ]
+    assert policy["connect-src"] == ["'self'", "https://api.stripe.com"]
+    assert policy["style-src"] == ["'self'"]  # still no inline style
+    assert policy["default-src"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert '{"stripe_js": "https://js.stripe.com/v3/"}' in real.get_data(as_text=True)
+
+    # A stand-in (localstripe): its origin only, for the script, its frames and its API.
+    local = stripe_shell(
+        database_url,
+        tmp_path / "local",
+        sms,
+        STRIPE_API_BASE="http://127.0.0.1:8420",
+        STRIPE_JS_URL="http://127.0.0.1:8420/js.stripe.com/v3/",
+    )
+    policy = directives_of(local.headers["Content-Security-Policy"])
+    assert policy["script-src"] == ["'self'", "http://127.0.0.1:8420"]
+    assert policy["frame-src"] == ["'self'", "http://127.0.0.1:8420"]
+    assert policy["connect-src"] == ["'self'", "http://127.0.0.1:8420"]
+    assert "stripe.com" not in local.headers["Content-Security-Policy"]
+    assert '"stripe_js": "http://127.0.0.1:8420/js.stripe.com/v3/"' in local.get_data(as_text=True)

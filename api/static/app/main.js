@@ -19,6 +19,8 @@ export function t(key, values = {}) {
 }
 
 const $ = (id) => document.getElementById(id);
+// Where Stripe.js comes from, with the Stripe provider (null with the development provider).
+const PAYMENTS = JSON.parse(document.getElementById("payments")?.textContent || "{}");
 
 // -- formatting: as api/pages.py does on the server -------------------------------------------
 
@@ -478,7 +480,9 @@ let topping = null; // {card, amount, key}: the key is kept while retrying the s
 function topupStep(step) {
   $("topup-form").hidden = step !== "choose";
   $("topup-confirm").hidden = step !== "confirm";
+  $("topup-pay-card").hidden = step !== "card";
   $("topup-done").hidden = step !== "done";
+  $("topup-passes").hidden = step === "card";
 }
 
 async function showTopup(id) {
@@ -516,10 +520,14 @@ async function showTopup(id) {
             { product_id: product.product_id },
             { headers: { "Idempotency-Key": key } },
           );
+          const bought = () => {
+            say(t("pass_bought", { name: product.name }), true);
+            go("#/cards");
+          };
+          if (needsCard(paid)) return payByCard(paid, bought);
           const settled = await settle(paid);
           if (settled.status !== "succeeded") return fail(t("payment_failed"));
-          say(t("pass_bought", { name: product.name }), true);
-          go("#/cards");
+          bought();
         }),
       );
       item.append(button);
@@ -572,20 +580,114 @@ function wireTopup() {
         { amount },
         { headers: { "Idempotency-Key": key } },
       );
+      const done = () => toppedUp(card, amount);
+      if (needsCard(paid)) return payByCard(paid, done);
       const settled = await settle(paid);
       if (settled.status !== "succeeded") return fail(t("payment_failed"));
-      const now = await api.call("GET", `/cards/${card.card_id}`);
-      $("topup-result").textContent =
-        now.kind === "virtual"
-          ? t("topup_paid", { amount: vnd(amount), balance: vnd(now.balance) })
-          : t("topup_paid_chip", {
-              amount: vnd(amount),
-              balance: vnd(now.balance + now.pending_total),
-            });
-      topupStep("done");
-      $("topup-result").focus();
+      await done();
     }),
   );
+  $("card-back").addEventListener("click", () => {
+    quiet();
+    paying = null;
+    topupStep("choose");
+  });
+  $("card-pay").addEventListener(
+    "click",
+    busy($("card-pay"), async () => {
+      if (!paying || !cardField) return;
+      const { payment, done } = paying;
+      let result;
+      try {
+        result = await cardField.stripe.confirmCardPayment(payment.client_secret, {
+          payment_method: { card: cardField.element },
+        });
+      } catch (error) {
+        return fail(t("error_network"));
+      }
+      // Stripe's own words for what went wrong (declined, wrong number, expired…).
+      if (result.error) return fail(result.error.message || t("payment_failed"));
+      const settled = await settle(payment);
+      if (settled.status !== "succeeded") return fail(t("payment_failed"));
+      paying = null;
+      await done();
+    }),
+  );
+}
+
+async function toppedUp(card, amount) {
+  const now = await api.call("GET", `/cards/${card.card_id}`);
+  $("topup-result").textContent =
+    now.kind === "virtual"
+      ? t("topup_paid", { amount: vnd(amount), balance: vnd(now.balance) })
+      : t("topup_paid_chip", {
+          amount: vnd(amount),
+          balance: vnd(now.balance + now.pending_total),
+        });
+  topupStep("done");
+  $("topup-result").focus();
+}
+
+// -- paying by card (Stripe) ------------------------------------------------------------------
+// With the Stripe provider a new payment comes back pending with a client_secret: the rider
+// types the card into Stripe's Card Element, Stripe.js confirms the payment with Stripe, and
+// Stripe's webhook settles it on the server, which settle() polls for. The Card Element, not the
+// Payment Element: it is the one localstripe's stand-in Stripe.js (the tests') implements too.
+
+const needsCard = (payment) => payment.status === "pending" && Boolean(payment.client_secret);
+
+let paying = null; // {payment, done}: the payment waiting for the rider's card
+let cardField = null; // {key, stripe, element}: one Card Element, mounted once, then reused
+let stripeScript = null; // the promise of Stripe.js, loaded the first time a payment needs it
+
+function loadStripe() {
+  if (!stripeScript) {
+    stripeScript = new Promise((resolve, reject) => {
+      if (!PAYMENTS.stripe_js) return reject(new Error("no Stripe.js configured"));
+      // A <script src> added from here: the CSP's script-src allows its origin, nothing inline.
+      const script = document.createElement("script");
+      script.src = PAYMENTS.stripe_js;
+      script.addEventListener("load", () =>
+        window.Stripe ? resolve(window.Stripe) : reject(new Error("Stripe.js")),
+      );
+      script.addEventListener("error", () => {
+        stripeScript = null; // try again next time (the phone may have been offline)
+        script.remove();
+        reject(new Error("Stripe.js did not load"));
+      });
+      document.head.append(script);
+    });
+  }
+  return stripeScript;
+}
+
+async function mountCard(publishableKey) {
+  if (cardField && cardField.key === publishableKey) {
+    if (cardField.element.clear) cardField.element.clear();
+    return cardField;
+  }
+  const Stripe = await loadStripe();
+  const stripe = Stripe(publishableKey);
+  const element = stripe.elements({ locale: LANG }).create("card", { hidePostalCode: true });
+  if (cardField) cardField.element.destroy();
+  element.mount($("card-element"));
+  cardField = { key: publishableKey, stripe, element };
+  return cardField;
+}
+
+async function payByCard(payment, done) {
+  paying = { payment, done };
+  $("card-amount").textContent = t("card_amount", { amount: vnd(payment.amount) });
+  $("card-pay").textContent = t("pay_amount", { amount: vnd(payment.amount) });
+  topupStep("card");
+  try {
+    await mountCard(payment.publishable_key);
+  } catch (error) {
+    paying = null;
+    topupStep("choose");
+    return fail(t("card_form_unavailable"));
+  }
+  $("card-amount").focus();
 }
 
 // -- the QR ticket ----------------------------------------------------------------------------
