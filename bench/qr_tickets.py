@@ -53,10 +53,9 @@ from fares import load_hanoi_tariff  # noqa: E402
 from readers.display import GREEN  # noqa: E402
 from readers.journal import Journal  # noqa: E402
 from readers.scanner import decode_qr  # noqa: E402
-from readers.tickets import TicketGate, issuer_keys  # noqa: E402
+from readers.tickets import TicketGate, compressed, issuer_keys, sign_code  # noqa: E402
 from readers.validator import Validator  # noqa: E402
 from scripts.postgres import start_postgres  # noqa: E402
-from tests.unit.wire import qr_vector  # noqa: E402
 from transit import migrate  # noqa: E402
 from transit.db import make_engine, make_session_factory  # noqa: E402
 from transit.models import Card, Rider, RiderStatus  # noqa: E402
@@ -69,10 +68,10 @@ TAP_P99_MS = 20.0
 ISSUE_RATE = 500
 HANOI = load_hanoi_tariff()
 # 2026-12-06 14:00 in Hanoi, as the validator's QR tests: the Hanoi tariff is in force.
-T0 = qr_vector.NOT_BEFORE + 3600
+T0 = 1_796_536_800 + 3600
 MASTERS = MasterKeys(*(bytes([0x40 + n]) * 16 for n in range(6)))
-ISSUER = qr_vector.issuer_key()
-KID = qr.key_id(qr_vector.raw(ISSUER.public_key()))
+# The backend's own issuer (transit.services.credentials), from a bench-only secret.
+ISSUER = credentials.Issuer(bytes(range(32)))
 DURABLE_POSTGRES = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 
 
@@ -121,17 +120,17 @@ def riders_codes(count: int, first_serial: int, start: int) -> list[str]:
             category_until=65535,
             passes=(),
             limit=200_000,
-            phone_key=qr_vector.compressed(phone.public_key()),
+            phone_key=compressed(phone.public_key()),
             not_before=T0 - 3600,
             expires=T0 - 3600 + 86_400,
         )
-        issued = qr_vector.issue(credential, ISSUER)
-        codes.append(qr_vector.sign_ticket(issued, start + n - 5, phone))
+        issued = qr.issue(credential, ISSUER.kid, ISSUER.sign)
+        codes.append(sign_code(issued, start + n - 5, phone))
     return codes
 
 
 def ticket_checks(count: int) -> Spread:
-    gate = TicketGate(issuer_keys({KID.hex(): qr_vector.raw(ISSUER.public_key()).hex()}))
+    gate = TicketGate(issuer_keys({ISSUER.kid.hex(): ISSUER.public.hex()}))
     codes = riders_codes(count, 1, T0)
     times = []
     for n, text in enumerate(codes):
@@ -142,7 +141,6 @@ def ticket_checks(count: int) -> Spread:
 
 
 def snapshot() -> dict[str, object]:
-    public = qr_vector.raw(ISSUER.public_key())
     return {
         "version": 1,
         "full": False,
@@ -151,7 +149,7 @@ def snapshot() -> dict[str, object]:
         "allow": [],
         "pending": [],
         "withdrawn": [],
-        "ticket_issuers": [{"kid": KID.hex(), "public_key": public.hex()}],
+        "ticket_issuers": [ISSUER.record().to_json()],
     }
 
 

@@ -12,9 +12,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
 from wire import qr
 
@@ -54,6 +57,20 @@ class Signatures:
         except InvalidSignature:
             return False
         return True
+
+
+def compressed(key: ec.EllipticCurvePublicKey) -> bytes:
+    """A P-256 public key as a credential carries it (SEC1 compressed, 33 bytes)."""
+    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+
+
+def sign_code(credential: bytes, signed_at: int, phone: ec.EllipticCurvePrivateKey) -> str:
+    """A QR code's text as the rider's phone makes it (api/static/app/ticket.js does this in
+    the app): ES256 over the ticket's Sig_structure, r || s. Here for demos, tests and the
+    benchmarks, which play the phone."""
+    message = qr.to_be_signed(qr.TICKET_HEADER, qr.ticket_payload(credential, signed_at))
+    r, s = decode_dss_signature(phone.sign(message, ec.ECDSA(hashes.SHA256())))
+    return qr.ticket_text(credential, signed_at, r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 
 def issuer_keys(raw: Mapping[str, str]) -> dict[bytes, ed25519.Ed25519PublicKey]:

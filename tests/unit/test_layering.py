@@ -222,3 +222,17 @@ def test_the_wire_package_imports_only_the_standard_library() -> None:
         module for path in (ROOT / "wire").rglob("*.py") for _, module in imports_of(path, ROOT)
     }
     assert modules <= STDLIB | {"wire"}, sorted(modules - STDLIB)
+
+
+def test_nothing_outside_the_tests_imports_them() -> None:
+    """The tests may use the product; the product, its benchmarks and scripts never use the
+    tests (a benchmark needing a helper from them moves the helper into the product)."""
+    found = [
+        f"{path.relative_to(ROOT).as_posix()}:{line}"
+        for path in sorted(ROOT.rglob("*.py"))
+        if path.relative_to(ROOT).parts[0] not in ("tests", ".venv", "instance")
+        and not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+        for line, module in imports_of(path, ROOT)
+        if module == "tests"
+    ]
+    assert found == []

@@ -2,8 +2,8 @@
 from fixed seeds, so anyone can make them again; the ticket's ECDSA signature is random, so the
 vector keeps the one made when it was written, and checks verify it rather than remake it.
 
-The signing here (the backend's Ed25519, the phone's ES256) is the tests' own, on
-`cryptography`, as wire/ leaves the arithmetic to each end.
+The backend's Ed25519 signing here is the tests' own, on `cryptography`, as wire/ leaves the
+arithmetic to each end; the phone's is readers.tickets.sign_code.
 `python -m tests.unit.wire.qr_vector` writes the file again (with a new ticket signature)."""
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from readers.tickets import compressed
+from readers.tickets import sign_code as sign_ticket
 from wire import qr
+
+__all__ = ["compressed", "sign_ticket"]  # the phone's side, from readers.tickets
 
 PATH = Path(__file__).resolve().parents[2] / "data" / "qr-ticket-vector.json"
 NOT_BEFORE = 1_796_536_800  # 2026-12-06T06:00:00Z
@@ -41,19 +44,8 @@ def raw(key: ed25519.Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def compressed(key: ec.EllipticCurvePublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
-
-
 def issue(credential: qr.Credential, issuer: ed25519.Ed25519PrivateKey) -> bytes:
     return qr.issue(credential, qr.key_id(raw(issuer.public_key())), issuer.sign)
-
-
-def sign_ticket(credential: bytes, signed_at: int, phone: ec.EllipticCurvePrivateKey) -> str:
-    """What the app does: ES256 over the ticket's Sig_structure, r || s."""
-    message = qr.to_be_signed(qr.TICKET_HEADER, qr.ticket_payload(credential, signed_at))
-    r, s = decode_dss_signature(phone.sign(message, ec.ECDSA(hashes.SHA256())))
-    return qr.ticket_text(credential, signed_at, r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 
 def credential() -> qr.Credential:
