@@ -14,6 +14,7 @@ make one address answer in two languages, and the cache serve the wrong one).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -227,14 +228,31 @@ def _cached_files() -> list[Path]:
     return found
 
 
+@functools.lru_cache(maxsize=4)
+def _version(stamps: tuple[tuple[Path, int, int], ...]) -> str:
+    """A hash of the app's files, for these modification times and sizes."""
+    digest = hashlib.sha256()
+    for path, _, _ in stamps:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_source(stamps: tuple[tuple[Path, int, int], ...]) -> str:
+    """The worker's own script, read again when the stamps (the cache's key) change."""
+    return (APP_FILES / "sw.js").read_text(encoding="utf-8")
+
+
 @blp.get("/sw.js")
 def service_worker() -> Response:
     """The service worker, with the list of files to keep and a version that changes when any
     of them (or the shell) does, so a new release replaces the old cache."""
     files = _cached_files()
-    digest = hashlib.sha256()
-    for path in [*files, *SHELL_SOURCES, APP_FILES / "sw.js"]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    # The files are read and hashed again only when one of them changed (a stat each time).
+    stamps = tuple(
+        (path, path.stat().st_mtime_ns, path.stat().st_size)
+        for path in (*files, *SHELL_SOURCES, APP_FILES / "sw.js")
+    )
     urls = [
         url_for("rider_app.shell"),
         url_for("rider_app.manifest"),
@@ -242,8 +260,9 @@ def service_worker() -> Response:
         url_for("static", filename="kit.js"),
         *(url_for("static", filename=path.relative_to(STATIC).as_posix()) for path in files),
     ]
-    build = {"version": digest.hexdigest()[:16], "files": urls}
-    source = (APP_FILES / "sw.js").read_text(encoding="utf-8")
-    response = Response(f"const BUILD = {json.dumps(build)};\n{source}", mimetype="text/javascript")
+    build = {"version": _version(stamps), "files": urls}
+    response = Response(
+        f"const BUILD = {json.dumps(build)};\n{_worker_source(stamps)}", mimetype="text/javascript"
+    )
     response.headers["Cache-Control"] = "no-cache"
     return response

@@ -333,9 +333,19 @@ def test_a_bad_roster_upload_lists_its_problems_and_keeps_the_roster(
 
 
 def _file(text: str) -> Any:
-    import io
-
     return io.BytesIO(text.encode("utf-8"))
+
+
+def upload(client: FlaskClient, data: bytes) -> Any:
+    """The roster page's form, for 2026-2027, with this file."""
+    return client.post(
+        "/school/roster",
+        data={
+            "csrf": csrf(client.get("/school/roster")),
+            "school_year": "2026-2027",
+            "file": (io.BytesIO(data), "roster.csv"),
+        },
+    )
 
 
 def test_the_schools_api_answers_for_its_own_school_only(
@@ -634,14 +644,7 @@ def test_the_pages_speak_the_clerks_language_not_codes(
         "student_code,full_name,date_of_birth,level,programme\n"
         "HS-1,An,31/02/2010,Lớp 10,phổ thông\n"
     )
-    answer = client.post(
-        "/school/roster",
-        data={
-            "csrf": csrf(client.get("/school/roster")),
-            "school_year": "2026-2027",
-            "file": (io.BytesIO(bad.encode()), "roster.csv"),
-        },
-    )
+    answer = upload(client, bad.encode())
     text = answer.get_data(as_text=True)
     assert "Ngày kết thúc học" in text
     assert "Thiếu cột này." in text
@@ -650,25 +653,11 @@ def test_the_pages_speak_the_clerks_language_not_codes(
         "student_code,full_name,date_of_birth,level,programme,enrolment_end\n"
         "HS-1,An,31/02/2010,Lớp 10,trường làng,2027-05-31\n"
     )
-    answer = client.post(
-        "/school/roster",
-        data={
-            "csrf": csrf(client.get("/school/roster")),
-            "school_year": "2026-2027",
-            "file": (io.BytesIO(wrong.encode()), "roster.csv"),
-        },
-    )
+    answer = upload(client, wrong.encode())
     text = answer.get_data(as_text=True)
     assert "“31/02/2010” không phải ngày có thật" in text
     assert "phổ thông, đại học" in text  # the accepted words are listed
     assert "is not a date" not in text
-    utf16 = client.post(
-        "/school/roster",
-        data={
-            "csrf": csrf(client.get("/school/roster")),
-            "school_year": "2026-2027",
-            "file": (io.BytesIO(wrong.encode("utf-16")), "roster.csv"),
-        },
-    ).get_data(as_text=True)
+    utf16 = upload(client, wrong.encode("utf-16")).get_data(as_text=True)
     assert "Cả tệp" in utf16
     assert ">0<" not in utf16

@@ -98,6 +98,19 @@ def screen(page: Any, name: str) -> None:
     page.wait_for_selector("body[data-ready='true']", state="attached")
 
 
+def phone(browser: Any, **settings: Any) -> Any:
+    """A browser context like a cheap Android phone (360x640, touch, Vietnamese); the page's
+    CSP is bypassed for axe-core's injected script only."""
+    return browser.new_context(
+        viewport={"width": 360, "height": 640},
+        user_agent=PHONE_UA,
+        locale="vi-VN",
+        has_touch=True,
+        bypass_csp=True,
+        **settings,
+    )
+
+
 def sign_up(
     page: Any,
     backend: Backend,
@@ -138,13 +151,7 @@ def test_a_rider_signs_up_tops_up_and_rides_with_the_qr_ticket_even_offline(
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = launch(playwright)
-        context = browser.new_context(
-            viewport={"width": 360, "height": 640},
-            user_agent=PHONE_UA,
-            locale="vi-VN",
-            has_touch=True,
-            bypass_csp=True,  # for axe-core's injected script only
-        )
+        context = phone(browser)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -303,14 +310,7 @@ def test_every_other_screen_of_a_rider_with_a_chip_card_and_a_virtual_card(
     (chip, chip_code), (new_chip, new_code) = chip_cards(backend, 2)
     with sync_playwright() as playwright:
         browser = launch(playwright)
-        context = browser.new_context(
-            viewport={"width": 360, "height": 640},
-            user_agent=PHONE_UA,
-            locale="vi-VN",
-            has_touch=True,
-            bypass_csp=True,  # for axe-core's injected script only
-            accept_downloads=True,
-        )
+        context = phone(browser, accept_downloads=True)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))

@@ -47,6 +47,16 @@ def served(tmp_path: Path) -> Iterator[tuple[Backend, str]]:
 RIDER_PASSWORD = "xe buyt 32 Cau Giay"
 
 
+def sign_in(page: Any, backend: Backend, secret: str, path: str = "/school/login") -> None:
+    """The clerk signs in: e-mail and password, then the authenticator's code now."""
+    page.goto(backend.url + path)
+    page.fill("input[name=email]", "lan@cva.edu.vn")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#next")
+    page.fill("input[name=code]", pyotp.TOTP(secret).now())
+    page.click("#next")
+
+
 def rider(backend: Backend, phone: str) -> str:
     status, _ = call(
         backend,
@@ -102,12 +112,7 @@ def test_a_clerk_confirms_students_in_the_browser(
     with sync_playwright() as playwright:
         browser = launch(playwright)
         page = browser.new_page(locale="vi-VN")
-        page.goto(backend.url + "/school/login")
-        page.fill("input[name=email]", "lan@cva.edu.vn")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("#next")
-        page.fill("input[name=code]", pyotp.TOTP(secret).now())
-        page.click("#next")
+        sign_in(page, backend, secret)
         expect(page.locator("h1")).to_have_text("Đơn chờ duyệt")
 
         page.click("text=Danh sách học sinh")
@@ -210,12 +215,7 @@ def test_no_school_page_scrolls_sideways_on_a_phone(
     with sync_playwright() as playwright:
         browser = launch(playwright)
         page = browser.new_page(viewport={"width": 375, "height": 740}, locale="en-GB")
-        page.goto(backend.url + "/school/login?lang=en")
-        page.fill("input[name=email]", "lan@cva.edu.vn")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("#next")
-        page.fill("input[name=code]", pyotp.TOTP(secret).now())
-        page.click("#next")
+        sign_in(page, backend, secret, "/school/login?lang=en")
         page.goto(backend.url + "/school/roster")
         page.fill("input[name=school_year]", "2026-2027")
         page.set_input_files("input[name=file]", str(roster))
@@ -361,12 +361,7 @@ def test_a_reason_field_counts_its_characters_as_the_clerk_types(
             "console",
             lambda message: errors.append(message.text) if message.type == "error" else None,
         )
-        page.goto(backend.url + "/school/login")
-        page.fill("input[name=email]", "lan@cva.edu.vn")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("#next")
-        page.fill("input[name=code]", pyotp.TOTP(secret).now())
-        page.click("#next")
+        sign_in(page, backend, secret)
         page.goto(backend.url + f"/school/applications/{waiting['application_id']}")
         expect(page.locator("#reject-reason-count")).to_have_text("0 / 200")
         page.fill("#reject-reason", "Không có tên trong danh sách")
