@@ -11,12 +11,14 @@ import io
 import json
 import re
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import Response
 from flask.views import MethodView
 
+from api import why
 from api.auth import current_rider, derived_key
 from api.deps import unit_of_work
 from api.schemas.trips import (
@@ -52,6 +54,7 @@ STATEMENT_HEADER = (
     "Số tiền (VND)",
     "Thanh toán bằng",
     "Số dư sau",
+    "Vì sao",
 )
 PAID_BY_LABELS = {
     "stored_value": "Tiền trong thẻ",
@@ -64,7 +67,9 @@ PAID_BY_LABELS = {
     "at_exit": "Trả khi ra ga",
     "at_entry": "Đã trả khi lên xe",
 }
-JOURNEY_HEADER = ("Bắt đầu", "Tuyến", "Từ", "Đến", "Kết thúc", "Giá (VND)", "Tình trạng")
+JOURNEY_HEADER = (
+    "Bắt đầu", "Tuyến", "Từ", "Đến", "Kết thúc", "Giá (VND)", "Tình trạng", "Vì sao"
+)  # fmt: skip
 JOURNEY_STATUS_LABELS = {
     "open": "Đang đi",
     "complete": "Hoàn thành",
@@ -133,12 +138,13 @@ def _cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def statement_csv(found: Statement) -> bytes:
-    """The statement as UTF-8 CSV with a BOM, so spreadsheet software reads the Vietnamese."""
+def statement_csv(found: Statement, trip_whys: list[str], journey_whys: list[str]) -> bytes:
+    """The statement as UTF-8 CSV with a BOM, so spreadsheet software reads the Vietnamese;
+    each trip and journey with why it cost what it did (`*_whys`, in Vietnamese)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(STATEMENT_HEADER)
-    for trip in found.trips:
+    for trip, trip_why in zip(found.trips, trip_whys, strict=True):
         row = (
             trip.time.astimezone(HANOI).strftime("%Y-%m-%d %H:%M:%S"),
             trip.route_short_name or trip.route_id,
@@ -147,6 +153,7 @@ def statement_csv(found: Statement) -> bytes:
             trip.amount,
             PAID_BY_LABELS.get(trip.paid_by, trip.paid_by),
             trip.balance_after,
+            trip_why,
         )
         writer.writerow([_cell(value) for value in row])
     writer.writerow([])
@@ -164,7 +171,7 @@ def statement_csv(found: Statement) -> bytes:
         writer.writerow([])
         writer.writerow([_cell("Hành trình")])
         writer.writerow(JOURNEY_HEADER)
-        for journey in found.journeys:
+        for journey, journey_why in zip(found.journeys, journey_whys, strict=True):
             ended = journey.ended_at
             cells = (
                 journey.started_at.astimezone(HANOI).strftime("%Y-%m-%d %H:%M:%S"),
@@ -174,6 +181,7 @@ def statement_csv(found: Statement) -> bytes:
                 ended.astimezone(HANOI).strftime("%H:%M:%S") if ended else "",
                 journey.fare,
                 JOURNEY_STATUS_LABELS.get(journey.status, journey.status),
+                journey_why,
             )
             writer.writerow([_cell(value) for value in cells])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
@@ -201,14 +209,18 @@ def _page(
             start=_day_start(date_from),
             end=_day_start(None if date_to is None else date_to + timedelta(days=1)),
         )
-    page = found[:limit]
-    more = len(found) > limit
-    if not more:
-        return {"data": page, "next_cursor": None}
+        page = found[:limit]
+        whys = why.sentences([item.reasons for item in page], uow)
+    data = [
+        {**asdict(item), "reasons": item.reasons, "why": text}
+        for item, text in zip(page, whys, strict=True)
+    ]
+    if len(found) <= limit:
+        return {"data": data, "next_cursor": None}
     last = page[-1]
     if kind == "trip":
-        return {"data": page, "next_cursor": encode_cursor(card_id, last)}
-    return {"data": page, "next_cursor": encode_journey_cursor(card_id, last)}
+        return {"data": data, "next_cursor": encode_cursor(card_id, last)}
+    return {"data": data, "next_cursor": encode_journey_cursor(card_id, last)}
 
 
 @blp.route("/<card_id>/trips")
@@ -268,7 +280,14 @@ class StatementView(MethodView):
         with unit_of_work() as uow:
             card = wallet.owned_card(current_rider(uow), card_id, uow)
             found = trips.statement(card, month, uow)
-        response = Response(statement_csv(found), content_type=f"{CSV}; charset=utf-8")
+            # The statement is in Vietnamese throughout, headers and reasons alike.
+            whys = why.sentences(
+                [t.reasons for t in found.trips] + [j.reasons for j in found.journeys], uow, "vi"
+            )
+        trip_whys, journey_whys = whys[: len(found.trips)], whys[len(found.trips) :]
+        response = Response(
+            statement_csv(found, trip_whys, journey_whys), content_type=f"{CSV}; charset=utf-8"
+        )
         name = f"statement-{found.card_number}-{found.month:%Y-%m}.csv"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         response.headers["Cache-Control"] = "private, no-store"

@@ -10,6 +10,7 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 
+from api import why
 from api.auth import current_rider, ticket_issuer
 from api.deps import unit_of_work
 from api.limits import CARD_LINKS_PER_RIDER, CREDENTIALS_PER_RIDER, limiter, rider_key
@@ -216,12 +217,14 @@ class AccountView(MethodView):
     def get(self, card_id: str) -> Any:
         """A virtual card's balance and its ledger: each top-up, each fare the backend charged
         for a QR tap, and each adjustment when a later tap changed what an earlier one costs,
-        each with its explanation."""
+        each with why: in words in the caller's language (Accept-Language), and as data."""
         with unit_of_work() as uow:
             rider = current_rider(uow)
             card = wallet.owned_card(rider, card_id, uow)
             if not ledger.is_virtual(card):
                 raise CardNotFound(card_id=card_id)
+            entries = ledger.entries(card, uow)
+            whys = why.sentences([e.reasons for e in entries], uow)
             return {
                 "balance": ledger.balance(card, uow),
                 "data": [
@@ -230,9 +233,11 @@ class AccountView(MethodView):
                         "ref": e.ref,
                         "amount": e.amount,
                         "balance_after": e.balance_after,
+                        "why": text,
+                        "reasons": e.reasons,
                         "explanation": e.explanation,
                         "at": e.at,
                     }
-                    for e in ledger.entries(card, uow)
+                    for e, text in zip(entries, whys, strict=True)
                 ],
             }

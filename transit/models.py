@@ -6,6 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Date,
     Float,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -319,7 +321,11 @@ class Journey(Base):
     priced_at_exit: Mapped[bool] = mapped_column(default=False)
     entry_tap_id: Mapped[str | None] = mapped_column(String(40))
     exit_tap_id: Mapped[str | None] = mapped_column(String(40))
-    explanation: Mapped[str] = mapped_column(Text, default="")
+    explanation: Mapped[str] = mapped_column(Text, default="")  # the engine's, for the operator
+    # Why, as data the rider's app words in their language (fares.why): each tap's parts.
+    reasons: Mapped[list[dict[str, object]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -636,7 +642,11 @@ class AccountEntry(Base):
     ref: Mapped[str] = mapped_column(String(64))  # the load, tap or card it comes from
     amount: Mapped[int] = mapped_column(BigInteger)  # VND, + in, - out
     balance_after: Mapped[int] = mapped_column(BigInteger)
-    explanation: Mapped[str] = mapped_column(Text)
+    explanation: Mapped[str] = mapped_column(Text)  # for the operator, in English
+    # Why, as data the rider's app and statement word in their language (fares.why).
+    reasons: Mapped[list[dict[str, object]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

@@ -108,7 +108,26 @@ class TripSchema(Schema):
             "paid when boarding)"
         },
     )
-    explanation = fields.String(required=True, metadata={"description": "Why this fare"})
+    why = fields.String(
+        required=True,
+        metadata={
+            "description": "why, in words, in the caller's language (Accept-Language: vi by "
+            "default, or en)",
+            "example": "Vé lượt tuyến 32: 8.000 đ",
+        },
+    )
+    reasons = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={
+            "description": "why, as data: parts with a stable `code` and their values "
+            "(fares/why.py lists them); `why` words them"
+        },
+    )
+    explanation = fields.String(
+        required=True,
+        metadata={"description": "the fare engine's reasoning for the operator, in English"},
+    )
     balance_after = fields.Integer(
         allow_none=True, metadata={"description": "VND on the card after the tap"}
     )
@@ -160,7 +179,26 @@ class JourneySchema(Schema):
             "no_exit (charged the line's maximum fare at the next entry) or no_entry"
         },
     )
-    explanation = fields.String(required=True, metadata={"description": "Why this fare"})
+    why = fields.String(
+        required=True,
+        metadata={
+            "description": "why, in words, in the caller's language (Accept-Language: vi by "
+            "default, or en)",
+            "example": "Vé lượt tuyến 32: 8.000 đ",
+        },
+    )
+    reasons = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={
+            "description": "why, as data: parts with a stable `code` and their values "
+            "(fares/why.py lists them); `why` words them"
+        },
+    )
+    explanation = fields.String(
+        required=True,
+        metadata={"description": "the fare engine's reasoning for the operator, in English"},
+    )
 
 
 class JourneyPageSchema(Schema):

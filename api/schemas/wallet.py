@@ -125,14 +125,36 @@ class CredentialSchema(Schema):
 class AccountEntrySchema(Schema):
     kind = fields.String(
         required=True,
-        metadata={"description": "credit, fare, adjustment, moved_in or moved_out"},
+        metadata={
+            "description": "credit, fare, adjustment, moved_out or late_chip_tap (a chip "
+            "card's ride paid by the account)"
+        },
     )
     ref = fields.String(
         required=True, metadata={"description": "the load, tap (tap_...) or card it is for"}
     )
     amount = fields.Integer(required=True, metadata={"description": "VND, + in, - out"})
     balance_after = fields.Integer(required=True)
-    explanation = fields.String(required=True, metadata={"description": "why, in words"})
+    why = fields.String(
+        required=True,
+        metadata={
+            "description": "why, in words, in the caller's language (Accept-Language: vi by "
+            "default, or en)",
+            "example": "Vé lượt tuyến 32: 8.000 đ",
+        },
+    )
+    reasons = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={
+            "description": "why, as data: parts with a stable `code` and their values "
+            "(fares/why.py lists them); `why` words them"
+        },
+    )
+    explanation = fields.String(
+        required=True,
+        metadata={"description": "the fare engine's reasoning for the operator, in English"},
+    )
     at = fields.AwareDateTime(required=True)
 
 

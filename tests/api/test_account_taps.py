@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from api.deps import unit_of_work
 from tests.api.test_riders import bearer, signed_up
+from tests.api.test_trips import import_demo_network
 from tests.api.test_validator_api import Device
 from tests.api.test_virtual_cards import create, top_up
 from tests.conftest import SmsOutbox
@@ -70,6 +71,7 @@ def test_a_metro_journey_across_two_gates_is_charged_its_station_pair_fare_in_an
 ) -> None:
     rider, card = account
     number = card["card_number"]
+    import_demo_network(app)  # stations by name in the rider's words
     entry_gate, exit_gate = gate(app, "2A"), gate(app, "2A")
     entry = qr_tap(entry_gate, number, 0, route_id="2A", stop_id="M2A01P", direction="entry",
                    amount=0, paid_by="at_exit")  # fmt: skip
@@ -98,6 +100,35 @@ def test_a_metro_journey_across_two_gates_is_charged_its_station_pair_fare_in_an
         leave["tap_id"] + "#1",
     )
     assert newest["explanation"].startswith("priced again with the account's other taps")
+    # Each entry says why in the rider's language, and as data.
+    assert [e["why"] for e in account["data"]] == [
+        "Tính lại cùng các chuyến khác của bạn: trước 15.000 đ, nay 9.000 đ; "
+        "Từ Cát Linh đến Thái Hà, tuyến 2A: 9.000 đ",
+        "Vào ga Cát Linh, tuyến 2A: giá vé tính khi ra ga",
+        "Ra tại Thái Hà, tuyến 2A, không có lượt vào: thu giá cao nhất của tuyến, 15.000 đ",
+        "Nạp tiền trực tuyến",
+    ]
+    english = client.get(
+        f"/api/v1/cards/{card['card_id']}/account",
+        headers={**rider, "Accept-Language": "en"},
+    ).get_json()
+    assert [e["why"] for e in english["data"]] == [
+        "Priced again with your other rides: was 15.000 đ, now 9.000 đ; "
+        "From Cát Linh to Thái Hà, line 2A: 9.000 đ",
+        "Entered at Cát Linh, line 2A: the fare is charged when you leave",
+        "Left at Thái Hà, line 2A, with no entry: the line's highest fare, 15.000 đ",
+        "Online top-up",
+    ]
+    assert newest["reasons"] == [
+        {"code": "repriced", "was": 15_000, "now": 9_000},
+        {
+            "code": "journey",
+            "route": "2A",
+            "origin": "M2A01P",
+            "destination": "M2A03P",
+            "amount": 9_000,
+        },
+    ]
     with app.app_context(), unit_of_work() as uow:
         total = uow.session.scalar(
             select(func.sum(AccountEntry.amount)).where(AccountEntry.card_id == card["card_id"])
@@ -115,6 +146,7 @@ def test_a_metro_journey_across_two_gates_is_charged_its_station_pair_fare_in_an
         (j["origin_stop_id"], j["destination_stop_id"], j["fare"], j["status"])
         for j in journeys["data"]
     ] == [("M2A01P", "M2A03P", 9_000, "complete")]
+    assert [j["why"] for j in journeys["data"]] == ["Từ Cát Linh đến Thái Hà, tuyến 2A: 9.000 đ"]
 
 
 def test_a_bus_rider_who_boards_at_one_door_and_alights_at_another_pays_once(
@@ -187,4 +219,8 @@ def test_a_chip_fare_uploaded_after_the_switch_is_taken_from_the_account_it_move
     account = client.get(f"/api/v1/cards/{virtual['card_id']}/account", headers=rider).get_json()
     assert account["balance"] == 20_000
     assert f"a ride on card {number}" in account["data"][0]["explanation"]
+    late_why, moved_why = (e["why"] for e in account["data"])
+    assert late_why.startswith(f"Chuyến đi bằng thẻ {number} lúc ")
+    assert late_why.endswith(", gửi về sau khi số dư đã chuyển sang tài khoản này")
+    assert moved_why == f"Chuyển từ thẻ {number}"
     assert chip["card_id"] != virtual["card_id"]

@@ -32,6 +32,15 @@ def journey(number: int, **changes: Any) -> Journey:
         "entry_tap_id": f"tap_in{number}",
         "exit_tap_id": f"tap_out{number}",
         "explanation": "journey from M2A01P to M2A12P on route 2A: ...",
+        "reasons": [
+            {
+                "code": "journey",
+                "route": "2A",
+                "origin": "M2A01P",
+                "destination": "M2A12P",
+                "amount": 15_000,
+            },
+        ],
         "updated_at": MORNING,
     }
     values.update(changes)
@@ -71,7 +80,19 @@ def test_a_journey_shows_its_stations_its_mode_and_its_fare_in_hanoi_time(
         "fare": 15_000,
         "status": "complete",
         "explanation": "journey from M2A01P to M2A12P on route 2A: ...",
+        "why": "Từ Cát Linh đến Yên Nghĩa, tuyến 2A: 15.000 đ",
+        "reasons": [
+            {
+                "code": "journey",
+                "route": "2A",
+                "origin": "M2A01P",
+                "destination": "M2A12P",
+                "amount": 15_000,
+            },
+        ],
     }
+    english = client.get(journeys_url(card), headers={**rider, "Accept-Language": "en"})
+    assert english.get_json()["data"][0]["why"] == ("From Cát Linh to Yên Nghĩa, line 2A: 15.000 đ")
 
 
 def test_journeys_come_newest_first_a_page_at_a_time(
@@ -108,16 +129,20 @@ def test_the_statement_lists_the_months_journeys_after_its_taps(
         app,
         journey(0),
         journey(3, route_id="32", origin_stop_id="HN0010", destination_stop_id=None, fare=10_000,
-                status=JourneyStatus.NO_TAP_OFF, priced_at_exit=False, ended_at=None),
+                status=JourneyStatus.NO_TAP_OFF, priced_at_exit=False, ended_at=None,
+                reasons=[{"code": "fare", "route": "32", "amount": 10_000},
+                         {"code": "no_tap_off"}]),
     )  # fmt: skip
     answer = client.get(statement_url(card) + "?month=2026-03", headers=rider)
     assert answer.status_code == 200
     lines = answer.data.decode("utf-8-sig").splitlines()
     start = lines.index("Hành trình")
-    assert lines[start + 1] == "Bắt đầu,Tuyến,Từ,Đến,Kết thúc,Giá (VND),Tình trạng"
+    assert lines[start + 1] == "Bắt đầu,Tuyến,Từ,Đến,Kết thúc,Giá (VND),Tình trạng,Vì sao"
     assert lines[start + 2] == (
-        "2026-03-02 07:30:00,2A,Cát Linh,Yên Nghĩa,08:00:00,15000,Hoàn thành"
+        "2026-03-02 07:30:00,2A,Cát Linh,Yên Nghĩa,08:00:00,15000,Hoàn thành,"
+        '"Từ Cát Linh đến Yên Nghĩa, tuyến 2A: 15.000 đ"'
     )
     assert lines[start + 3] == (
-        "2026-03-02 10:30:00,32,BX Giáp Bát,?,,10000,Không chạm thẻ khi xuống"
+        "2026-03-02 10:30:00,32,BX Giáp Bát,?,,10000,Không chạm thẻ khi xuống,"
+        "Vé lượt tuyến 32: 10.000 đ; không chạm thẻ khi xuống xe: không thu thêm"
     )

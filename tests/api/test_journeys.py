@@ -141,3 +141,42 @@ def test_an_exit_names_its_entry_by_the_second_the_card_recorded(
     leave = metro_out(device, 20, "M2A02P", 0, 8_000, 2)
     device.upload(entry, leave)
     assert [j[4] for j in journeys(app)] == [JourneyStatus.COMPLETE]
+
+
+def test_each_journey_keeps_why_it_cost_what_it_did_from_its_taps(
+    app: Flask, device: Device, card: str
+) -> None:
+    """A half that only points at the other ("paid when boarding", "charged at the exit") is
+    dropped once both are in; a missing exit's maximum belongs to the journey it closes."""
+    device.upload(
+        bus_on(device, 0, "HN0010", card_tx=1),
+        bus_off(device, 20, "HN0012", 0, card_tx=2),
+        metro_in(device, 40, "M2A01P", 3),
+        metro_out(device, 70, "M2A12P", 40, 15_000, 4),
+        bus_on(device, 100, "HN0043", card_tx=5),
+        metro_in(device, 200, "M2A06P", 6),
+        bus_on(device, 440, "HN0010", card_tx=7, amount=25_000, unfinished=15_000),
+    )
+    with app.app_context(), unit_of_work() as uow:
+        reasons = [
+            (j.status, j.reasons)
+            for j in uow.session.scalars(select(Journey).order_by(Journey.started_at))
+        ]
+    assert reasons == [
+        (JourneyStatus.COMPLETE, [{"code": "fare", "route": "32", "charged": 10_000}]),
+        (
+            JourneyStatus.COMPLETE,
+            [{"code": "journey", "route": "2A", "destination": "M2A12P", "charged": 15_000,
+              "origin": "M2A01P"}],
+        ),
+        (
+            JourneyStatus.NO_TAP_OFF,
+            [{"code": "fare", "route": "32", "charged": 10_000}, {"code": "no_tap_off"}],
+        ),
+        (
+            JourneyStatus.NO_EXIT,
+            [{"code": "at_exit", "route": "2A", "stop": "M2A06P"},
+             {"code": "no_exit", "amount": 15_000}],
+        ),
+        (JourneyStatus.OPEN, [{"code": "fare", "route": "32", "charged": 10_000}]),
+    ]  # fmt: skip

@@ -32,6 +32,7 @@ CSV_HEADER = [
     "Số tiền (VND)",
     "Thanh toán bằng",
     "Số dư sau",
+    "Vì sao",
 ]
 
 
@@ -166,7 +167,15 @@ def test_a_trip_names_its_route_and_stop_in_hanoi_time(
         "explanation": "leg rule 2024-11-01/fare_leg_rules.txt:3",
         "balance_after": 42_000,
         "direction": "entry",
+        # Why, for the rider: in Vietnamese unless English is asked for, and as data.
+        "why": "Vé lượt tuyến 32: đã trả 8.000 đ",
+        "reasons": [{"code": "fare", "route": "32", "charged": 8_000}],
     }
+    assert answer.headers["Content-Language"] == "vi"
+    assert "Accept-Language" in answer.headers["Vary"]
+    english = client.get(trips_url(card), headers={**rider, "Accept-Language": "en"})
+    assert english.headers["Content-Language"] == "en"
+    assert english.get_json()["data"][1]["why"] == "Single fare, route 32: paid 8.000 đ"
     # A route and a stop the network does not know still show their ids.
     assert (newest["route_id"], newest["route_short_name"], newest["route_long_name"]) == (
         "99",
@@ -394,6 +403,7 @@ def test_the_statement_is_a_vietnamese_csv_with_totals_and_no_formulas(
             "8000",
             "Tiền trong thẻ",
             "42000",
+            "Vé lượt tuyến 32: đã trả 8.000 đ",
         ],
         [
             "2026-03-01 00:40:00",
@@ -403,6 +413,7 @@ def test_the_statement_is_a_vietnamese_csv_with_totals_and_no_formulas(
             "0",
             "Chuyển tuyến",
             "42000",
+            "Vé lượt tuyến E1; giá khi chuyển tuyến: 0 đ",
         ],
         [
             "2026-03-31 18:00:00",
@@ -412,6 +423,7 @@ def test_the_statement_is_a_vietnamese_csv_with_totals_and_no_formulas(
             "9000",
             "Tiền trong thẻ",
             "33000",
+            "Vé lượt tuyến 01: đã trả 9.000 đ",
         ],
         [],
         ["Tổng cộng", "", "3 chuyến", "", "17000"],

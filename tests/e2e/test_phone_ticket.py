@@ -128,7 +128,9 @@ def test_a_screenshot_of_the_ticket_rides_once_offline_and_is_refused_a_minute_l
         screen(page, "journeys")
         charge = page.locator("#account-list li").first
         expect(charge).to_contain_text("Tiền vé \u221210.000 đ")  # a fare, with its minus sign
-        expect(charge).to_contain_text("leg rule")  # why: the tariff's rule that priced it
+        # Why, in the app's language: the fare of the route the bus runs.
+        expect(charge).to_contain_text("Vé lượt tuyến 32: 10.000 đ")
+        expect(page.locator("#journey-list li").first).to_contain_text("Vé lượt tuyến 32")
         expect(page.locator("#account-list")).to_contain_text("+50.000 đ")
 
         # A minute after it was signed, the screenshot is refused by any validator.

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from fares import Decision, Direction, FareState, Tap, price_tap
+from fares import Decision, Direction, FareState, Tap, price_tap, why
 from fares.model import CARD_EPOCH
 from transit.localtime import month_bounds, service_day
 from transit.models import (
@@ -92,6 +92,7 @@ def late_chip_taps(taps: Iterable[WireTap], now: datetime, uow: UnitOfWork) -> N
             "balance moved to this account",
             now,
             uow,
+            ({"code": LATE_CHIP_TAP, "card": chip.card_number, "at": tap.time.isoformat()},),
         )
 
 
@@ -132,6 +133,7 @@ def reprice(card: Card, since: datetime, now: datetime, uow: UnitOfWork) -> None
         passes=tuple(loads.account_passes(card, uow)),
     )
     priced: list[WireTap] = []
+    reasons: dict[str, list[why.Part]] = {}
     for record in taps:
         tap = Tap(
             record.time,
@@ -143,33 +145,36 @@ def reprice(card: Card, since: datetime, now: datetime, uow: UnitOfWork) -> None
             record.vehicle_id,
         )
         decision = price_tap(state, tap, tariff)
+        parts = why.reasons(decision, tap, state, tariff)
         if decision.accepted:
             state = decision.state
-            charge, why = decision.amount, decision.explanation
+            charge, explanation = decision.amount, decision.explanation
             priced.append(_as_priced(record, decision))
+            reasons[record.tap_id] = parts
         else:
-            charge, why = 0, f"not charged: {decision.explanation}"
+            charge, explanation = 0, f"not charged: {decision.explanation}"
         entries = posted.get(record.tap_id, [])
         if not entries:
-            ledger.post(card, FARE, record.tap_id, -charge, why, now, uow)
+            ledger.post(card, FARE, record.tap_id, -charge, explanation, now, uow, parts)
             continue
-        difference = -charge - sum(entry.amount for entry in entries)
-        if difference:
+        paid = -sum(entry.amount for entry in entries)
+        if paid != charge:
             ledger.post(
                 card,
                 ADJUSTMENT,
                 f"{record.tap_id}#{len(entries)}",
-                difference,
-                f"priced again with the account's other taps: {why}",
+                paid - charge,
+                f"priced again with the account's other taps: {explanation}",
                 now,
                 uow,
+                [{"code": "repriced", "was": paid, "now": charge}, *parts],
             )
     # The card's journeys in the window, paired as the backend priced them, not as each
     # validator saw its own half: a metro journey across two gates is one journey.
     session.execute(
         delete(Journey).where(Journey.card_uid == card.uid, Journey.started_at >= since)
     )
-    journeys.record(uow, priced, now)
+    journeys.record(uow, priced, now, reasons)
 
 
 def _as_priced(record: TapRecord, decision: Decision) -> WireTap:

@@ -173,9 +173,8 @@ def activate(rider: Rider, card_id: str, now: datetime, uow: UnitOfWork) -> Acti
         raise SwitchNeedsTopUp(
             f"{owed - money} VND of this card's money was spent with the other", amount=owed - money
         )
-    sources = ", ".join(o.card_number for o in others) or "no other card"
-    loads.move_to(card, loads.Holdings(money - owed, tuple(carried)), f"card {sources}", actor,
-                  now, uow)  # fmt: skip
+    sources = [o.card_number for o in others]
+    loads.move_to(card, loads.Holdings(money - owed, tuple(carried)), sources, actor, now, uow)
     moved, passes = money - owed, len(carried)
     if card.status == CardStatus.BLOCKED and card.blocked_reason == BlockReason.INACTIVE_MEDIUM:
         _allow(card, now, uow)
@@ -185,7 +184,8 @@ def activate(rider: Rider, card_id: str, now: datetime, uow: UnitOfWork) -> Acti
             actor=actor,
             action="activate",
             subject=card.card_number,
-            detail=f"{moved} VND and {passes} pass(es) from {sources}"
+            detail=f"{moved} VND and {passes} pass(es) from "
+            f"{'card ' + ', '.join(sources) if sources else 'no other card'}"
             + (f"; {owed} VND were still on the chip" if owed else ""),
             at=now,
         )

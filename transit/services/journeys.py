@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, or_, select
 
+from fares import why
 from transit.models import Journey, JourneyStatus, TapVerdict
 from transit.uow import UnitOfWork
 from wire import Tap
@@ -36,8 +37,15 @@ _CHUNK = 500  # cards per query: well inside every database's limit on parameter
 class _Batch:
     """The journeys a batch of taps may touch, loaded once, and the new ones it makes."""
 
-    def __init__(self, uow: UnitOfWork, taps: list[Tap], now: datetime) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        taps: list[Tap],
+        now: datetime,
+        reasons: Mapping[str, list[why.Part]],
+    ) -> None:
         self.now = now
+        self.reasons = reasons
         self.by_start: dict[tuple[str, datetime], Journey | dict[str, Any]] = {}
         self.still_open: dict[str, list[Journey | dict[str, Any]]] = defaultdict(list)
         self.new: list[dict[str, Any]] = []
@@ -65,6 +73,7 @@ class _Batch:
             "origin_stop_id": None,
             "destination_stop_id": None,
             "ended_at": None,
+            "reasons": [],
             **values,
         }
         self.new.append(journey)
@@ -73,15 +82,23 @@ class _Batch:
             self.still_open[journey["card_uid"]].append(journey)
 
 
-def record(uow: UnitOfWork, taps: Iterable[Tap], now: datetime) -> None:
-    """Pair these newly stored taps (each stored once) into the cards' journeys."""
+def record(
+    uow: UnitOfWork,
+    taps: Iterable[Tap],
+    now: datetime,
+    reasons: Mapping[str, list[why.Part]] | None = None,
+) -> None:
+    """Pair these newly stored taps (each stored once) into the cards' journeys.
+
+    `reasons` are the fare engine's reasons for taps the backend priced itself (fares.why), by
+    tap id; any other tap's are read from what its validator uploaded."""
     accepted = sorted(
         (tap for tap in taps if tap.result == TapVerdict.ACCEPTED),
         key=lambda tap: (tap.card_uid, tap.time),
     )
     if not accepted:
         return
-    batch = _Batch(uow, accepted, now)
+    batch = _Batch(uow, accepted, now, reasons or {})
     for tap in accepted:
         if tap.direction == _EXIT:
             _exit(batch, tap)
@@ -129,6 +146,9 @@ def _entry(batch: _Batch, tap: Tap) -> None:
             priced_at_exit=tap.paid_by == _AT_EXIT,
             status=JourneyStatus.COMPLETE,
             explanation=_joined(tap.explanation, _get(journey, "explanation")),
+            reasons=_parts_joined(
+                _own_parts(batch, tap), _with_origin(_get(journey, "reasons"), tap.stop_id)
+            ),
         )
         return
     batch.make(
@@ -141,6 +161,7 @@ def _entry(batch: _Batch, tap: Tap) -> None:
         priced_at_exit=tap.paid_by == _AT_EXIT,
         entry_tap_id=tap.tap_id,
         explanation=tap.explanation,
+        reasons=_own_parts(batch, tap),
     )
 
 
@@ -174,9 +195,15 @@ def _close_earlier(batch: _Batch, tap: Tap, started: datetime) -> None:
                 status=JourneyStatus.NO_EXIT,
                 fare=fare,
                 explanation=explanation,
+                reasons=[*_get(journey, "reasons"), _no_exit(fare - _get(journey, "fare"))],
             )
         else:
-            _set(journey, batch.now, status=JourneyStatus.NO_TAP_OFF)
+            _set(
+                journey,
+                batch.now,
+                status=JourneyStatus.NO_TAP_OFF,
+                reasons=[*_get(journey, "reasons"), {"code": "no_tap_off"}],
+            )
 
 
 def _exit(batch: _Batch, tap: Tap) -> None:
@@ -198,6 +225,10 @@ def _exit(batch: _Batch, tap: Tap) -> None:
             fare=_get(journey, "fare") + own,
             status=JourneyStatus.COMPLETE if complete else JourneyStatus.NO_ENTRY,
             explanation=_joined(_get(journey, "explanation"), tap.explanation),
+            reasons=_parts_joined(
+                _get(journey, "reasons"),
+                _with_origin(_own_parts(batch, tap), _get(journey, "origin_stop_id")),
+            ),
         )
         return
     batch.make(
@@ -210,8 +241,55 @@ def _exit(batch: _Batch, tap: Tap) -> None:
         status=JourneyStatus.NO_ENTRY,
         exit_tap_id=tap.tap_id,
         explanation=tap.explanation,
+        reasons=_own_parts(batch, tap),
     )
+
+
+def _no_exit(charged: int) -> why.Part:
+    """A journey closed with no exit: the line's maximum the next entry charged for it, if any
+    (a pass, a free day, or a later journey left open too may leave it at nothing)."""
+    return {"code": "no_exit", "amount": charged} if charged else {"code": "no_exit"}
 
 
 def _joined(first: str, second: str) -> str:
     return f"{first}; then {second}" if first and second else first or second
+
+
+# A half that only says "the other half prices it" adds nothing to a journey that has both, nor
+# does "no tap off" once the tap off arrived.
+_HALF_ONLY = frozenset({"at_exit", "tap_off", "no_tap_off"})
+
+
+def _own_parts(batch: _Batch, tap: Tap) -> list[why.Part]:
+    """The tap's reasons, less an earlier journey's unfinished fare: that is the other journey's
+    (`no_exit`), and this journey's fare leaves it out too."""
+    parts = batch.reasons.get(tap.tap_id)
+    if parts is None:
+        parts = why.reasons_of_tap(
+            result=tap.result,
+            denial=tap.reason,
+            paid_by=tap.paid_by,
+            direction=tap.direction,
+            amount=tap.amount,
+            unfinished=tap.unfinished,
+            route_id=tap.route_id,
+            stop_id=tap.stop_id,
+            ends_journey=tap.entry_time is not None,
+        )
+    return [part for part in parts if part["code"] != "unfinished"]
+
+
+def _with_origin(parts: list[why.Part], origin: str | None) -> list[why.Part]:
+    """An exit's `journey` part names the journey's origin when only the journey knows it."""
+    if not origin:
+        return parts
+    return [
+        {**part, "origin": origin} if part["code"] == "journey" and not part.get("origin") else part
+        for part in parts
+    ]
+
+
+def _parts_joined(first: list[why.Part], second: list[why.Part]) -> list[why.Part]:
+    if first and second:
+        return [part for part in (*first, *second) if part["code"] not in _HALF_ONLY]
+    return [*first, *second]

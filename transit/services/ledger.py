@@ -8,7 +8,9 @@ accounts.py, because loads.py posts credits and accounts.py uses loads.py.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -57,9 +59,11 @@ def post(
     explanation: str,
     now: datetime,
     uow: UnitOfWork,
+    reasons: Sequence[Mapping[str, Any]] = (),
 ) -> AccountEntry:
     """One change to a virtual card's balance, posted once: the same (kind, ref) again returns
-    the entry already posted and changes nothing."""
+    the entry already posted and changes nothing. `explanation` is for the operator; `reasons`
+    (fares.why parts) are what the rider reads, worded in their language."""
     if not is_virtual(card):
         raise ValueError("only a virtual card's balance is the account's")
     session = uow.session
@@ -80,6 +84,7 @@ def post(
         amount=amount,
         balance_after=shadow.balance,
         explanation=explanation,
+        reasons=[dict(part) for part in reasons],
         at=now,
     )
     session.add(entry)

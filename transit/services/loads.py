@@ -7,8 +7,10 @@ writes it, and the card keeps the number of the last load it applied, so none is
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -137,6 +139,7 @@ def _add_action(
     actor: str,
     now: datetime,
     uow: UnitOfWork,
+    why: Sequence[Mapping[str, Any]] = (),
 ) -> PendingAction:
     """A pending action for `card`, numbered after its last one, and its audit row.
 
@@ -164,7 +167,7 @@ def _add_action(
     )
     session.add(action)
     if virtual and kind == PendingActionKind.CREDIT:
-        ledger.post(card, "credit", f"load {action.seq}", amount, reason, now, uow)
+        ledger.post(card, "credit", f"load {action.seq}", amount, reason, now, uow, why)
     session.add(
         AuditEntry(
             actor=actor,
@@ -187,8 +190,10 @@ def add_credit(
     uow: UnitOfWork,
     *,
     most: int = MAX_CREDIT,
+    why: Sequence[Mapping[str, Any]] = (),
 ) -> PendingAction:
-    """Money for `card`, written at its next tap."""
+    """Money for `card`, written at its next tap. `why` says it to the rider (fares.why parts);
+    by default the reason is the rider's note."""
     if not 0 < amount <= most:
         raise InvalidCredit(f"a credit is 1 to {most:,} VND")
     if not reason.strip():
@@ -203,6 +208,7 @@ def add_credit(
         actor=actor,
         now=now,
         uow=uow,
+        why=why or ({"code": "note", "text": reason.strip()},),
     )
 
 
@@ -321,7 +327,10 @@ def empty(card: Card, destination: Card, now: datetime, uow: UnitOfWork) -> Hold
         )
         ref = f"{destination.card_number}#{(moves or 0) + 1}"
         where = f"card {destination.card_number}"
-        ledger.post(card, "moved_out", ref, -money, f"to {where}", now, uow)
+        ledger.post(
+            card, "moved_out", ref, -money, f"to {where}", now, uow,
+            ({"code": "moved_out", "card": destination.card_number},),
+        )  # fmt: skip
     return Holdings(money, tuple(carried))
 
 
@@ -344,13 +353,23 @@ def account_passes(card: Card, uow: UnitOfWork) -> list[Pass]:
 
 
 def move_to(
-    card: Card, held: Holdings, source: str, actor: str, now: datetime, uow: UnitOfWork
+    card: Card,
+    held: Holdings,
+    sources: Sequence[str],
+    actor: str,
+    now: datetime,
+    uow: UnitOfWork,
 ) -> None:
-    """What another card held (`loads.empty`), to `card`: the money as a credit, each pass as a
-    pass load (at the chip's next tap; at once for a virtual card)."""
+    """What other cards held (`loads.empty`), to `card`: the money as a credit, each pass as a
+    pass load (at the chip's next tap; at once for a virtual card). `sources` are their card
+    numbers."""
     if held.money > 0:
         # All the old card held, which may be more than one top-up.
-        add_credit(card, held.money, f"moved from {source}", actor, now, uow, most=MAX_BALANCE)
+        numbers = ", ".join(sources) or "no other card"
+        add_credit(
+            card, held.money, f"moved from card {numbers}", actor, now, uow, most=MAX_BALANCE,
+            why=({"code": "moved_in", "card": numbers},),
+        )  # fmt: skip
     has = {
         detail.entry
         for action in uow.session.scalars(

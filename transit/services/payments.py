@@ -273,6 +273,7 @@ def settle(payment: Payment, seen: ProviderPayment, now: datetime, uow: UnitOfWo
             f"payment:{payment.provider}",
             now,
             uow,
+            why=({"code": "top_up"},),
         )
     payment.status = PaymentStatus.SUCCEEDED
     payment.failure_code = None

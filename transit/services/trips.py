@@ -8,6 +8,7 @@ network as it is now; a route or stop that left the feed (or never was in it) st
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import aliased
 
+from fares import why
 from transit.localtime import month_bounds
 from transit.models import Card, Journey, JourneyStatus, Route, Stop, TapRecord, TapVerdict
 from transit.uow import UnitOfWork
@@ -37,6 +39,23 @@ class Trip:
     explanation: str
     balance_after: int | None
     direction: str = "entry"  # or exit: tapping off, an exit gate
+    unfinished: int = 0  # the part of amount charged for an earlier journey left without exit
+    entry_time: datetime | None = None  # an exit: when its journey began
+
+    @property
+    def reasons(self) -> list[why.Part]:
+        """Why, as data (fares.why), from what the validator uploaded."""
+        return why.reasons_of_tap(
+            result=TapVerdict.ACCEPTED,
+            denial=None,
+            paid_by=self.paid_by,
+            direction=self.direction,
+            amount=self.amount,
+            unfinished=self.unfinished,
+            route_id=self.route_id,
+            stop_id=self.stop_id,
+            ends_journey=self.entry_time is not None,
+        )
 
 
 @dataclass(frozen=True)
@@ -56,7 +75,8 @@ class JourneyItem:
     ended_at: datetime | None
     fare: int  # VND, all of it: at entry, at exit, and a maximum charged later for no exit
     status: JourneyStatus
-    explanation: str
+    explanation: str  # the fare engine's, for the operator
+    reasons: list[why.Part] = field(default_factory=list)  # why, as data (fares.why)
 
 
 @dataclass(frozen=True)
@@ -101,6 +121,8 @@ def _query(card: Card, start: datetime | None, end: datetime | None) -> Select[*
             TapRecord.explanation,
             TapRecord.balance_after,
             TapRecord.direction,
+            TapRecord.unfinished,
+            TapRecord.entry_time,
         )
         .outerjoin(Route, Route.route_id == TapRecord.route_id)
         .outerjoin(Stop, Stop.stop_id == TapRecord.stop_id)
@@ -178,6 +200,7 @@ def _journey_query(
             Journey.fare,
             Journey.status,
             Journey.explanation,
+            Journey.reasons,
         )
         .outerjoin(Route, Route.route_id == Journey.route_id)
         .outerjoin(origin, origin.stop_id == Journey.origin_stop_id)
@@ -233,3 +256,26 @@ def _older(
             or_(when < after_time, and_(when == after_time, key < after_key)),
         )
     return query.order_by(when.desc(), key.desc()).limit(limit)
+
+
+def names(
+    route_ids: Iterable[str], stop_ids: Iterable[str], uow: UnitOfWork
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Route short names and stop names by id, for those in the network (one query each)."""
+    routes: dict[str, str] = {}
+    stops: dict[str, str] = {}
+    wanted_routes = sorted(set(route_ids))
+    wanted_stops = sorted(set(stop_ids))
+    if wanted_routes:
+        for route_id, short_name, long_name in uow.session.execute(
+            select(Route.route_id, Route.short_name, Route.long_name).where(
+                Route.route_id.in_(wanted_routes)
+            )
+        ):
+            routes[route_id] = short_name or long_name or route_id
+    if wanted_stops:
+        for stop_id, name in uow.session.execute(
+            select(Stop.stop_id, Stop.name).where(Stop.stop_id.in_(wanted_stops))
+        ):
+            stops[stop_id] = name or stop_id
+    return routes, stops

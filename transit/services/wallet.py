@@ -246,7 +246,7 @@ def replace(
     held = loads.empty(old, new, now, uow)
     if held.money > loads.headroom(new, uow):
         raise TransferTooLarge(f"the new card can hold at most {MAX_BALANCE:,} VND")
-    loads.move_to(new, held, f"card {old.card_number}", f"rider:{rider.rider_id}", now, uow)
+    loads.move_to(new, held, [old.card_number], f"rider:{rider.rider_id}", now, uow)
     moved, carried = held.money, held.passes
     session.add(
         AuditEntry(

@@ -11,6 +11,9 @@ export class Problem extends Error {
   }
 }
 
+// The API words reasons and problems in the app's language, which the shell's <html lang> says.
+const LANGUAGE = document.documentElement.lang === "en" ? "en" : "vi";
+
 let tokens = null; // {access_token, refresh_token}
 let refreshing = null;
 export let onSignedOut = () => {};
@@ -36,7 +39,7 @@ export async function forgetTokens() {
 }
 
 async function send(method, path, body, headers, token, raw) {
-  const sent = { Accept: "application/json", ...(headers || {}) };
+  const sent = { Accept: "application/json", "Accept-Language": LANGUAGE, ...(headers || {}) };
   if (body !== undefined) sent["Content-Type"] = "application/json";
   if (token) sent.Authorization = `Bearer ${token}`;
   let response;

@@ -879,7 +879,7 @@ function journeyItem(journey) {
       }),
     ),
     el("p", {}, el("strong", {}, t("journey_fare", { fare: vnd(journey.fare) }))),
-    el("p", { class: "help" }, journey.explanation),
+    el("p", { class: "help" }, journey.why),
   );
 }
 
@@ -897,7 +897,7 @@ function entryItem(entry) {
       " · ",
       t("entry_after", { amount: vnd(entry.balance_after) }),
     ),
-    el("p", { class: "help" }, dateTime(entry.at), " · ", entry.explanation),
+    el("p", { class: "help" }, dateTime(entry.at), " · ", entry.why),
   );
 }
 
