@@ -64,13 +64,17 @@ def compressed(key: ec.EllipticCurvePublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
 
 
+def code_signature(credential: bytes, signed_at: int, phone: ec.EllipticCurvePrivateKey) -> bytes:
+    """The phone's ES256 signature of a ticket (r || s): over the ticket's Sig_structure."""
+    message = qr.ticket_signed_bytes(credential, signed_at)
+    r, s = decode_dss_signature(phone.sign(message, ec.ECDSA(hashes.SHA256())))
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
 def sign_code(credential: bytes, signed_at: int, phone: ec.EllipticCurvePrivateKey) -> str:
     """A QR code's text as the rider's phone makes it (api/static/app/ticket.js does this in
-    the app): ES256 over the ticket's Sig_structure, r || s. Here for demos, tests and the
-    benchmarks, which play the phone."""
-    message = qr.to_be_signed(qr.TICKET_HEADER, qr.ticket_payload(credential, signed_at))
-    r, s = decode_dss_signature(phone.sign(message, ec.ECDSA(hashes.SHA256())))
-    return qr.ticket_text(credential, signed_at, r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    the app). Here for demos, tests and the benchmarks, which play the phone."""
+    return qr.ticket_text(credential, signed_at, code_signature(credential, signed_at, phone))
 
 
 def issuer_keys(raw: Mapping[str, str]) -> dict[bytes, ed25519.Ed25519PublicKey]:

@@ -22,6 +22,7 @@ fsync) before the green light. There is no card to write: the account pays what 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import queue
@@ -726,6 +727,7 @@ def _qr_fields(ticket: qr.Ticket) -> dict[str, Any]:
         "medium": "qr",
         "credential_id": ticket.credential.credential_id.hex(),
         "code_signed_at": datetime.fromtimestamp(ticket.signed_at, UTC),
+        "code_signature": base64.urlsafe_b64encode(ticket.signature).rstrip(b"=").decode(),
     }
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -291,6 +292,11 @@ class TapRecord(Base):
     medium: Mapped[str] = mapped_column(String(8), server_default="card")  # or qr
     credential_id: Mapped[str] = mapped_column(String(16), server_default="")  # a QR tap's
     code_signed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # a QR tap's
+    code_signature: Mapped[str] = mapped_column(String(86), server_default="")  # a QR tap's
+    # A QR tap the validator accepted: "valid" when the phone's signature holds under the
+    # credential the backend issued for that card, "invalid" when not (the account is not
+    # charged, an operator is alerted); "" for any other tap.
+    proof: Mapped[str] = mapped_column(String(8), server_default="")
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -658,6 +664,9 @@ class TicketCredential(Base):
     credential_id: Mapped[str] = mapped_column(String(16), primary_key=True)  # hex
     card_id: Mapped[str] = mapped_column(ForeignKey("cards.card_id"), index=True)
     phone_key: Mapped[str] = mapped_column(String(66))  # compressed P-256 point, hex
+    # The credential's signed bytes, as the phone puts them in every ticket: with a tap's time
+    # and signature, they prove the phone showed the code (none for credentials before 0021).
+    credential: Mapped[bytes | None] = mapped_column(LargeBinary)
     spend_limit: Mapped[int] = mapped_column(BigInteger)
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

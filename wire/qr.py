@@ -112,6 +112,7 @@ class Ticket:
     credential: Credential
     signed_at: int  # unix seconds, the phone's signing time
     issuer: bytes  # the key id that certified it
+    signature: bytes = b""  # the phone's (r || s): with the credential, the proof of the tap
 
     @property
     def replay_key(self) -> tuple[bytes, int]:
@@ -350,6 +351,12 @@ def ticket_payload(credential: bytes, signed_at: int) -> bytes:
     return dumps({T_CREDENTIAL: credential, T_TIME: signed_at})
 
 
+def ticket_signed_bytes(credential: bytes, signed_at: int) -> bytes:
+    """What the phone signs for a ticket: with the credential's bytes and the signing time, the
+    backend checks a tap's proof (the phone's signature) without the code's text."""
+    return to_be_signed(TICKET_HEADER, ticket_payload(credential, signed_at))
+
+
 def ticket_text(credential: bytes, signed_at: int, signature: bytes) -> str:
     """The QR code's text, from the phone's ES256 signature (r || s) of
     `to_be_signed(TICKET_HEADER, ticket_payload(credential, signed_at))`."""
@@ -369,9 +376,11 @@ def verify(text: str, issuers: Mapping[bytes, Any], now: int, check: SignatureCh
         outer = b45decode(text[len(PREFIX) :])
     except ValueError as error:
         raise TicketRefused(NOT_A_TICKET, str(error)) from None
-    header, header_bytes, payload, signature = open1(outer)
-    if header.get(ALG) != ES256 or len(signature) != 64:
-        raise TicketRefused(NOT_A_TICKET, "a ticket is signed with ES256")
+    _header, header_bytes, payload, signature = open1(outer)
+    # The header is exactly {alg: ES256}: what the phone signed is then known from the
+    # credential and the time alone, and the backend can check a tap's proof.
+    if header_bytes != TICKET_HEADER or len(signature) != 64:
+        raise TicketRefused(NOT_A_TICKET, "a ticket's header is {1: -7}, its signature ES256")
     body = _map(payload, "ticket")
     credential_bytes, time_field = body.get(T_CREDENTIAL), body.get(T_TIME)
     if not isinstance(credential_bytes, bytes) or not _uint(time_field):
@@ -382,7 +391,7 @@ def verify(text: str, issuers: Mapping[bytes, Any], now: int, check: SignatureCh
         raise TicketRefused(BAD_SIGNATURE, "the phone's signature does not hold")
     if not now - MAX_AGE <= signed_at <= now + CLOCK_SLACK:
         raise TicketRefused(STALE, f"signed {now - signed_at} s before the validator's clock")
-    return Ticket(credential, signed_at, issuer)
+    return Ticket(credential, signed_at, issuer, signature)
 
 
 def _credential(

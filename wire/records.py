@@ -47,6 +47,9 @@ class Tap:
     medium: str = "card"  # card or qr
     credential_id: str = ""  # a QR tap: 16 hex digits
     code_signed_at: datetime | None = None  # a QR tap: when the phone signed the code
+    # A QR tap: the phone's signature of the code (r || s, base64url): the backend checks it
+    # against the credential it issued, so a validator cannot charge a code it never saw.
+    code_signature: str = ""
     tap_id: str = ""
     device_seq: int = 0
 
@@ -75,6 +78,7 @@ class Tap:
             "medium": self.medium,
             "credential_id": self.credential_id,
             "code_signed_at": self.code_signed_at.isoformat() if self.code_signed_at else None,
+            "code_signature": self.code_signature,
             "tap_id": self.tap_id,
             "device_seq": self.device_seq,
         }
@@ -109,6 +113,7 @@ class Tap:
             code_signed_at=(
                 datetime.fromisoformat(signed) if (signed := data.get("code_signed_at")) else None
             ),
+            code_signature=data.get("code_signature") or "",
         )
 
 

@@ -156,6 +156,14 @@ _TAP_RULES: dict[str, fields.Field[Any]] = {
         validate=_clock_time,
         metadata={"description": "a QR tap: when the phone signed the code"},
     ),
+    "code_signature": fields.String(
+        load_default="",
+        validate=validate.Regexp(r"^([A-Za-z0-9_-]{86})?$"),
+        metadata={
+            "description": "a QR tap: the phone's signature of the code (r || s, 64 bytes, "
+            "base64url): the backend checks it against the credential it issued"
+        },
+    ),
     # Given by the device's journal; an uploaded tap always has them.
     "tap_id": fields.String(required=True, validate=validate.Regexp(r"^tap_[0-9a-f]{32}$")),
     "device_seq": fields.Integer(
@@ -195,13 +203,23 @@ class _TapLoader(InputSchema):
                     "a QR tap names the virtual card's 16-digit number as card_uid and card_number",
                     "card_uid",
                 )
-            if not data.get("credential_id") or data.get("code_signed_at") is None:
+            if (
+                not data.get("credential_id")
+                or data.get("code_signed_at") is None
+                or not data.get("code_signature")
+            ):
                 raise ValidationError(
-                    "a QR tap has the credential_id and code_signed_at of its code",
+                    "a QR tap has the credential_id, code_signed_at and code_signature of its code",
                     "credential_id",
                 )
-        elif data.get("credential_id") or data.get("code_signed_at") is not None:
-            raise ValidationError("a card tap has no credential_id or code_signed_at", "medium")
+        elif (
+            data.get("credential_id")
+            or data.get("code_signed_at") is not None
+            or data.get("code_signature")
+        ):
+            raise ValidationError(
+                "a card tap has no credential_id, code_signed_at or code_signature", "medium"
+            )
 
     @post_load
     def _tap(self, data: dict[str, Any], **kwargs: Any) -> Tap:

@@ -4,25 +4,64 @@ once; every change explained; the ledger adds up to the balance."""
 
 from __future__ import annotations
 
+import base64
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from api.deps import unit_of_work
+from readers.tickets import code_signature
 from tests.api.test_riders import bearer, signed_up
 from tests.api.test_trips import import_demo_network
 from tests.api.test_validator_api import Device
-from tests.api.test_virtual_cards import create, top_up
+from tests.api.test_virtual_cards import certify, create, phone, top_up
 from tests.conftest import SmsOutbox
-from transit.models import AccountEntry, CardShadow, Journey
+from transit.models import (
+    AccountEntry,
+    Alert,
+    CardShadow,
+    Journey,
+    TapRecord,
+    TicketCredential,
+)
 from transit.services import devices
 
 START = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class Phone:
+    """A rider's phone with its key and the credential the backend certified for it."""
+
+    key: ec.EllipticCurvePrivateKey
+    credential: bytes
+    credential_id: str
+
+
+PHONES: dict[str, Phone] = {}  # by virtual card number: the phone that shows its codes
+
+
+def with_phone(client: FlaskClient, rider: dict[str, str], card: dict[str, Any]) -> Phone:
+    key, public = phone()
+    answer = certify(client, rider, card["card_id"], public)
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    issued = base64.urlsafe_b64decode(body["credential"] + "==")
+    # The taps here begin two hours ago: the phone had its credential since before then.
+    with client.application.app_context(), unit_of_work() as uow:
+        row = uow.session.get(TicketCredential, body["credential_id"])
+        assert row is not None
+        row.issued_at = START - timedelta(hours=1)
+        uow.commit()
+    PHONES[card["card_number"]] = Phone(key, issued, body["credential_id"])
+    return PHONES[card["card_number"]]
 
 
 @pytest.fixture
@@ -30,6 +69,7 @@ def account(client: FlaskClient, sms: SmsOutbox) -> tuple[dict[str, str], dict[s
     rider = bearer(signed_up(client, sms))
     card = create(client, rider).get_json()
     assert top_up(client, rider, card["card_id"], 50_000).status_code == 201
+    with_phone(client, rider, card)
     return rider, card
 
 
@@ -41,8 +81,12 @@ def gate(app: Flask, route: str) -> Device:
 
 
 def qr_tap(device: Device, number: str, minutes: int, **fields: Any) -> dict[str, Any]:
-    """A QR tap as a validator journals it: no purse, no counter, the code's credential."""
+    """A QR tap as a validator journals it: no purse, no counter, the code's credential, and
+    the phone's signature of the code, which proves it showed it."""
     moment = START + timedelta(minutes=minutes)
+    shown = PHONES[number]
+    signed_at = moment - timedelta(seconds=3)
+    signature = code_signature(shown.credential, int(signed_at.timestamp()), shown.key)
     return device.tap(
         card_uid=number,
         card_number=number,
@@ -50,8 +94,9 @@ def qr_tap(device: Device, number: str, minutes: int, **fields: Any) -> dict[str
         balance_after=None,
         card_tx=None,
         medium="qr",
-        credential_id="0102030405060708",
-        code_signed_at=(moment - timedelta(seconds=3)).isoformat(),
+        credential_id=shown.credential_id,
+        code_signed_at=signed_at.isoformat(),
+        code_signature=base64.urlsafe_b64encode(signature).rstrip(b"=").decode(),
         **fields,
     )
 
@@ -224,3 +269,61 @@ def test_a_chip_fare_uploaded_after_the_switch_is_taken_from_the_account_it_move
     assert late_why.endswith(", gửi về sau khi số dư đã chuyển sang tài khoản này")
     assert moved_why == f"Chuyển từ thẻ {number}"
     assert chip["card_id"] != virtual["card_id"]
+
+
+def alerts(app: Flask) -> list[tuple[str, str | None, str]]:
+    with app.app_context(), unit_of_work() as uow:
+        return [
+            (a.kind, a.card_uid, a.detail)
+            for a in uow.session.scalars(select(Alert).order_by(Alert.alert_id))
+        ]
+
+
+def proofs(app: Flask) -> dict[str, str]:
+    with app.app_context(), unit_of_work() as uow:
+        return {t.tap_id: t.proof for t in uow.session.scalars(select(TapRecord))}
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    ["another phone's key", "a credential never issued", "another card's credential",
+     "a code from long before the tap", "no signature at all"],
+)  # fmt: skip
+def test_a_qr_tap_the_phone_never_signed_costs_the_account_nothing(
+    app: Flask,
+    client: FlaskClient,
+    sms: SmsOutbox,
+    account: tuple[dict[str, str], dict[str, Any]],
+    forgery: str,
+) -> None:
+    """A validator (compromised, or faulty) uploads a charge for a code the phone never showed:
+    the tap is kept as sent, marked invalid, charged to nobody, and an operator is alerted."""
+    _, card = account
+    number = card["card_number"]
+    bus = gate(app, "32")
+    honest = qr_tap(bus, number, 0, route_id="32", stop_id="HN0043", amount=10_000)
+    forged = qr_tap(bus, number, 90, route_id="32", stop_id="HN0043", amount=10_000)
+    if forgery == "another phone's key":
+        stranger = ec.generate_private_key(ec.SECP256R1())
+        signed_at = datetime.fromisoformat(forged["code_signed_at"])
+        made = code_signature(PHONES[number].credential, int(signed_at.timestamp()), stranger)
+        forged["code_signature"] = base64.urlsafe_b64encode(made).rstrip(b"=").decode()
+    elif forgery == "a credential never issued":
+        forged["credential_id"] = "0102030405060708"
+    elif forgery == "another card's credential":
+        other_rider = bearer(signed_up(client, sms, phone="0912000111"))
+        other = create(client, other_rider).get_json()
+        forged["credential_id"] = with_phone(client, other_rider, other).credential_id
+    elif forgery == "a code from long before the tap":
+        forged["time"] = (START + timedelta(minutes=95)).isoformat()  # signed 5 minutes before
+    else:
+        forged["code_signature"] = base64.urlsafe_b64encode(bytes(64)).rstrip(b"=").decode()
+    assert bus.upload(honest, forged).status_code == 200
+    assert ledger_of(app, card["card_id"]) == [("credit", 50_000), ("fare", -10_000)]
+    assert proofs(app) == {honest["tap_id"]: "valid", forged["tap_id"]: "invalid"}
+    [alert] = alerts(app)
+    assert alert[:2] == ("qr_tap_unproven", number)
+    assert alert[2].startswith(f"tap {forged['tap_id']}: ")
+    with app.app_context(), unit_of_work() as uow:
+        rows = uow.session.scalars(select(Journey).where(Journey.card_uid == number)).all()
+        assert [j.entry_tap_id for j in rows] == [honest["tap_id"]]  # no journey for it

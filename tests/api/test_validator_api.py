@@ -587,17 +587,24 @@ def test_a_qr_tap_must_name_its_virtual_card_and_code_and_a_card_tap_has_neither
 ) -> None:
     qr = {"medium": "qr", "card_uid": "8401000000000017", "card_number": "8401000000000017",
           "balance_after": None, "card_tx": None}  # fmt: skip
-    code = {"credential_id": "0102030405060708", "code_signed_at": at(0)}
+    code = {"credential_id": "0102030405060708", "code_signed_at": at(0),
+            "code_signature": "A" * 86}  # fmt: skip
     bad = [
         device.tap(**qr),  # no code
+        device.tap(**{**qr, **code, "code_signature": ""}),  # no proof the phone showed it
+        device.tap(**{**qr, **code, "code_signature": "A" * 85}),  # not 64 bytes
         device.tap(**{**qr, **code, "card_uid": UID}),  # a chip's UID for a virtual card
         device.tap(card_tx=1, **code),  # a card tap with a code's fields
     ]
+    # Well formed, so kept; whether the phone signed it is the account's business
+    # (tests/api/test_account_taps.py).
     good = device.tap(**qr, **code)
     results = device.upload(*bad, good).get_json()["results"]
-    assert [r["status"] for r in results] == ["rejected", "rejected", "rejected", "accepted"]
-    assert [r.get("reason") for r in results[:3]] == [
+    assert [r["status"] for r in results] == ["rejected"] * 5 + ["accepted"]
+    assert [r.get("reason") for r in results[:5]] == [
         "invalid: credential_id",
+        "invalid: credential_id",
+        "invalid: code_signature",
         "invalid: card_uid",
         "invalid: medium",
     ]

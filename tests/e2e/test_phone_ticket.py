@@ -144,3 +144,5 @@ def test_a_screenshot_of_the_ticket_rides_once_offline_and_is_refused_a_minute_l
         "WHERE kind = 'virtual')"
     )
     assert balance == [(40_000,)]
+    # The server charged it on the phone's own signature, which the validator passed on.
+    assert backend.query("SELECT proof FROM taps WHERE medium = 'qr'") == [("valid",)]

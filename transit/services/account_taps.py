@@ -111,6 +111,7 @@ def reprice(card: Card, since: datetime, now: datetime, uow: UnitOfWork) -> None
                 TapRecord.card_uid == card.uid,
                 TapRecord.medium == "qr",
                 TapRecord.result == TapVerdict.ACCEPTED,
+                TapRecord.proof != "invalid",  # a code the phone never showed costs nothing
                 TapRecord.time >= since,
             )
             .order_by(TapRecord.time, TapRecord.tap_id)

@@ -10,12 +10,17 @@ get its public half, by key id, in every snapshot.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from sqlalchemy import select, text
 
 from fares.model import card_day, card_day_or_none
@@ -32,7 +37,7 @@ from transit.models import (
 from transit.services import ledger, loads, tariffs, versions
 from transit.services.cards import CardNotFound
 from transit.uow import UnitOfWork
-from wire import TicketIssuer, qr
+from wire import Tap, TicketIssuer, qr
 
 LIFETIME = timedelta(hours=24)
 
@@ -147,6 +152,7 @@ def issue(
             spend_limit=balance,
             issued_at=now,
             expires_at=expires_at,
+            credential=signed,
         )
     )
     return Issued(signed, credential.credential_id.hex(), expires_at, balance, now)
@@ -206,3 +212,68 @@ def _passes(card: Card, today: int, uow: UnitOfWork) -> list[qr.PassGrant]:
     """The passes the account holds that are good today or later."""
     good = [qr.PassGrant(*entry) for entry in loads.account_passes(card, uow)]
     return [grant for grant in good if grant.valid_until >= today][:8]  # room for a few
+
+
+# A QR tap's proof (docs/qr-ticket.md, "The proof of a tap").
+VALID, INVALID, UNCHECKED = "valid", "invalid", ""
+
+
+@dataclass(frozen=True)
+class Proof:
+    verdict: str  # VALID, INVALID, or UNCHECKED: a credential issued before its bytes were kept
+    why: str = ""
+
+
+def tap_proofs(taps: Iterable[Tap], uow: UnitOfWork) -> dict[str, Proof]:
+    """Whether the phone showed each accepted QR tap's code: its signature holds under the
+    credential the backend issued for that card, over the credential's bytes and the code's
+    time, and that time is the tap's (within a code's lifetime). A validator that did not see
+    the code cannot make one: the phone's key never leaves the phone."""
+    wanted = [t for t in taps if t.medium == "qr" and t.result == "accepted"]
+    if not wanted:
+        return {}
+    session = uow.session
+    issued = {
+        row.credential_id: (row, uid)
+        for row, uid in session.execute(
+            select(TicketCredential, Card.uid)
+            .join(Card, Card.card_id == TicketCredential.card_id)
+            .where(TicketCredential.credential_id.in_(sorted({t.credential_id for t in wanted})))
+        )
+    }
+    return {tap.tap_id: check_proof(tap, issued.get(tap.credential_id)) for tap in wanted}
+
+
+def check_proof(tap: Tap, found: tuple[TicketCredential, str] | None) -> Proof:
+    """One tap's proof, against the credential it names and that credential's card uid (None:
+    never issued)."""
+    if found is None:
+        return Proof(INVALID, f"credential {tap.credential_id} was never issued")
+    row, card_uid = found
+    if card_uid != tap.card_uid:
+        return Proof(INVALID, f"credential {tap.credential_id} is another card's")
+    if row.credential is None:
+        return Proof(UNCHECKED, "issued before credentials were kept")
+    signed_at = tap.code_signed_at
+    if signed_at is None:
+        return Proof(INVALID, "no code time")
+    seconds = int(signed_at.timestamp())
+    slack = timedelta(seconds=qr.CLOCK_SLACK)
+    if not row.issued_at - slack <= signed_at < row.expires_at + slack:
+        return Proof(INVALID, f"the code was signed outside credential {tap.credential_id}'s day")
+    lag = (tap.time - signed_at).total_seconds()
+    if not -qr.CLOCK_SLACK <= lag <= qr.MAX_AGE + qr.CLOCK_SLACK:
+        return Proof(INVALID, f"tapped {lag:.0f} s after the code was signed")
+    try:
+        raw = base64.urlsafe_b64decode(tap.code_signature + "==")
+    except (binascii.Error, ValueError):
+        return Proof(INVALID, "the signature is not base64url")
+    if len(raw) != 64:
+        return Proof(INVALID, "the signature is not 64 bytes")
+    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes.fromhex(row.phone_key))
+    der = encode_dss_signature(int.from_bytes(raw[:32]), int.from_bytes(raw[32:]))
+    try:
+        key.verify(der, qr.ticket_signed_bytes(row.credential, seconds), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return Proof(INVALID, "the phone's signature does not hold")
+    return Proof(VALID)

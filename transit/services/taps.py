@@ -27,7 +27,8 @@ from transit.models import (
     TapRecord,
     TapVerdict,
 )
-from transit.services import account_taps, denylist, journeys, versions
+from transit.services import account_taps, credentials, denylist, journeys, versions
+from transit.services.credentials import INVALID
 from transit.uow import UnitOfWork
 from wire import Tap
 
@@ -70,7 +71,14 @@ def ingest_taps(
         else:
             first[tap.tap_id] = tap
             results.append(TapResult(tap.tap_id, "accepted"))
-    rows = [stored_row(tap, device.device_id, now) for tap in first.values()]
+    # A QR tap is charged to an account only with the phone's proof that it showed the code.
+    proofs = credentials.tap_proofs(first.values(), uow)
+    rows = [
+        stored_row(tap, device.device_id, now, proofs[tap.tap_id].verdict)
+        if tap.tap_id in proofs
+        else stored_row(tap, device.device_id, now)
+        for tap in first.values()
+    ]
     stored = _insert_new(session, rows)
     fresh = [tap for tap_id, tap in first.items() if tap_id in stored]
     results = [
@@ -130,10 +138,18 @@ def ingest_taps(
                 f"tap {tap.tap_id} is dated {tap.time.isoformat()}, in the future",
             )
     _check_routes(device, fresh, now, uow)
-    journeys.record(uow, fresh, now)
+    unproven = [t for t in fresh if t.tap_id in proofs and proofs[t.tap_id].verdict == INVALID]
+    for tap in unproven:
+        # Kept as the validator sent it, but nobody rode on it that the phone can vouch for:
+        # no journey, no charge, and an operator looks at the validator.
+        _alert(uow, "qr_tap_unproven", tap.card_uid, device, now,
+               f"tap {tap.tap_id}: {proofs[tap.tap_id].why}")  # fmt: skip
+    refused = {t.tap_id for t in unproven}
+    ridden = [t for t in fresh if t.tap_id not in refused]
+    journeys.record(uow, ridden, now)
     # A virtual card's taps: the account pays what the backend prices, with all its taps.
-    account_taps.settle(fresh, now, uow)
-    account_taps.late_chip_taps(fresh, now, uow)
+    account_taps.settle(ridden, now, uow)
+    account_taps.late_chip_taps(ridden, now, uow)
     device.last_seen_at = now
     if backlog is not None:
         device.last_backlog = backlog
@@ -231,10 +247,11 @@ def _transactions_on_record(
     return known
 
 
-def stored_row(tap: Tap, device_id: str, received_at: datetime) -> dict[str, Any]:
-    """The taps table's row: the tap's own fields, less the loads it reports, plus the server's."""
+def stored_row(tap: Tap, device_id: str, received_at: datetime, proof: str = "") -> dict[str, Any]:
+    """The taps table's row: the tap's own fields, less the loads it reports, plus the server's
+    (when it came, and for an accepted QR tap whether the phone's proof holds)."""
     row = {name: getattr(tap, name) for name in _STORED}
-    row.update(device_id=device_id, received_at=received_at)
+    row.update(device_id=device_id, received_at=received_at, proof=proof)
     return row
 
 

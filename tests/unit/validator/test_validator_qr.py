@@ -34,9 +34,12 @@ from fares import Direction, Journey, Tariff, card_seconds, load_hanoi_tariff, l
 from fares.passes import issue_pass
 from readers.display import GREEN, RED, Signal
 from readers.journal import Journal
+from readers.tickets import compressed
 from readers.validator import DeviceConfig, Outcome, Validator, run
 from tests.support.virtual_card import Field, rng
 from tests.unit.wire import qr_vector
+from transit.models import TicketCredential
+from transit.services import credentials
 from wire import Tap, qr
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -149,6 +152,20 @@ def test_an_accepted_code_charges_the_fare_and_is_journaled_as_a_qr_tap(journal:
     )
     assert Tap.from_json(tap).to_json() == tap
     assert journal.qr_charged(CREDENTIAL_ID) == 10_000
+    # The phone's signature goes up with it: the backend's own check finds it holds for the
+    # credential it issued, and not for another card's.
+    issued = qr_vector.issue(paying(), qr_vector.issuer_key())
+    certified = TicketCredential(
+        credential_id=CREDENTIAL_ID,
+        phone_key=compressed(qr_vector.phone_key().public_key()).hex(),
+        issued_at=at(qr_vector.NOT_BEFORE),
+        expires_at=at(qr_vector.NOT_BEFORE + 86_400),
+        credential=issued,
+    )
+    uploaded = Tap.from_json(tap)
+    assert len(uploaded.code_signature) == 86
+    assert credentials.check_proof(uploaded, (certified, CARD)) == credentials.Proof("valid")
+    assert credentials.check_proof(uploaded, (certified, "8401000000000025")).verdict == "invalid"
 
 
 def test_a_code_shown_again_is_a_replay_and_the_next_code_is_priced_as_a_new_tap(

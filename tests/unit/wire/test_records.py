@@ -34,6 +34,7 @@ TAP_JSON = {
     "medium": "card",
     "credential_id": "",
     "code_signed_at": None,
+    "code_signature": "",
     "tap_id": "tap_8c3e0000000000000000000000000000",
     "device_seq": 1234,
 }
