@@ -192,6 +192,12 @@ def test_a_metro_journey_across_two_gates_is_charged_its_station_pair_fare_in_an
         for j in journeys["data"]
     ] == [("M2A01P", "M2A03P", 9_000, "complete")]
     assert [j["why"] for j in journeys["data"]] == ["Từ Cát Linh đến Thái Hà, tuyến 2A: 9.000 đ"]
+    # Its taps, one line each, show what the account paid, not what each gate took offline.
+    trips = client.get(f"/api/v1/cards/{card['card_id']}/trips", headers=rider).get_json()
+    assert [(t["tap_id"], t["amount"], t["why"]) for t in trips["data"]] == [
+        (leave["tap_id"], 9_000, "Từ Cát Linh đến Thái Hà, tuyến 2A: 9.000 đ"),
+        (entry["tap_id"], 0, "Vào ga Cát Linh, tuyến 2A: giá vé tính khi ra ga"),
+    ]
 
 
 def test_a_bus_rider_who_boards_at_one_door_and_alights_at_another_pays_once(
@@ -298,7 +304,7 @@ def test_a_qr_tap_the_phone_never_signed_costs_the_account_nothing(
 ) -> None:
     """A validator (compromised, or faulty) uploads a charge for a code the phone never showed:
     the tap is kept as sent, marked invalid, charged to nobody, and an operator is alerted."""
-    _, card = account
+    rider, card = account
     number = card["card_number"]
     bus = gate(app, "32")
     honest = qr_tap(bus, number, 0, route_id="32", stop_id="HN0043", amount=10_000)
@@ -327,3 +333,5 @@ def test_a_qr_tap_the_phone_never_signed_costs_the_account_nothing(
     with app.app_context(), unit_of_work() as uow:
         rows = uow.session.scalars(select(Journey).where(Journey.card_uid == number)).all()
         assert [j.entry_tap_id for j in rows] == [honest["tap_id"]]  # no journey for it
+    trips = client.get(f"/api/v1/cards/{card['card_id']}/trips", headers=rider).get_json()
+    assert [t["tap_id"] for t in trips["data"]] == [honest["tap_id"]]  # nor a trip

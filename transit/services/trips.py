@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -18,7 +18,17 @@ from sqlalchemy.orm import aliased
 
 from fares import why
 from transit.localtime import month_bounds
-from transit.models import Card, Journey, JourneyStatus, Route, Stop, TapRecord, TapVerdict
+from transit.models import (
+    AccountEntry,
+    Card,
+    CardKind,
+    Journey,
+    JourneyStatus,
+    Route,
+    Stop,
+    TapRecord,
+    TapVerdict,
+)
 from transit.uow import UnitOfWork
 
 # GTFS route_type: 0 tram, 1 metro, 2 rail, 12 monorail ride on rails; 3, 11 are buses.
@@ -41,10 +51,16 @@ class Trip:
     direction: str = "entry"  # or exit: tapping off, an exit gate
     unfinished: int = 0  # the part of amount charged for an earlier journey left without exit
     entry_time: datetime | None = None  # an exit: when its journey began
+    # A virtual card's tap: why, as the backend priced it (the account's ledger), not the
+    # validator; None for a card's tap, whose reasons are read from the upload.
+    priced: list[why.Part] | None = None
 
     @property
     def reasons(self) -> list[why.Part]:
-        """Why, as data (fares.why), from what the validator uploaded."""
+        """Why, as data (fares.why): the backend's pricing for a virtual card, else from what
+        the validator uploaded."""
+        if self.priced is not None:
+            return self.priced
         return why.reasons_of_tap(
             result=TapVerdict.ACCEPTED,
             denial=None,
@@ -126,7 +142,12 @@ def _query(card: Card, start: datetime | None, end: datetime | None) -> Select[*
         )
         .outerjoin(Route, Route.route_id == TapRecord.route_id)
         .outerjoin(Stop, Stop.stop_id == TapRecord.stop_id)
-        .where(TapRecord.card_uid == card.uid, TapRecord.result == TapVerdict.ACCEPTED)
+        .where(
+            TapRecord.card_uid == card.uid,
+            TapRecord.result == TapVerdict.ACCEPTED,
+            # A QR tap the phone never signed was nobody's ride (credentials.tap_proofs).
+            TapRecord.proof != "invalid",
+        )
     )
     if start is not None:
         query = query.where(TapRecord.time >= start)
@@ -135,8 +156,44 @@ def _query(card: Card, start: datetime | None, end: datetime | None) -> Select[*
     return query
 
 
-def _fetch(query: Select[*tuple[Any, ...]], uow: UnitOfWork) -> list[Trip]:
-    return [Trip(**row._asdict()) for row in uow.session.execute(query)]
+def _fetch(card: Card, query: Select[*tuple[Any, ...]], uow: UnitOfWork) -> list[Trip]:
+    found = [Trip(**row._asdict()) for row in uow.session.execute(query)]
+    if card.kind != CardKind.VIRTUAL or not found:
+        return found
+    return _as_the_account_paid(card, found, uow)
+
+
+def _as_the_account_paid(card: Card, found: list[Trip], uow: UnitOfWork) -> list[Trip]:
+    """A virtual card's trips with what the account paid for each: the backend prices the
+    account's taps again (account_taps), and its fare and adjustments are the charge, not what
+    each validator took offline. Its reasons are the latest posting's."""
+    ids = {trip.tap_id for trip in found}
+    paid: dict[str, int] = {}
+    reasons: dict[str, list[why.Part]] = {}
+    for entry in uow.session.scalars(
+        select(AccountEntry)
+        .where(
+            AccountEntry.card_id == card.card_id,
+            or_(
+                and_(AccountEntry.kind == "fare", AccountEntry.ref.in_(sorted(ids))),
+                # Adjustments are few (a later tap changed an earlier one's price): all of the
+                # card's are read, and those of these taps kept.
+                AccountEntry.kind == "adjustment",
+            ),
+        )
+        .order_by(AccountEntry.entry_id)
+    ):
+        tap_id = entry.ref.split("#", 1)[0]
+        if tap_id not in ids:
+            continue
+        paid[tap_id] = paid.get(tap_id, 0) - entry.amount
+        reasons[tap_id] = [part for part in entry.reasons if part.get("code") != "repriced"]
+    return [
+        replace(trip, amount=paid[trip.tap_id], priced=reasons[trip.tap_id])
+        if trip.tap_id in paid
+        else trip
+        for trip in found
+    ]
 
 
 def trips(
@@ -154,14 +211,14 @@ def trips(
     the same deep in the history as on top, and taps arriving meanwhile shift nothing.
     """
     query = _older(_query(card, start, end), TapRecord.time, TapRecord.tap_id, after, limit)
-    return _fetch(query, uow)
+    return _fetch(card, query, uow)
 
 
 def statement(card: Card, month: date, uow: UnitOfWork) -> Statement:
     """The card's trips in one calendar month, Hanoi time, oldest first, with totals."""
     start, end = month_bounds(month)
     query = _query(card, start, end).order_by(TapRecord.time, TapRecord.tap_id)
-    found = _fetch(query, uow)
+    found = _fetch(card, query, uow)
     counts: Counter[str] = Counter()
     amounts: Counter[str] = Counter()
     for trip in found:
