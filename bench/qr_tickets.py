@@ -116,24 +116,29 @@ class Spread:
 def riders_codes(count: int, first_serial: int, start: int) -> list[str]:
     """One code for each of `count` riders, each with a credential (adult, no pass, 200,000 VND
     offline limit) certifying a phone key of its own; code n is signed 5 s before start + n."""
-    adult = HANOI.latest.categories["adult"].code
     codes = []
     for n in range(count):
         phone = ec.generate_private_key(ec.SECP256R1())
-        credential = qr.Credential(
-            credential_id=os.urandom(8),
-            card_number=cards.card_number("8401", first_serial + n),
-            category_code=adult,
-            category_until=65535,
-            passes=(),
-            limit=200_000,
-            phone_key=compressed(phone.public_key()),
-            not_before=T0 - 3600,
-            expires=T0 - 3600 + 86_400,
-        )
+        credential = rider_credential(first_serial + n, phone)
         issued = qr.issue(credential, ISSUER.kid, ISSUER.sign)
         codes.append(sign_code(issued, start + n - 5, phone))
     return codes
+
+
+def rider_credential(serial: int, phone: ec.EllipticCurvePrivateKey) -> qr.Credential:
+    """An adult's credential with no pass and 200,000 VND to spend offline, valid from an hour
+    before T0, certifying `phone`."""
+    return qr.Credential(
+        credential_id=os.urandom(8),
+        card_number=cards.card_number("8401", serial),
+        category_code=HANOI.latest.categories["adult"].code,
+        category_until=65535,
+        passes=(),
+        limit=200_000,
+        phone_key=compressed(phone.public_key()),
+        not_before=T0 - 3600,
+        expires=T0 - 3600 + 86_400,
+    )
 
 
 def ticket_checks(count: int) -> Spread:
@@ -150,21 +155,10 @@ def ticket_checks(count: int) -> Spread:
 def proof_checks(count: int) -> Spread:
     """The backend's check of a QR tap's proof at upload (transit.services.credentials): the
     phone's ES256 signature over the credential's bytes and the code's time."""
-    adult = HANOI.latest.categories["adult"].code
     cases = []
     for n in range(count):
         phone = ec.generate_private_key(ec.SECP256R1())
-        credential = qr.Credential(
-            credential_id=os.urandom(8),
-            card_number=cards.card_number("8401", 500_000 + n),
-            category_code=adult,
-            category_until=65535,
-            passes=(),
-            limit=200_000,
-            phone_key=compressed(phone.public_key()),
-            not_before=T0 - 3600,
-            expires=T0 - 3600 + 86_400,
-        )
+        credential = rider_credential(500_000 + n, phone)
         issued = qr.issue(credential, ISSUER.kid, ISSUER.sign)
         signed_at = T0 + n - 5
         shown = code_signature(issued, signed_at, phone)

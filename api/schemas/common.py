@@ -52,3 +52,29 @@ class ProblemSchema(Schema):
     )
     instance = fields.String(metadata={"description": "The path that was asked for"})
     errors = fields.Raw(metadata={"description": "Field errors, for code validation_failed"})
+
+
+class Explained(Schema):
+    """Why a charge, a trip or a journey cost what it did: in words, as data, and the fare
+    engine's own account."""
+
+    why = fields.String(
+        required=True,
+        metadata={
+            "description": "why, in words, in the caller's language (Accept-Language: vi by "
+            "default, or en)",
+            "example": "Vé lượt tuyến 32: 8.000 đ",
+        },
+    )
+    reasons = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={
+            "description": "why, as data: parts with a stable `code` and their values "
+            "(fares/why.py lists them); `why` words them"
+        },
+    )
+    explanation = fields.String(
+        required=True,
+        metadata={"description": "the fare engine's reasoning for the operator, in English"},
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.schemas.common import StrictSchema
+from api.schemas.common import Explained, StrictSchema
 from transit.localtime import HANOI
 
 MONTH = re.compile(r"(\d{4})-(\d{2})")
@@ -85,7 +85,7 @@ class StatementQuerySchema(StrictSchema):
     )
 
 
-class TripSchema(Schema):
+class TripSchema(Explained):
     tap_id = fields.String(required=True)
     time = LocalDateTime(
         required=True,
@@ -108,26 +108,6 @@ class TripSchema(Schema):
             "paid when boarding)"
         },
     )
-    why = fields.String(
-        required=True,
-        metadata={
-            "description": "why, in words, in the caller's language (Accept-Language: vi by "
-            "default, or en)",
-            "example": "Vé lượt tuyến 32: 8.000 đ",
-        },
-    )
-    reasons = fields.List(
-        fields.Dict(),
-        required=True,
-        metadata={
-            "description": "why, as data: parts with a stable `code` and their values "
-            "(fares/why.py lists them); `why` words them"
-        },
-    )
-    explanation = fields.String(
-        required=True,
-        metadata={"description": "the fare engine's reasoning for the operator, in English"},
-    )
     balance_after = fields.Integer(
         allow_none=True, metadata={"description": "VND on the card after the tap"}
     )
@@ -147,7 +127,7 @@ class TripPageSchema(Schema):
     )
 
 
-class JourneySchema(Schema):
+class JourneySchema(Explained):
     """An entry and its exit paired: the rider's journey, with all it cost."""
 
     journey_id = fields.String(required=True)
@@ -178,26 +158,6 @@ class JourneySchema(Schema):
             "description": "open, complete, no_tap_off (paid at boarding, never tapped off), "
             "no_exit (charged the line's maximum fare at the next entry) or no_entry"
         },
-    )
-    why = fields.String(
-        required=True,
-        metadata={
-            "description": "why, in words, in the caller's language (Accept-Language: vi by "
-            "default, or en)",
-            "example": "Vé lượt tuyến 32: 8.000 đ",
-        },
-    )
-    reasons = fields.List(
-        fields.Dict(),
-        required=True,
-        metadata={
-            "description": "why, as data: parts with a stable `code` and their values "
-            "(fares/why.py lists them); `why` words them"
-        },
-    )
-    explanation = fields.String(
-        required=True,
-        metadata={"description": "the fare engine's reasoning for the operator, in English"},
     )
 
 

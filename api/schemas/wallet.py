@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from api.schemas.common import StrictSchema
+from api.schemas.common import Explained, StrictSchema
 from transit.services.wallet import RIDER_BLOCK_REASONS
 
 
@@ -122,7 +122,7 @@ class CredentialSchema(Schema):
     )
 
 
-class AccountEntrySchema(Schema):
+class AccountEntrySchema(Explained):
     kind = fields.String(
         required=True,
         metadata={
@@ -135,26 +135,6 @@ class AccountEntrySchema(Schema):
     )
     amount = fields.Integer(required=True, metadata={"description": "VND, + in, - out"})
     balance_after = fields.Integer(required=True)
-    why = fields.String(
-        required=True,
-        metadata={
-            "description": "why, in words, in the caller's language (Accept-Language: vi by "
-            "default, or en)",
-            "example": "Vé lượt tuyến 32: 8.000 đ",
-        },
-    )
-    reasons = fields.List(
-        fields.Dict(),
-        required=True,
-        metadata={
-            "description": "why, as data: parts with a stable `code` and their values "
-            "(fares/why.py lists them); `why` words them"
-        },
-    )
-    explanation = fields.String(
-        required=True,
-        metadata={"description": "the fare engine's reasoning for the operator, in English"},
-    )
     at = fields.AwareDateTime(required=True)
 
 
