@@ -225,6 +225,14 @@ class Journal:
         ).fetchall()
         return [(str(credential), int(signed)) for credential, signed in rows]
 
+    def forget_qr_codes(self, signed_before: int) -> int:
+        """Forget the QR codes signed before `signed_before` (unix seconds): once their
+        credential has expired no code of it can be accepted, so they count for neither the
+        replay memory nor the spending limit. Their taps stay. Returns how many went."""
+        with self._transaction():
+            cursor = self._db.execute("DELETE FROM qr_codes WHERE signed_at < ?", (signed_before,))
+        return cursor.rowcount
+
     # -- outbox ----------------------------------------------------------------------------
 
     def outbox(self, limit: int) -> list[dict[str, Any]]:

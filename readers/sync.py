@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 MAX_BACKOFF = 60.0
+# A QR code is remembered this long after it was signed: its credential (at most a day) has
+# expired by then, so the code counts for nothing (docs/qr-ticket.md).
+QR_CODE_MEMORY = 2 * 86_400
 
 
 class SyncError(Exception):
@@ -96,6 +99,7 @@ class SyncClient:
                 while self.upload_once() == self.batch_size and not stop.is_set():
                     pass
                 self.refresh_snapshot()
+                self.journal.forget_qr_codes(int(self.clock()) - QR_CODE_MEMORY)
                 failures = 0
                 wait = idle
             except Exception as error:  # noqa: BLE001  the thread must outlive any failure

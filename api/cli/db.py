@@ -1,14 +1,16 @@
-"""`flask db ...`: the database schema and the taps table's monthly partitions."""
+"""`flask db ...`: the database schema, the taps table's monthly partitions, and pruning what
+is kept no longer."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask.cli import AppGroup
 
-from api.deps import backend
+from api.deps import backend, unit_of_work
 from transit import migrate, partitions
+from transit.services import credentials
 
 group = AppGroup("db", help="The database schema.")
 
@@ -36,6 +38,22 @@ def _ensure_partitions() -> bool:
     for month in created:
         click.echo(f"taps partition for {month} created")
     return bool(created)
+
+
+@group.command("prune")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(min=1),
+    default=credentials.KEEP_EXPIRED.days,
+    show_default=True,
+    help="days an expired QR credential is kept (late taps are proved against it)",
+)
+def db_prune(keep_days: int) -> None:
+    """Delete what is kept no longer: QR credentials long expired. Run it daily."""
+    with unit_of_work() as uow:
+        gone = credentials.prune(datetime.now(UTC), uow, timedelta(days=keep_days))
+        uow.commit()
+    click.echo(f"{gone} expired QR credentials deleted")
 
 
 @group.command("downgrade")

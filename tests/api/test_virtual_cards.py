@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,14 @@ from tests.api.test_riders import bearer, signed_up
 from tests.api.test_wallet import issue, link
 from tests.conftest import SmsOutbox
 from tests.unit.wire import qr_vector
-from transit.models import AccountEntry, Card, CardShadow, PendingAction, PendingActionStatus
+from transit.models import (
+    AccountEntry,
+    Card,
+    CardShadow,
+    PendingAction,
+    PendingActionStatus,
+    TicketCredential,
+)
 from transit.services import cards, ledger, sync
 from wire import qr
 
@@ -391,3 +398,29 @@ def _on_frozen_chip(app: Flask, card_id: str) -> int:
             return 0
         shadow = uow.session.get(CardShadow, card.uid)
         return shadow.balance if shadow is not None else 0
+
+
+def test_credentials_long_expired_are_pruned_and_the_rest_kept(
+    app: Flask, client: FlaskClient, sms: SmsOutbox
+) -> None:
+    rider = bearer(signed_up(client, sms))
+    card = create(client, rider).get_json()
+    issued = [certify(client, rider, card["card_id"], phone()[1]).get_json() for _ in range(3)]
+    now = datetime.now(UTC)
+    with app.app_context(), unit_of_work() as uow:
+        # One expired 20 days ago, one 13 days ago (still kept for late taps), one is live.
+        for answer, days in zip(issued[:2], (20, 13), strict=True):
+            row = uow.session.get(TicketCredential, answer["credential_id"])
+            assert row is not None
+            row.expires_at = now - timedelta(days=days)
+        uow.commit()
+    pruned = app.test_cli_runner().invoke(args=["db", "prune"])
+    assert pruned.exit_code == 0, pruned.output
+    assert pruned.output == "1 expired QR credentials deleted\n"
+    with app.app_context(), unit_of_work() as uow:
+        kept = set(uow.session.scalars(select(TicketCredential.credential_id)))
+    assert kept == {issued[1]["credential_id"], issued[2]["credential_id"]}
+    shorter = app.test_cli_runner().invoke(args=["db", "prune", "--keep-days", "10"])
+    assert shorter.output == "1 expired QR credentials deleted\n"
+    refused = app.test_cli_runner().invoke(args=["db", "prune", "--keep-days", "0"])
+    assert refused.exit_code == 2

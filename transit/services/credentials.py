@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 
 from fares.model import card_day, card_day_or_none
 from transit.errors import DomainError
@@ -212,6 +212,21 @@ def _passes(card: Card, today: int, uow: UnitOfWork) -> list[qr.PassGrant]:
     """The passes the account holds that are good today or later."""
     good = [qr.PassGrant(*entry) for entry in loads.account_passes(card, uow)]
     return [grant for grant in good if grant.valid_until >= today][:8]  # room for a few
+
+
+# How long a credential is kept after it expired: a validator offline that long still has its
+# QR taps proved when it comes back. A tap arriving later has no proof, costs the rider
+# nothing, and raises an alert.
+KEEP_EXPIRED = timedelta(days=14)
+
+
+def prune(now: datetime, uow: UnitOfWork, keep: timedelta = KEEP_EXPIRED) -> int:
+    """Delete the credentials that expired more than `keep` ago; returns how many went. A
+    phone asks for a new one every few hours it is online, so they would otherwise pile up."""
+    result = uow.session.execute(
+        delete(TicketCredential).where(TicketCredential.expires_at < now - keep)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # A QR tap's proof (docs/qr-ticket.md, "The proof of a tap").

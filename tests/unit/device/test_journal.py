@@ -210,3 +210,16 @@ def test_a_qr_tap_its_code_and_its_fare_record_are_written_together(tmp_path: Pa
             )
         assert len(journal.outbox(10)) == 3
         assert journal.qr_codes_since(2_000) == []
+
+
+def test_old_qr_codes_are_forgotten_but_their_taps_stay(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        for signed_at, amount in ((1_000, 10_000), (1_030, 7_000), (90_000, 8_000)):
+            journal.record_qr_tap(
+                qr_tap(amount), credential_id="01" * 8, signed_at=signed_at, fare_record=None
+            )
+        assert journal.forget_qr_codes(1_031) == 2
+        assert journal.qr_codes_since(0) == [("01" * 8, 90_000)]
+        assert journal.qr_charged("01" * 8) == 8_000
+        assert [t["amount"] for t in journal.outbox(10)] == [10_000, 7_000, 8_000]
+        assert journal.forget_qr_codes(1_031) == 0

@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from readers.journal import Journal
 from readers.signing import sign
-from readers.sync import SyncClient, SyncError
+from readers.sync import QR_CODE_MEMORY, SyncClient, SyncError
 from wire.signing import canonical_request
 
 SEED = bytes([1]) * 32
@@ -277,3 +278,38 @@ def test_the_background_loop_keeps_going_through_failures(
         stop.set()
         thread.join(timeout=10)
     assert len(state.taps) == 4
+
+
+def test_the_background_loop_forgets_qr_codes_once_their_credential_has_expired(
+    backend: tuple[Backend, str], tmp_path: Path
+) -> None:
+    _, url = backend
+    path = tmp_path / "j.sqlite3"
+    now = int(time.time())
+    card = "8401000000000017"
+    with Journal(path) as journal:
+        for signed_at in (now - QR_CODE_MEMORY - 10, now - 60):
+            journal.record_qr_tap(
+                {"card_uid": card, "card_number": card, "amount": 0, "medium": "qr"},
+                credential_id="01" * 8,
+                signed_at=signed_at,
+                fare_record=None,
+            )
+    stop = threading.Event()
+
+    def sync() -> None:
+        with Journal(path) as own:
+            SyncClient(url, DEVICE, SEED, own).run_forever(stop, idle=0.05)
+
+    thread = threading.Thread(target=sync)
+    thread.start()
+    try:
+        with Journal(path) as watching:
+            for _ in range(100):
+                if len(watching.qr_codes_since(0)) == 1:
+                    break
+                stop.wait(0.05)
+            assert watching.qr_codes_since(0) == [("01" * 8, now - 60)]
+    finally:
+        stop.set()
+        thread.join(timeout=10)
