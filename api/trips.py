@@ -18,9 +18,11 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from api import why
+from api import problems, why
 from api.auth import current_rider, derived_key
 from api.deps import unit_of_work
+from api.messages.statement import STATEMENT
+from api.pages import Catalogue
 from api.schemas.trips import (
     JourneyPageSchema,
     StatementQuerySchema,
@@ -46,37 +48,9 @@ CURSOR_TAG_BYTES = 16
 CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{1,512}")
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-STATEMENT_HEADER = (
-    "Thời gian",
-    "Tuyến",
-    "Tên tuyến",
-    "Điểm dừng",
-    "Số tiền (VND)",
-    "Thanh toán bằng",
-    "Số dư sau",
-    "Vì sao",
-)
-PAID_BY_LABELS = {
-    "stored_value": "Tiền trong thẻ",
-    "pass": "Vé tháng",
-    "free_category": "Miễn phí theo đối tượng",
-    "transfer": "Chuyển tuyến",
-    "cap": "Đã đạt mức trần",
-    "free_fare": "Miễn phí",
-    "free_day": "Ngày miễn phí vé",
-    "at_exit": "Trả khi ra ga",
-    "at_entry": "Đã trả khi lên xe",
-}
-JOURNEY_HEADER = (
-    "Bắt đầu", "Tuyến", "Từ", "Đến", "Kết thúc", "Giá (VND)", "Tình trạng", "Vì sao"
-)  # fmt: skip
-JOURNEY_STATUS_LABELS = {
-    "open": "Đang đi",
-    "complete": "Hoàn thành",
-    "no_tap_off": "Không chạm thẻ khi xuống",
-    "no_exit": "Không quẹt thẻ khi ra",
-    "no_entry": "Không thấy lượt vào",
-}
+STATEMENT_WORDS = Catalogue("statement", STATEMENT)
+TRIP_COLUMNS = ("time", "route", "route_name", "stop", "amount", "paid_by", "balance_after", "why")
+JOURNEY_COLUMNS = ("started", "route", "origin", "destination", "ended", "fare", "status", "why")
 
 
 class InvalidCursor(DomainError):
@@ -138,12 +112,21 @@ def _cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def statement_csv(found: Statement, trip_whys: list[str], journey_whys: list[str]) -> bytes:
+def statement_csv(
+    found: Statement, trip_whys: list[str], journey_whys: list[str], language: str = "vi"
+) -> bytes:
     """The statement as UTF-8 CSV with a BOM, so spreadsheet software reads the Vietnamese;
-    each trip and journey with why it cost what it did (`*_whys`, in Vietnamese)."""
+    each trip and journey with why it cost what it did (`*_whys`), all in `language`."""
+
+    def t(key: str, **values: Any) -> str:
+        return STATEMENT_WORDS.text(key, language, **values)
+
+    def known(prefix: str, code: str) -> str:
+        return t(f"{prefix}_{code}") if f"{prefix}_{code}" in STATEMENT_WORDS else code
+
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(STATEMENT_HEADER)
+    writer.writerow([t(column) for column in TRIP_COLUMNS])
     for trip, trip_why in zip(found.trips, trip_whys, strict=True):
         row = (
             trip.time.astimezone(HANOI).strftime("%Y-%m-%d %H:%M:%S"),
@@ -151,26 +134,24 @@ def statement_csv(found: Statement, trip_whys: list[str], journey_whys: list[str
             trip.route_long_name,
             trip.stop_name or trip.stop_id,
             trip.amount,
-            PAID_BY_LABELS.get(trip.paid_by, trip.paid_by),
+            known("paid_by", trip.paid_by),
             trip.balance_after,
             trip_why,
         )
         writer.writerow([_cell(value) for value in row])
     writer.writerow([])
-    writer.writerow(
-        [_cell(v) for v in ("Tổng cộng", "", f"{found.trip_count} chuyến", "", found.total_amount)]
-    )
-    for total in found.by_paid_by:
-        label = PAID_BY_LABELS.get(total.paid_by, total.paid_by)
+    total = (t("total"), "", t("trips", count=found.trip_count), "", found.total_amount)
+    writer.writerow([_cell(v) for v in total])
+    for each in found.by_paid_by:
         writer.writerow(
-            [_cell(v) for v in ("Theo hình thức", "", f"{total.trips} chuyến", "", total.amount)]
-            + [_cell(label)]
+            [_cell(v) for v in (t("by_paid_by"), "", t("trips", count=each.trips), "", each.amount)]
+            + [_cell(known("paid_by", each.paid_by))]
         )
     if found.journeys:
         # The same month as journeys: each entry and its exit on one line, with all it cost.
         writer.writerow([])
-        writer.writerow([_cell("Hành trình")])
-        writer.writerow(JOURNEY_HEADER)
+        writer.writerow([_cell(t("journeys"))])
+        writer.writerow([t(column) for column in JOURNEY_COLUMNS])
         for journey, journey_why in zip(found.journeys, journey_whys, strict=True):
             ended = journey.ended_at
             cells = (
@@ -180,7 +161,7 @@ def statement_csv(found: Statement, trip_whys: list[str], journey_whys: list[str
                 journey.destination_name or journey.destination_stop_id or "?",
                 ended.astimezone(HANOI).strftime("%H:%M:%S") if ended else "",
                 journey.fare,
-                JOURNEY_STATUS_LABELS.get(journey.status, journey.status),
+                known("status", journey.status),
                 journey_why,
             )
             writer.writerow([_cell(value) for value in cells])
@@ -276,17 +257,19 @@ class StatementView(MethodView):
     )
     @blp.errors(401, 404, 422)
     def get(self, card_id: str, month: date) -> Any:
-        """The card's trips in one month (Hanoi time) with totals, as a spreadsheet file."""
+        """The card's trips in one month (Hanoi time) with totals, as a spreadsheet file, in
+        the caller's language (Accept-Language: Vietnamese unless English is preferred)."""
         with unit_of_work() as uow:
             card = wallet.owned_card(current_rider(uow), card_id, uow)
             found = trips.statement(card, month, uow)
-            # The statement is in Vietnamese throughout, headers and reasons alike.
+            # In the caller's language throughout, headers and reasons alike.
             whys = why.sentences(
-                [t.reasons for t in found.trips] + [j.reasons for j in found.journeys], uow, "vi"
+                [t.reasons for t in found.trips] + [j.reasons for j in found.journeys], uow
             )
         trip_whys, journey_whys = whys[: len(found.trips)], whys[len(found.trips) :]
         response = Response(
-            statement_csv(found, trip_whys, journey_whys), content_type=f"{CSV}; charset=utf-8"
+            statement_csv(found, trip_whys, journey_whys, problems.language()),
+            content_type=f"{CSV}; charset=utf-8",
         )
         name = f"statement-{found.card_number}-{found.month:%Y-%m}.csv"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -432,6 +432,29 @@ def test_the_statement_is_a_vietnamese_csv_with_totals_and_no_formulas(
     ]
 
 
+def test_the_statement_is_in_english_when_the_rider_prefers_it(
+    app: Flask, client: FlaskClient, rider: dict[str, str], card: dict[str, Any]
+) -> None:
+    import_demo_network(app)
+    store(app, [tap(UID, local("2026-03-01T00:05:00"), "tap_1", balance_after=42_000)])
+    answer = client.get(
+        statement_url(card),
+        query_string={"month": "2026-03"},
+        headers={**rider, "Accept-Language": "en-GB,en;q=0.9,vi;q=0.5"},
+    )
+    assert answer.headers["Content-Language"] == "en"
+    assert "Accept-Language" in answer.headers["Vary"]
+    rows = list(csv.reader(io.StringIO(answer.data.decode("utf-8-sig"))))
+    assert rows == [
+        ["Time", "Route", "Route name", "Stop", "Amount (VND)", "Paid by", "Balance after", "Why"],
+        ["2026-03-01 00:05:00", "32", "Giáp Bát - Nhổn", "Bờ Hồ", "8000", "Card balance",
+         "42000", "Single fare, route 32: paid 8.000 đ"],
+        [],
+        ["Total", "", "trips: 1", "", "8000"],
+        ["By payment", "", "trips: 1", "", "8000", "Card balance"],
+    ]  # fmt: skip
+
+
 def test_a_month_without_trips_is_a_statement_of_zero(
     client: FlaskClient, rider: dict[str, str], card: dict[str, Any]
 ) -> None:

@@ -1,0 +1,40 @@
+"""The monthly statement (GET /api/v1/cards/{id}/statement, a CSV file): its headers and labels,
+in the caller's language (Accept-Language: Vietnamese unless English is preferred)."""
+
+STATEMENT: dict[str, tuple[str, str]] = {
+    # a line for each trip
+    "time": ("Thời gian", "Time"),
+    "route": ("Tuyến", "Route"),
+    "route_name": ("Tên tuyến", "Route name"),
+    "stop": ("Điểm dừng", "Stop"),
+    "amount": ("Số tiền (VND)", "Amount (VND)"),
+    "paid_by": ("Thanh toán bằng", "Paid by"),
+    "balance_after": ("Số dư sau", "Balance after"),
+    "why": ("Vì sao", "Why"),
+    "paid_by_stored_value": ("Tiền trong thẻ", "Card balance"),
+    "paid_by_pass": ("Vé tháng", "Pass"),
+    "paid_by_free_category": ("Miễn phí theo đối tượng", "Free for the rider category"),
+    "paid_by_transfer": ("Chuyển tuyến", "Transfer"),
+    "paid_by_cap": ("Đã đạt mức trần", "Cap reached"),
+    "paid_by_free_fare": ("Miễn phí", "Free"),
+    "paid_by_free_day": ("Ngày miễn phí vé", "Free travel day"),
+    "paid_by_at_exit": ("Trả khi ra ga", "Paid at the exit"),
+    "paid_by_at_entry": ("Đã trả khi lên xe", "Paid when boarding"),
+    # totals
+    "total": ("Tổng cộng", "Total"),
+    "trips": ("{count} chuyến", "trips: {count}"),
+    "by_paid_by": ("Theo hình thức", "By payment"),
+    # the month as journeys
+    "journeys": ("Hành trình", "Journeys"),
+    "started": ("Bắt đầu", "Started"),
+    "origin": ("Từ", "From"),
+    "destination": ("Đến", "To"),
+    "ended": ("Kết thúc", "Ended"),
+    "fare": ("Giá (VND)", "Fare (VND)"),
+    "status": ("Tình trạng", "Status"),
+    "status_open": ("Đang đi", "Under way"),
+    "status_complete": ("Hoàn thành", "Complete"),
+    "status_no_tap_off": ("Không chạm thẻ khi xuống", "No tap when getting off"),
+    "status_no_exit": ("Không quẹt thẻ khi ra", "No exit tap"),
+    "status_no_entry": ("Không thấy lượt vào", "No entry seen"),
+}
