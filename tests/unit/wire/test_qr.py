@@ -8,7 +8,9 @@ from typing import Any
 
 import cbor2
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -177,6 +179,22 @@ def test_the_other_valid_signature_of_a_code_is_the_same_ticket_for_replay() -> 
     assert text != VECTOR["ticket"]
     twin = verify(text, VECTOR["accepted_at"])
     assert twin.replay_key == verify(VECTOR["ticket"], VECTOR["accepted_at"]).replay_key
+
+
+def test_a_ticket_with_more_in_its_header_is_not_a_ticket_even_signed_right() -> None:
+    """The header is exactly {1: -7}: what the phone signed is then rebuilt by the backend from
+    the credential and the time alone, to prove a tap (transit.services.credentials)."""
+    _, _, payload, _ = parts(VECTOR["ticket"])
+    header = qr.dumps({qr.ALG: qr.ES256, qr.KID: b"phone-01"})
+    message = qr.to_be_signed(header, payload)
+    r, s = decode_dss_signature(qr_vector.phone_key().sign(message, ec.ECDSA(hashes.SHA256())))
+    signed = text_of(header, payload, r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    assert refusal(signed, VECTOR["accepted_at"]) == qr.NOT_A_TICKET
+    # The same payload under the plain header, signed the same way, is the vector's ticket.
+    ticket = verify(VECTOR["ticket"], VECTOR["accepted_at"])
+    assert qr.ticket_signed_bytes(bytes.fromhex(VECTOR["credential"]), ticket.signed_at) == (
+        qr.to_be_signed(qr.TICKET_HEADER, payload)
+    )
 
 
 @pytest.mark.parametrize(
