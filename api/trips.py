@@ -11,7 +11,6 @@ import io
 import json
 import re
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -191,9 +190,9 @@ def _page(
             end=_day_start(None if date_to is None else date_to + timedelta(days=1)),
         )
         page = found[:limit]
-        whys = why.sentences([item.reasons for item in page], uow)
+        whys = why.sentences([item.reasons for item in page], uow, known=_names_on(page))
     data = [
-        {**asdict(item), "reasons": item.reasons, "why": text}
+        {**vars(item), "reasons": item.reasons, "why": text}  # shallow: asdict copies deep
         for item, text in zip(page, whys, strict=True)
     ]
     if len(found) <= limit:
@@ -202,6 +201,25 @@ def _page(
     if kind == "trip":
         return {"data": data, "next_cursor": encode_cursor(card_id, last)}
     return {"data": data, "next_cursor": encode_journey_cursor(card_id, last)}
+
+
+def _names_on(items: list[Any]) -> why.Names:
+    """The route and stop names a page's rows carry already (an id the network does not know
+    is named by itself), so that wording their reasons looks up only the others."""
+    routes: dict[str, str] = {}
+    stops: dict[str, str] = {}
+    for item in items:
+        routes[item.route_id] = item.route_short_name or item.route_long_name or item.route_id
+        if isinstance(item, Trip):
+            stops[item.stop_id] = item.stop_name or item.stop_id
+        else:
+            for stop_id, name in (
+                (item.origin_stop_id, item.origin_name),
+                (item.destination_stop_id, item.destination_name),
+            ):
+                if stop_id:
+                    stops[stop_id] = name or stop_id
+    return why.Names(routes, stops)
 
 
 @blp.route("/<card_id>/trips")
@@ -264,7 +282,9 @@ class StatementView(MethodView):
             found = trips.statement(card, month, uow)
             # In the caller's language throughout, headers and reasons alike.
             whys = why.sentences(
-                [t.reasons for t in found.trips] + [j.reasons for j in found.journeys], uow
+                [t.reasons for t in found.trips] + [j.reasons for j in found.journeys],
+                uow,
+                known=_names_on([*found.trips, *found.journeys]),
             )
         trip_whys, journey_whys = whys[: len(found.trips)], whys[len(found.trips) :]
         response = Response(

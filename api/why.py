@@ -129,14 +129,20 @@ def _part(part: Mapping[str, Any], language: str, names: Names) -> str:
 
 
 def sentences(
-    reasons: Sequence[Sequence[Mapping[str, Any]]], uow: UnitOfWork, language: str | None = None
+    reasons: Sequence[Sequence[Mapping[str, Any]]],
+    uow: UnitOfWork,
+    language: str | None = None,
+    known: Names | None = None,
 ) -> list[str]:
     """Each list of parts as a sentence, with the names of the routes and stops they name.
 
-    In `language`, or else the caller's (Accept-Language: Vietnamese unless English is
-    preferred), and then the response says which and that it varies by it."""
-    routes, stops = trips.names(*ids(reasons), uow)
-    names = Names(routes, stops)
+    `known` names the caller already has (a page's rows carry their route and stop): only the
+    others are looked up. In `language`, or else the caller's (Accept-Language: Vietnamese
+    unless English is preferred), and then the response says which and that it varies by it."""
+    known = known or Names()
+    route_ids, stop_ids = ids(reasons)
+    routes, stops = trips.names(route_ids - set(known.routes), stop_ids - set(known.stops), uow)
+    names = Names({**known.routes, **routes}, {**known.stops, **stops})
     if language is None:
         language = problems.language()
         chosen = language
