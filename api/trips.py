@@ -190,10 +190,11 @@ def _page(
             end=_day_start(None if date_to is None else date_to + timedelta(days=1)),
         )
         page = found[:limit]
-        whys = why.sentences([item.reasons for item in page], uow, known=_names_on(page))
+        reasons = [item.reasons for item in page]
+        whys = why.sentences(reasons, uow, known=_names_on(page))
     data = [
-        {**vars(item), "reasons": item.reasons, "why": text}  # shallow: asdict copies deep
-        for item, text in zip(page, whys, strict=True)
+        {**vars(item), "reasons": parts, "why": text}  # shallow: asdict copies deep
+        for item, parts, text in zip(page, reasons, whys, strict=True)
     ]
     if len(found) <= limit:
         return {"data": data, "next_cursor": None}
