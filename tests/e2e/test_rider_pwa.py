@@ -253,6 +253,37 @@ def test_the_app_runs_under_its_own_strict_csp(backend: Backend) -> None:
         browser.close()
 
 
+def test_the_app_keeps_itself_for_offline_even_when_its_first_try_fails(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a weak signal one file of the service worker's install may not come, and the install
+    fails with it: the app tries again while it is open, and ends up kept for offline use with
+    no reload."""
+    from playwright.sync_api import Route, sync_playwright
+
+    # Playwright routes what a service worker fetches only with this (Chromium only).
+    monkeypatch.setenv("PW_EXPERIMENTAL_SERVICE_WORKER_NETWORK_EVENTS", "1")
+    lost: list[str] = []
+
+    def weak_signal(route: Route) -> None:
+        if route.request.service_worker is not None and not lost:
+            lost.append(route.request.url)
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        context = phone(browser)
+        context.route("**/static/app/qr.js", weak_signal)
+        page = context.new_page()
+        page.goto(backend.url + "/app/")
+        screen(page, "signin")
+        controlled(page)
+        assert lost, "the worker's first fetch of qr.js was not the one lost"
+        browser.close()
+
+
 def chip_cards(backend: Backend, count: int) -> list[tuple[str, str]]:
     """Chip cards issued straight into the server's database, as the issuing station would after
     personalizing them (no card reader here): (card number, check code) each."""

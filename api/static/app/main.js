@@ -1070,9 +1070,35 @@ async function start() {
   window.addEventListener("hashchange", () => route());
   await route(false);
   document.body.dataset.ready = "true";
-  if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("sw.js", { scope: "./" }).catch(() => {});
-  }
+  keepForOffline();
+  window.addEventListener("online", () => keepForOffline());
+}
+
+// The service worker keeps the app and the ticket on the phone for when there is no network.
+// On a weak signal its install can fail (one file not fetched, and the whole install with it):
+// it is tried again while the app is open, a little later each time, and at once when the
+// phone is back online, rather than only at the next opening.
+const KEEP_RETRY_FIRST = 3000;
+const KEEP_RETRY_MOST = 300000;
+let keepRetry = null;
+
+function keepForOffline(wait = KEEP_RETRY_FIRST) {
+  if (!("serviceWorker" in navigator)) return;
+  clearTimeout(keepRetry);
+  const again = () => {
+    keepRetry = setTimeout(() => keepForOffline(Math.min(wait * 2, KEEP_RETRY_MOST)), wait);
+  };
+  navigator.serviceWorker
+    .register("sw.js", { scope: "./" })
+    .then((registration) => {
+      if (registration.active) return;
+      const worker = registration.installing || registration.waiting;
+      if (!worker) return again();
+      worker.addEventListener("statechange", () => {
+        if (worker.state === "redundant") again();
+      });
+    })
+    .catch(again);
 }
 
 start();
