@@ -23,6 +23,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS intents (
     card_uid TEXT NOT NULL,
     card_tx_before INTEGER NOT NULL,
     draft TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'open'  -- open, finished, dropped
+    state TEXT NOT NULL DEFAULT 'open'  -- open, reported (still open), finished, dropped
 );
 CREATE INDEX IF NOT EXISTS intents_open ON intents (card_uid) WHERE state = 'open';
 CREATE TABLE IF NOT EXISTS taps (
@@ -138,7 +139,7 @@ class Journal:
     def open_intent(self, card_uid: str) -> Intent | None:
         row = self._db.execute(
             "SELECT tap_id, card_tx_before, draft FROM intents"
-            " WHERE card_uid = ? AND state = 'open' ORDER BY rowid DESC LIMIT 1",
+            " WHERE card_uid = ? AND state IN ('open', 'reported') ORDER BY rowid DESC LIMIT 1",
             (card_uid,),
         ).fetchone()
         if row is None:
@@ -146,7 +147,20 @@ class Journal:
         return Intent(row[0], card_uid, row[1], json.loads(row[2]))
 
     def resolve_intent(self, tap_id: str, tap: dict[str, Any] | None) -> int | None:
-        """Settle an open intent: the tap the card did commit, or None when it did not."""
+        """Settle an open intent: the tap the card did commit, or None when it did not. An
+        intent already reported as unknown (`report_lingering`) has its report replaced by the
+        settled tap, which goes up again; one that did not commit leaves its report, which no
+        tap of the card will ever prove."""
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT state FROM intents WHERE tap_id = ?", (tap_id,)
+            ).fetchone()
+            if row is not None and row[0] == "reported":
+                self._db.execute(
+                    "UPDATE intents SET state = ? WHERE tap_id = ?",
+                    ("finished" if tap is not None else "dropped", tap_id),
+                )
+                return None if tap is None else self._replace_report(tap_id, tap)
         if tap is not None:
             return self._append(tap_id, tap, "finished")
         with self._transaction():
@@ -155,6 +169,54 @@ class Journal:
                 (tap_id,),
             )
         return None
+
+    def report_lingering(self, before: datetime) -> int:
+        """Report the charges whose answer the card never gave and that it has not come back to
+        settle by `before` (the rider went on, perhaps to another bus): each goes into the
+        outbox as `commit` `unknown` under its intent's tap id, and the server holds it until
+        the card's next tap elsewhere proves it. The intent stays open: if the card does come
+        back here, its settlement replaces the report. Returns how many were reported."""
+        rows = self._db.execute("SELECT tap_id, draft FROM intents WHERE state = 'open'").fetchall()
+        reported = 0
+        for tap_id, draft in rows:
+            body = json.loads(draft)
+            began = body.get("time")
+            if not isinstance(began, str) or datetime.fromisoformat(began) >= before:
+                continue
+            with self._transaction():
+                # The tap thread may have settled it meanwhile (through its own connection).
+                (state,) = self._db.execute(
+                    "SELECT state FROM intents WHERE tap_id = ?", (tap_id,)
+                ).fetchone()
+                if state != "open":
+                    continue
+                self._insert_tap(tap_id, dict(body, commit="unknown"))
+                self._db.execute(
+                    "UPDATE intents SET state = 'reported' WHERE tap_id = ?", (tap_id,)
+                )
+            reported += 1
+        if reported:
+            log.warning("%d charges with no answer from the card reported as unknown", reported)
+            self.backlog()
+        return reported
+
+    def _replace_report(self, tap_id: str, tap: dict[str, Any]) -> int:
+        """Inside the caller's transaction: the settled tap in place of its unknown report, to
+        be uploaded again. Returns its device_seq."""
+        (seq,) = self._db.execute(
+            "SELECT device_seq FROM taps WHERE tap_id = ?", (tap_id,)
+        ).fetchone()
+        self._db.execute(
+            "UPDATE taps SET body = ? WHERE tap_id = ?",
+            (json.dumps(dict(tap, tap_id=tap_id, device_seq=seq), ensure_ascii=False), tap_id),
+        )
+        unacked = self._db.execute("DELETE FROM acks WHERE tap_id = ?", (tap_id,)).rowcount
+        if unacked:
+            self._db.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) - ? WHERE key = 'acked'",
+                (unacked,),
+            )
+        return int(seq)
 
     def _append(self, tap_id: str, tap: dict[str, Any], state: str) -> int:
         with self._transaction():

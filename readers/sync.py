@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from readers.journal import Journal
@@ -27,6 +28,9 @@ MAX_BACKOFF = 60.0
 # A QR code is remembered this long after it was signed: its credential (at most a day) has
 # expired by then, so the code counts for nothing (docs/qr-ticket.md).
 QR_CODE_MEMORY = 2 * 86_400
+# A charge whose answer the card never gave waits this long for the card to come back and
+# settle it here; then it is reported as unknown (the rider went on, perhaps to another bus).
+LOST_ANSWER_WAIT = timedelta(minutes=10)
 
 
 class SyncError(Exception):
@@ -96,6 +100,8 @@ class SyncClient:
         failures = 0
         while not stop.is_set():
             try:
+                now = datetime.fromtimestamp(self.clock(), UTC)
+                self.journal.report_lingering(now - LOST_ANSWER_WAIT)
                 while self.upload_once() == self.batch_size and not stop.is_set():
                     pass
                 self.refresh_snapshot()

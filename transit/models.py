@@ -335,6 +335,24 @@ class Journey(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class UnsettledCharge(Base):
+    """A charge a validator sent to a card whose answer it never got, reported once the rider
+    had gone (docs/validator-protocol.md, `commit` `unknown`): kept out of every ledger until
+    the card's own word shows it happened. A later tap of the card that skips its transaction
+    with the purse lower by its amount proves it, and it becomes a tap (`recovered`)."""
+
+    __tablename__ = "unsettled_charges"
+
+    tap_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(40))
+    card_uid: Mapped[str] = mapped_column(String(20), index=True)
+    card_tx: Mapped[int] = mapped_column(BigInteger)  # the card's counter had it happened
+    amount: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)  # the purse had it happened
+    body: Mapped[str] = mapped_column(Text)  # the tap as the validator drafted it (wire JSON)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class CardShadow(Base):
     """The backend's running copy of a card's purse, from issuing, loads and uploaded taps."""
 

@@ -37,7 +37,7 @@ class Tap:
     loaded: tuple[int, ...] = ()  # those this tap wrote
     tariff_version: str | None = None
     explanation: str = ""
-    commit: str = "none"  # confirmed, recovered, none
+    commit: str = "none"  # confirmed, recovered, none; unknown: the card's answer was lost
     direction: str = "entry"  # entry (boarding, an entry gate) or exit (tapping off, an exit gate)
     vehicle_id: str = ""  # the bus a door validator is on; "" at a gate
     entry_time: datetime | None = None  # an exit: when its journey began, as the card says

@@ -133,7 +133,12 @@ _TAP_RULES: dict[str, fields.Field[Any]] = {
     "tariff_version": fields.String(allow_none=True, validate=validate.Length(max=40)),
     "explanation": fields.String(load_default="", validate=validate.Length(max=2000)),
     "commit": fields.String(
-        load_default="none", validate=validate.OneOf(["confirmed", "recovered", "none"])
+        load_default="none",
+        validate=validate.OneOf(["confirmed", "recovered", "none", "unknown"]),
+        metadata={
+            "description": "unknown: a charge whose answer the validator lost, reported once "
+            "the rider had gone; the server holds it until the card's next tap proves it"
+        },
     ),
     # Tap on, tap off: a validator sends what it took the tap as (a "both" door is resolved).
     "direction": fields.String(load_default="entry", validate=validate.OneOf(["entry", "exit"])),
@@ -219,6 +224,21 @@ class _TapLoader(InputSchema):
         ):
             raise ValidationError(
                 "a card tap has no credential_id, code_signed_at or code_signature", "medium"
+            )
+
+    @validates_schema
+    def _unsettled(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """A charge with no known outcome is a card's accepted charge, with the counter and the
+        purse the card would have had it happened: that is how its next tap proves it."""
+        if data.get("commit") == "unknown" and (
+            data.get("result") != "accepted"
+            or data.get("medium") != "card"
+            or data.get("card_tx") is None
+            or data.get("balance_after") is None
+        ):
+            raise ValidationError(
+                "an unknown commit is a card's accepted charge with card_tx and balance_after",
+                "commit",
             )
 
     @post_load

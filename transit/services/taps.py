@@ -7,8 +7,9 @@ a counter that went backwards, is a cloned or rolled-back card, which goes on th
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,11 +27,14 @@ from transit.models import (
     PendingActionStatus,
     TapRecord,
     TapVerdict,
+    UnsettledCharge,
 )
 from transit.services import account_taps, credentials, denylist, journeys, versions
 from transit.services.credentials import INVALID
 from transit.uow import UnitOfWork
 from wire import Tap
+
+UNKNOWN = "unknown"  # a tap's `commit` when the validator lost the card's answer to its charge
 
 # Validators keep time within the signature window; a card counter seen going backwards across
 # more than this much time is a rolled-back card, not two clocks that disagree.
@@ -65,11 +69,12 @@ def ingest_taps(
         session.execute(text("SET LOCAL synchronous_commit = on"))
     results: list[TapResult] = []
     first: dict[str, Tap] = {}
+    unknown: dict[str, Tap] = {}  # charges whose commit answer the validator lost
     for tap in taps:
-        if tap.tap_id in first:
+        if tap.tap_id in first or tap.tap_id in unknown:
             results.append(TapResult(tap.tap_id, "duplicate"))
         else:
-            first[tap.tap_id] = tap
+            (unknown if tap.commit == UNKNOWN else first)[tap.tap_id] = tap
             results.append(TapResult(tap.tap_id, "accepted"))
     # A QR tap is charged to an account only with the phone's proof that it showed the code.
     proofs = credentials.tap_proofs(first.values(), uow)
@@ -82,7 +87,9 @@ def ingest_taps(
     stored = _insert_new(session, rows)
     fresh = [tap for tap_id, tap in first.items() if tap_id in stored]
     results = [
-        TapResult(r.tap_id, "duplicate") if r.status == "accepted" and r.tap_id not in stored else r
+        TapResult(r.tap_id, "duplicate")
+        if r.status == "accepted" and r.tap_id in first and r.tap_id not in stored
+        else r
         for r in results
     ]
     by_card: dict[str, list[Tap]] = defaultdict(list)
@@ -137,7 +144,18 @@ def ingest_taps(
                 now,
                 f"tap {tap.tap_id} is dated {tap.time.isoformat()}, in the future",
             )
-    _check_routes(device, fresh, now, uow)
+    # Charges a validator could not settle, and any that a card's taps now prove.
+    already = _hold_unsettled(device, list(unknown.values()), now, uow)
+    results = [
+        TapResult(r.tap_id, "duplicate") if r.status == "accepted" and r.tap_id in already else r
+        for r in results
+    ]
+    touched = {t.card_uid for t in unknown.values()} | {
+        t.card_uid for t in fresh if t.medium == "card"
+    }
+    recovered = _recover_unsettled(touched, now, uow)
+    _check_routes(device, fresh, now, uow)  # this device's own taps; a recovered one is another's
+    fresh += recovered
     unproven = [t for t in fresh if t.tap_id in proofs and proofs[t.tap_id].verdict == INVALID]
     for tap in unproven:
         # Kept as the validator sent it, but nobody rode on it that the phone can vouch for:
@@ -154,6 +172,106 @@ def ingest_taps(
     if backlog is not None:
         device.last_backlog = backlog
     return results
+
+
+def _hold_unsettled(device: Device, charges: list[Tap], now: datetime, uow: UnitOfWork) -> set[str]:
+    """Keep the charges a validator could not settle (`commit` `unknown`) out of every ledger,
+    each once; returns the tap ids already stored as taps (a settled copy came first)."""
+    if not charges:
+        return set()
+    session = uow.session
+    ids = sorted(t.tap_id for t in charges)
+    stored = set(session.scalars(select(TapRecord.tap_id).where(TapRecord.tap_id.in_(ids))))
+    held = set(
+        session.scalars(select(UnsettledCharge.tap_id).where(UnsettledCharge.tap_id.in_(ids)))
+    )
+    for tap in charges:
+        if tap.tap_id in stored or tap.tap_id in held:
+            continue
+        if tap.card_tx is None or tap.balance_after is None:
+            raise ValueError(f"an unsettled charge names its counter and purse: {tap.tap_id}")
+        session.add(
+            UnsettledCharge(
+                tap_id=tap.tap_id,
+                device_id=device.device_id,
+                card_uid=tap.card_uid,
+                card_tx=tap.card_tx,
+                amount=tap.amount,
+                balance_after=tap.balance_after,
+                body=json.dumps(tap.to_json(), ensure_ascii=False),
+                received_at=now,
+            )
+        )
+    session.flush()
+    return stored
+
+
+def _recover_unsettled(cards: set[str], now: datetime, uow: UnitOfWork) -> list[Tap]:
+    """The unsettled charges of these cards that the card's own taps now prove, stored as taps
+    (`commit` `recovered`); returns them. A charge is proved by the card's next transaction: a
+    tap one counter after it, with the purse lower by exactly that tap's fare (it wrote no load
+    in between). One whose transaction went to another tap, or whose own copy was since
+    uploaded settled, is done with."""
+    if not cards:
+        return []
+    session = uow.session
+    pending = list(
+        session.scalars(
+            select(UnsettledCharge)
+            .where(UnsettledCharge.card_uid.in_(sorted(cards)))
+            .order_by(UnsettledCharge.card_uid, UnsettledCharge.card_tx)
+        )
+    )
+    recovered: list[Tap] = []
+    for charge in pending:
+        if session.scalar(select(TapRecord.tap_id).where(TapRecord.tap_id == charge.tap_id)):
+            session.delete(charge)  # the validator settled it itself
+            continue
+        around = {
+            row.card_tx: row
+            for row in session.execute(
+                select(
+                    TapRecord.card_tx, TapRecord.result, TapRecord.amount, TapRecord.balance_after
+                ).where(
+                    TapRecord.card_uid == charge.card_uid,
+                    TapRecord.card_tx.in_((charge.card_tx, charge.card_tx + 1)),
+                )
+            )
+        }
+        if charge.card_tx in around:
+            session.delete(charge)  # another tap was that transaction: this one never happened
+            continue
+        following = around.get(charge.card_tx + 1)
+        if (
+            following is None
+            or following.result != TapVerdict.ACCEPTED
+            or following.balance_after != charge.balance_after - following.amount
+        ):
+            continue  # not proved yet: it waits for the card's next tap
+        drafted = Tap.from_json(json.loads(charge.body))
+        tap = replace(drafted, commit="recovered")
+        _insert_new(session, [stored_row(tap, charge.device_id, now)])
+        _confirm_loads(tap, now, uow)
+        session.delete(charge)
+        recovered.append(tap)
+    return recovered
+
+
+def _confirm_loads(tap: Tap, now: datetime, uow: UnitOfWork) -> None:
+    """The pending loads a recovered charge reports the card holds, confirmed if still pending."""
+    seqs = sorted({*tap.applied_loads, *tap.loaded})
+    if not seqs:
+        return
+    for action in uow.session.scalars(
+        select(PendingAction).where(
+            PendingAction.card_uid == tap.card_uid,
+            PendingAction.seq.in_(seqs),
+            PendingAction.status == PendingActionStatus.PENDING,
+        )
+    ):
+        action.status = PendingActionStatus.CONFIRMED
+        action.confirmed_by_tap = tap.tap_id
+        action.changed_version = versions.bump_version(uow)
 
 
 def _check_routes(device: Device, fresh: list[Tap], now: datetime, uow: UnitOfWork) -> None:

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -313,3 +314,35 @@ def test_the_background_loop_forgets_qr_codes_once_their_credential_has_expired(
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def test_a_charge_the_card_never_answered_goes_up_as_unknown_once_the_rider_has_gone(
+    backend: tuple[Backend, str], tmp_path: Path
+) -> None:
+    state, url = backend
+    path = tmp_path / "j.sqlite3"
+    now = datetime.now(UTC)
+    with Journal(path) as journal:
+        for minutes_ago in (20, 1):  # the card left 20 minutes ago, and one just now
+            began = (now - timedelta(minutes=minutes_ago)).isoformat()
+            journal.begin_tap(UID, 4, {"time": began, "amount": 8000, "card_tx": 5})
+    stop = threading.Event()
+
+    def sync() -> None:
+        with Journal(path) as own:
+            SyncClient(url, DEVICE, SEED, own).run_forever(stop, idle=0.05)
+
+    thread = threading.Thread(target=sync)
+    thread.start()
+    try:
+        for _ in range(100):
+            if state.taps:
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    [reported] = state.taps.values()
+    assert (reported["commit"], reported["card_tx"]) == ("unknown", 5)
+    with Journal(path) as journal:
+        assert journal.open_intent(UID) is not None  # the card may still come back to settle it
