@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,30 @@ def test_old_qr_codes_are_forgotten_but_their_taps_stay(tmp_path: Path) -> None:
         assert journal.qr_charged("01" * 8) == 8_000
         assert [t["amount"] for t in journal.outbox(10)] == [10_000, 7_000, 8_000]
         assert journal.forget_qr_codes(1_031) == 0
+
+
+def test_a_reported_charge_settled_later_goes_up_again_in_its_place(tmp_path: Path) -> None:
+    began = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
+    draft = {"time": began.isoformat(), "amount": 10_000, "card_tx": 3, "commit": "none"}
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        kept = journal.begin_tap("04A1B2C3D4E5F6", 2, draft)
+        dropped = journal.begin_tap("04A1B2C3D4E5F7", 5, dict(draft, card_tx=6))
+        assert journal.report_lingering(began + timedelta(seconds=1)) == 2
+        sent = journal.outbox(10)
+        assert [(t["tap_id"], t["commit"]) for t in sent] == [
+            (kept, "unknown"),
+            (dropped, "unknown"),
+        ]
+        journal.acknowledge([kept, dropped])
+        assert journal.backlog() == 0
+        # The first card came back: its log shows the charge, which replaces the report.
+        journal.resolve_intent(kept, dict(draft, commit="recovered"))
+        # The second came back too, and the charge never happened: its report stays as it was.
+        journal.resolve_intent(dropped, None)
+        assert journal.backlog() == 1
+        [again] = journal.outbox(10)
+        assert (again["tap_id"], again["commit"], again["device_seq"]) == (kept, "recovered", 1)
+        assert journal.open_intent("04A1B2C3D4E5F6") is None
+        assert journal.open_intent("04A1B2C3D4E5F7") is None
+        journal.acknowledge([kept])
+        assert journal.backlog() == 0
