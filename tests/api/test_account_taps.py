@@ -20,7 +20,7 @@ from api.deps import unit_of_work
 from readers.tickets import code_signature
 from tests.api.test_riders import bearer, signed_up
 from tests.api.test_trips import import_demo_network
-from tests.api.test_validator_api import Device
+from tests.api.test_validator_api import Device, registered
 from tests.api.test_virtual_cards import certify, create, phone, top_up
 from tests.conftest import SmsOutbox
 from transit.models import (
@@ -31,7 +31,6 @@ from transit.models import (
     TapRecord,
     TicketCredential,
 )
-from transit.services import devices
 
 START = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
 
@@ -73,11 +72,7 @@ def account(client: FlaskClient, sms: SmsOutbox) -> tuple[dict[str, str], dict[s
     return rider, card
 
 
-def gate(app: Flask, route: str) -> Device:
-    with app.app_context(), unit_of_work() as uow:
-        made = devices.register_device(route, datetime.now(UTC), uow)
-        uow.commit()
-    return Device(app.test_client(), made.device_id, bytes.fromhex(made.private_key))
+gate = registered  # a bus door or a metro gate: a validator registered for its route
 
 
 def qr_tap(device: Device, number: str, minutes: int, **fields: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ word proves it: B's tap one transaction later, with the purse lower by exactly B
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +17,25 @@ from sqlalchemy import select
 from api.deps import unit_of_work
 from readers.journal import Journal
 from readers.sync import LOST_ANSWER_WAIT
-from tests.api.test_validator_api import Device, alerts, at, card, device, shadow
+from tests.api.test_validator_api import (
+    Device,
+    alerts,
+    at,
+    card,
+    device,
+    registered,
+    shadow,
+)
 from tests.support.virtual_card import Field
 from tests.unit.validator.test_validator_taps import MORNING, issued, validator
 from transit.models import Journey, TapRecord, UnsettledCharge
-from transit.services import devices
 
 __all__ = ["card", "device"]  # fixtures used here
 
 
 @pytest.fixture
 def bus_b(app: Flask) -> Device:
-    with app.app_context(), unit_of_work() as uow:
-        registered = devices.register_device("09", datetime.now(UTC), uow)
-        uow.commit()
-    return Device(app.test_client(), registered.device_id, bytes.fromhex(registered.private_key))
+    return registered(app, "09")
 
 
 def taps_of(app: Flask) -> list[tuple[str, int | None, str, int]]:

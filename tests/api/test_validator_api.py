@@ -88,12 +88,17 @@ class Device:
         return self.request("POST", "/api/v1/validator/taps", {"taps": list(taps)})
 
 
+def registered(app: Flask, route: str) -> Device:
+    """A validator registered for `route`, with its keys, talking to the app."""
+    with app.app_context(), unit_of_work() as uow:
+        made = devices.register_device(route, datetime.now(UTC), uow)
+        uow.commit()
+    return Device(app.test_client(), made.device_id, bytes.fromhex(made.private_key))
+
+
 @pytest.fixture
 def device(app: Flask) -> Device:
-    with app.app_context(), unit_of_work() as uow:
-        registered = devices.register_device("32", datetime.now(UTC), uow)
-        uow.commit()
-    return Device(app.test_client(), registered.device_id, bytes.fromhex(registered.private_key))
+    return registered(app, "32")
 
 
 @pytest.fixture

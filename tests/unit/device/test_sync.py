@@ -8,7 +8,8 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -255,6 +256,33 @@ def test_the_ticket_issuers_are_taken_even_when_the_version_did_not_move(
         assert journal.snapshot_version() == 5
 
 
+@contextmanager
+def sync_loop(url: str, path: Path) -> Iterator[None]:
+    """The validator's background sync loop, on its own connection to the journal (as the
+    validator runs it), until the block ends."""
+    stop = threading.Event()
+
+    def sync() -> None:
+        with Journal(path) as own:
+            SyncClient(url, DEVICE, SEED, own).run_forever(stop, idle=0.05)
+
+    thread = threading.Thread(target=sync)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def eventually(condition: Callable[[], bool]) -> None:
+    """Waits up to 5 s for `condition`; the caller's assertion then says what it saw."""
+    for _ in range(100):
+        if condition():
+            return
+        time.sleep(0.05)
+
+
 def test_the_background_loop_keeps_going_through_failures(
     backend: tuple[Backend, str], tmp_path: Path
 ) -> None:
@@ -262,22 +290,8 @@ def test_the_background_loop_keeps_going_through_failures(
     state.fail_next = 1
     path = tmp_path / "j.sqlite3"
     journal_with_taps(path, 4).close()
-    stop = threading.Event()
-
-    def sync() -> None:
-        with Journal(path) as own:  # the sync thread's own connection
-            SyncClient(url, DEVICE, SEED, own).run_forever(stop, idle=0.05)
-
-    thread = threading.Thread(target=sync)
-    thread.start()
-    try:
-        for _ in range(100):
-            if len(state.taps) == 4:
-                break
-            stop.wait(0.05)
-    finally:
-        stop.set()
-        thread.join(timeout=10)
+    with sync_loop(url, path):
+        eventually(lambda: len(state.taps) == 4)
     assert len(state.taps) == 4
 
 
@@ -296,24 +310,9 @@ def test_the_background_loop_forgets_qr_codes_once_their_credential_has_expired(
                 signed_at=signed_at,
                 fare_record=None,
             )
-    stop = threading.Event()
-
-    def sync() -> None:
-        with Journal(path) as own:
-            SyncClient(url, DEVICE, SEED, own).run_forever(stop, idle=0.05)
-
-    thread = threading.Thread(target=sync)
-    thread.start()
-    try:
-        with Journal(path) as watching:
-            for _ in range(100):
-                if len(watching.qr_codes_since(0)) == 1:
-                    break
-                stop.wait(0.05)
-            assert watching.qr_codes_since(0) == [("01" * 8, now - 60)]
-    finally:
-        stop.set()
-        thread.join(timeout=10)
+    with sync_loop(url, path), Journal(path) as watching:
+        eventually(lambda: len(watching.qr_codes_since(0)) == 1)
+        assert watching.qr_codes_since(0) == [("01" * 8, now - 60)]
 
 
 def test_a_charge_the_card_never_answered_goes_up_as_unknown_once_the_rider_has_gone(
@@ -326,22 +325,8 @@ def test_a_charge_the_card_never_answered_goes_up_as_unknown_once_the_rider_has_
         for minutes_ago in (20, 1):  # the card left 20 minutes ago, and one just now
             began = (now - timedelta(minutes=minutes_ago)).isoformat()
             journal.begin_tap(UID, 4, {"time": began, "amount": 8000, "card_tx": 5})
-    stop = threading.Event()
-
-    def sync() -> None:
-        with Journal(path) as own:
-            SyncClient(url, DEVICE, SEED, own).run_forever(stop, idle=0.05)
-
-    thread = threading.Thread(target=sync)
-    thread.start()
-    try:
-        for _ in range(100):
-            if state.taps:
-                break
-            stop.wait(0.05)
-    finally:
-        stop.set()
-        thread.join(timeout=10)
+    with sync_loop(url, path):
+        eventually(lambda: bool(state.taps))
     [reported] = state.taps.values()
     assert (reported["commit"], reported["card_tx"]) == ("unknown", 5)
     with Journal(path) as journal:
