@@ -196,6 +196,7 @@ class TariffVersion:
     categories_by_code: dict[int, RiderCategory] = field(default_factory=dict)
     pass_products_by_code: dict[int, PassProduct] = field(default_factory=dict)
     leg_groups_by_key: dict[int, str] = field(default_factory=dict)
+    leg_rules_by_ref: dict[str, LegRule] = field(default_factory=dict)  # a decision's leg_rule
     legs_by_network: dict[str, tuple[LegRule, ...]] = field(default_factory=dict)
     transfers_by_groups: dict[tuple[str, str], tuple[TransferRule, ...]] = field(
         default_factory=dict
@@ -234,6 +235,7 @@ class TariffVersion:
         }
         self.pass_products_by_code = {p.code: p for p in self.pass_products.values()}
         self.leg_groups_by_key = {r.leg_group_key: r.leg_group_id for r in self.leg_rules}
+        self.leg_rules_by_ref = {r.ref: r for r in self.leg_rules}
         self.leg_rules_use_stop = any(r.from_area_id or r.to_area_id for r in self.leg_rules)
         self.leg_rules_use_time = any(
             r.from_timeframe_group_id or r.to_timeframe_group_id for r in self.leg_rules

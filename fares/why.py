@@ -185,13 +185,9 @@ _CHARGED = frozenset({"transfer", "cap"})
 
 def _base_fare(version: TariffVersion, decision: Decision) -> int:
     """The leg rule's own price for the rider, before transfers, caps and passes."""
-    if decision.leg_rule:
-        for rule in version.leg_rules:
-            if rule.ref == decision.leg_rule:
-                found = rule.price_for.get(decision.category_id)
-                if found is not None:
-                    return found
-    return decision.fare
+    rule = version.leg_rules_by_ref.get(decision.leg_rule) if decision.leg_rule else None
+    found = rule.price_for.get(decision.category_id) if rule is not None else None
+    return decision.fare if found is None else found
 
 
 def _cap(version: TariffVersion, cap_id: str, charged: int) -> Part:

@@ -56,6 +56,14 @@ def lost_on_a(device: Device) -> dict[str, Any]:
     return device.tap(card_tx=2, balance_after=30_000, time=at(10), commit="unknown")
 
 
+def reported_on_a(device: Device) -> dict[str, Any]:
+    """Bus A charges transaction 1, then reports transaction 2 as lost; returns the report."""
+    device.upload(device.tap(card_tx=1, balance_after=40_000, time=at(0)))
+    report = lost_on_a(device)
+    device.upload(report)
+    return report
+
+
 def statuses(answer: Any) -> list[str]:
     return [r["status"] for r in answer.get_json()["results"]]
 
@@ -97,9 +105,7 @@ def test_a_lost_charge_is_recovered_from_the_next_bus_s_tap(
 def test_a_charge_that_never_happened_stays_out_of_the_ledger(
     app: Flask, device: Device, bus_b: Device, card: str
 ) -> None:
-    device.upload(device.tap(card_tx=1, balance_after=40_000, time=at(0)))
-    report = lost_on_a(device)
-    device.upload(report)
+    reported_on_a(device)
     # The card left bus A before its commit: bus B's tap is transaction 2 itself.
     bus_b.upload(bus_b.tap(route_id="09", card_tx=2, balance_after=32_000, amount=8_000))
     assert taps_of(app) == [("32", 1, "confirmed", 10_000), ("09", 2, "confirmed", 8_000)]
@@ -110,9 +116,7 @@ def test_a_charge_that_never_happened_stays_out_of_the_ledger(
 def test_a_purse_that_does_not_match_proves_nothing_and_the_charge_waits(
     app: Flask, device: Device, bus_b: Device, card: str
 ) -> None:
-    device.upload(device.tap(card_tx=1, balance_after=40_000, time=at(0)))
-    report = lost_on_a(device)
-    device.upload(report)
+    report = reported_on_a(device)
     # Transaction 3 on bus B, but the purse is not 30,000 less 8,000: something else happened.
     bus_b.upload(bus_b.tap(route_id="09", card_tx=3, balance_after=25_000, amount=8_000))
     assert [t[1] for t in taps_of(app)] == [1, 3]
