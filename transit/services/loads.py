@@ -268,6 +268,27 @@ def add_profile(
 HELD = (PendingActionStatus.PENDING, PendingActionStatus.CONFIRMED)
 
 
+def pass_loads(
+    card: Card, uow: UnitOfWork, statuses: Sequence[PendingActionStatus] = HELD
+) -> list[tuple[PendingAction, PassDetail]]:
+    """The card's pass loads in these states (by default those it holds or will), oldest
+    first, each with its pass."""
+    found = []
+    for action in uow.session.scalars(
+        select(PendingAction)
+        .where(
+            PendingAction.card_uid == card.uid,
+            PendingAction.kind == PendingActionKind.PASS,
+            PendingAction.status.in_(statuses),
+        )
+        .order_by(PendingAction.seq)
+    ):
+        detail = detail_of(action)
+        if isinstance(detail, PassDetail):
+            found.append((action, detail))
+    return found
+
+
 @dataclass(frozen=True)
 class Holdings:
     """What a card held when it was emptied to move to another card: its money and the passes
@@ -301,17 +322,8 @@ def empty(card: Card, destination: Card, now: datetime, uow: UnitOfWork) -> Hold
     balance = max(shadow.balance if shadow is not None else 0, 0)
     money = balance + sum(a.amount for a in withdrawn if a.kind == PendingActionKind.CREDIT)
     carried = []
-    for action in session.scalars(
-        select(PendingAction)
-        .where(
-            PendingAction.card_uid == card.uid,
-            PendingAction.kind == PendingActionKind.PASS,
-            PendingAction.status.in_(HELD),
-        )
-        .order_by(PendingAction.seq)
-    ):
-        detail = detail_of(action)
-        if isinstance(detail, PassDetail) and detail.entry.valid_until >= today:
+    for action, detail in pass_loads(card, uow):
+        if detail.entry.valid_until >= today:
             carried.append((detail, action.amount))
             if ledger.is_virtual(card):
                 action.status = PendingActionStatus.WITHDRAWN  # it rides elsewhere now
@@ -336,20 +348,7 @@ def empty(card: Card, destination: Card, now: datetime, uow: UnitOfWork) -> Hold
 
 def account_passes(card: Card, uow: UnitOfWork) -> list[Pass]:
     """The passes a virtual card holds (its loads are confirmed at once), oldest first."""
-    found = []
-    for action in uow.session.scalars(
-        select(PendingAction)
-        .where(
-            PendingAction.card_uid == card.uid,
-            PendingAction.kind == PendingActionKind.PASS,
-            PendingAction.status == PendingActionStatus.CONFIRMED,
-        )
-        .order_by(PendingAction.seq)
-    ):
-        detail = detail_of(action)
-        if isinstance(detail, PassDetail):
-            found.append(detail.entry)
-    return found
+    return [detail.entry for _, detail in pass_loads(card, uow, (PendingActionStatus.CONFIRMED,))]
 
 
 def move_to(
@@ -370,17 +369,7 @@ def move_to(
             card, held.money, f"moved from card {numbers}", actor, now, uow, most=MAX_BALANCE,
             why=({"code": "moved_in", "card": numbers},),
         )  # fmt: skip
-    has = {
-        detail.entry
-        for action in uow.session.scalars(
-            select(PendingAction).where(
-                PendingAction.card_uid == card.uid,
-                PendingAction.kind == PendingActionKind.PASS,
-                PendingAction.status.in_(HELD),
-            )
-        )
-        if isinstance(detail := detail_of(action), PassDetail)
-    }
+    has = {detail.entry for _, detail in pass_loads(card, uow)}
     for detail, price in held.passes:
         if detail.entry in has:
             continue  # a chip switched back to still holds it

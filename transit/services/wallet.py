@@ -27,7 +27,6 @@ from transit.models import (
 )
 from transit.services import denylist, eligibility, loads
 from transit.services.cards import MAX_BALANCE, CardNotFound, check_code_matches
-from transit.services.loads import PassDetail, detail_of
 from transit.uow import UnitOfWork
 
 RIDER_BLOCK_REASONS = (BlockReason.LOST, BlockReason.STOLEN, BlockReason.DAMAGED)
@@ -153,27 +152,15 @@ def view(card: Card, uow: UnitOfWork) -> CardView:
             .order_by(PendingAction.seq)
         )
     ]
-    passes = []
-    for action in session.scalars(
-        select(PendingAction)
-        .where(
-            PendingAction.card_uid == card.uid,
-            PendingAction.kind == PendingActionKind.PASS,
-            PendingAction.status.in_(loads.HELD),
+    passes = [
+        CardPass(
+            product_id=detail.product_id,
+            valid_from=detail.valid_from,
+            valid_until=detail.valid_until,
+            on_card=action.status == PendingActionStatus.CONFIRMED,
         )
-        .order_by(PendingAction.seq)
-    ):
-        detail = detail_of(action)
-        if not isinstance(detail, PassDetail):
-            continue
-        passes.append(
-            CardPass(
-                product_id=detail.product_id,
-                valid_from=detail.valid_from,
-                valid_until=detail.valid_until,
-                on_card=action.status == PendingActionStatus.CONFIRMED,
-            )
-        )
+        for action, detail in loads.pass_loads(card, uow)
+    ]
     rider = session.get(Rider, card.rider_id) if card.rider_id else None
     chosen = rider.active_card_id if rider is not None else None
     return CardView(
