@@ -266,19 +266,21 @@ def stripe_app(
     app.extensions["transit"].engine.dispose()
 
 
+# The Stripe provider with test keys: localstripe takes any.
+STRIPE = {
+    "PAYMENT_PROVIDER": "stripe",
+    "STRIPE_SECRET_KEY": "sk_test_local",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_local",
+    "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+}
+
+
 def stripe_test_app(
     database_url: str, tmp_path: Path, sms: SmsOutbox, localstripe: Localstripe
 ) -> Flask:
     """The app paying through the real stripe library, pointed at localstripe."""
     return build_app(
-        database_url,
-        tmp_path / "stripe",
-        sms,
-        PAYMENT_PROVIDER="stripe",
-        STRIPE_SECRET_KEY="sk_test_local",
-        STRIPE_PUBLISHABLE_KEY="pk_test_local",
-        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        STRIPE_API_BASE=localstripe.base,
+        database_url, tmp_path / "stripe", sms, **STRIPE, STRIPE_API_BASE=localstripe.base
     )
 
 

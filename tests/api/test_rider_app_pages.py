@@ -12,6 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from api.rider_app import APP_CSP
+from tests.api.test_payments import STRIPE
 from tests.conftest import SmsOutbox, build_app
 
 
@@ -129,16 +130,7 @@ def directives_of(policy: str) -> dict[str, list[str]]:
 
 
 def stripe_shell(database_url: str, tmp_path: Path, sms: SmsOutbox, **settings: Any) -> Any:
-    app = build_app(
-        database_url,
-        tmp_path / "stripe",
-        sms,
-        PAYMENT_PROVIDER="stripe",
-        STRIPE_SECRET_KEY="sk_test_local",
-        STRIPE_PUBLISHABLE_KEY="pk_test_local",
-        STRIPE_WEBHOOK_SECRET="whsec_test_local",
-        **settings,
-    )
+    app = build_app(database_url, tmp_path / "stripe", sms, **{**STRIPE, **settings})
     try:
         return app.test_client().get("/app/?lang=en")
     finally:
